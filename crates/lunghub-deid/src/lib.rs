@@ -1,0 +1,485 @@
+//! De-identification for lunghub: DICOM to PS3.15, and metadata stripping for PNG and JPEG.
+//!
+//! Nothing reaches lunghub's storage, or leaves a hospital, without passing through
+//! [`Deidentifier::deidentify`]. It takes the bytes of one file and returns either the
+//! de-identified file, safe to publish, or the reason it was quarantined; a file it cannot
+//! read is an error with a clear message.
+//!
+//! ```
+//! use lunghub_deid::{Deidentifier, Outcome, Profile, SiteKey};
+//!
+//! let deid = Deidentifier::new(Profile::lunghub_default(), SiteKey::from_bytes([1; 32]))?;
+//! let png = b"\x89PNG\r\n\x1a\n\0\0\0\0IEND\0\0\0\0";
+//! match deid.deidentify(png)? {
+//!     Outcome::Written(file) => assert!(file.file_name.ends_with(".png")),
+//!     Outcome::Quarantined(reason) => panic!("quarantined: {reason}"),
+//! }
+//! # Ok::<(), lunghub_deid::DeidError>(())
+//! ```
+//!
+//! What it guarantees, each backed by a test:
+//! - Table E.1-1 of PS3.15 (embedded, all 621 rows) decides every attribute at every
+//!   depth; options are switches in a [`Profile`].
+//! - UIDs, patient IDs and dates become keyed values under the [`SiteKey`]: stable across
+//!   runs, irreversible without the key, and never applied twice to lunghub's own output.
+//! - Pixel data is copied byte for byte unless a profile rule cleans it on purpose.
+//! - Files that may show identity in their pixels are quarantined.
+//! - Hostile input is refused by a bounded pre-scan ([`scan`]) before the parser sees it.
+
+mod dataset;
+pub mod dates;
+pub mod iod;
+pub mod key;
+pub mod profile;
+pub mod raster;
+pub mod scan;
+pub mod table;
+
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
+use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
+use dicom_object::InMemDicomObject;
+use dicom_object::meta::FileMetaTableBuilder;
+use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
+
+pub use key::{KeyError, SiteKey};
+pub use profile::{Profile, ProfileError};
+pub use scan::{Limits, ScanError};
+
+use crate::dataset::{Instance, Walk};
+use crate::table::ConfidentialityTable;
+
+/// lunghub's Implementation Class UID, written into every file meta group.
+pub const IMPLEMENTATION_CLASS_UID: &str = "2.25.80546738069237697370232872833506264161";
+/// lunghub's Implementation Version Name (at most 16 characters).
+pub const IMPLEMENTATION_VERSION_NAME: &str = concat!("LUNGHUB_", env!("CARGO_PKG_VERSION"));
+
+/// Why a file could not be read. Each is specific to one input; none stops a batch.
+#[derive(Debug, thiserror::Error)]
+pub enum DeidError {
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+    #[error(transparent)]
+    Raster(#[from] raster::RasterError),
+    #[error("unsupported transfer syntax {0}")]
+    UnsupportedTransferSyntax(String),
+    #[error("cannot parse the DICOM data set: {0}")]
+    Parse(String),
+    #[error("cannot write the de-identified file: {0}")]
+    Write(String),
+    #[error("the embedded Table E.1-1 is broken: {0}")]
+    Table(String),
+}
+
+/// What kind of file was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dicom,
+    Png,
+    Jpeg,
+}
+
+/// A de-identified file, ready to be written anywhere public.
+#[derive(Debug)]
+pub struct DeidentifiedFile {
+    /// A name derived from the key and the content, never from the input's name or path.
+    pub file_name: String,
+    pub bytes: Vec<u8>,
+    pub kind: Kind,
+    /// SOP Instance UID after de-identification (DICOM only).
+    pub sop_instance_uid: Option<String>,
+    /// Whether pixels were blanked by a profile rule.
+    pub pixels_cleaned: bool,
+}
+
+/// The result for one input that could be read.
+#[derive(Debug)]
+pub enum Outcome {
+    Written(DeidentifiedFile),
+    /// Not written: the reason says why (for example, burned-in annotation).
+    Quarantined(String),
+}
+
+/// Applies one profile under one site key. Cheap to share between threads.
+pub struct Deidentifier {
+    profile: Profile,
+    key: SiteKey,
+    limits: Limits,
+    table: &'static ConfidentialityTable,
+}
+
+const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
+
+impl Deidentifier {
+    pub fn new(profile: Profile, key: SiteKey) -> Result<Self, DeidError> {
+        let table = ConfidentialityTable::embedded().map_err(|e| DeidError::Table(e.to_string()))?;
+        Ok(Deidentifier { profile, key, limits: Limits::default(), table })
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn output_name(&self, input: &[u8], ext: &str) -> String {
+        format!("{}.{ext}", hex(&self.key.mac("output-name", input)[..16]))
+    }
+
+    /// De-identifies the bytes of one file.
+    pub fn deidentify(&self, input: &[u8]) -> Result<Outcome, DeidError> {
+        match scan::sniff(input, &self.limits)? {
+            scan::Sniffed::Png => self.raster(input, raster::strip_png(input)?, Kind::Png, "png"),
+            scan::Sniffed::Jpeg => self.raster(input, raster::strip_jpeg(input)?, Kind::Jpeg, "jpg"),
+            scan::Sniffed::Dicom(layout) => self.dicom(input, layout),
+        }
+    }
+
+    fn raster(&self, input: &[u8], s: raster::Stripped, kind: Kind, ext: &str) -> Result<Outcome, DeidError> {
+        Ok(Outcome::Written(DeidentifiedFile {
+            file_name: self.output_name(input, ext),
+            bytes: s.bytes,
+            kind,
+            sop_instance_uid: None,
+            pixels_cleaned: false,
+        }))
+    }
+
+    fn dicom(&self, input: &[u8], layout: scan::DicomLayout) -> Result<Outcome, DeidError> {
+        let ts_uid = layout.transfer_syntax.as_str();
+        let ts = TransferSyntaxRegistry
+            .get(ts_uid)
+            .ok_or_else(|| DeidError::UnsupportedTransferSyntax(ts_uid.to_owned()))?;
+        let raw = &input[layout.dataset_start..];
+        let inflated;
+        let (data, parse_ts) = if ts_uid == scan::DEFLATED_EXPLICIT_LE {
+            inflated = scan::inflate(raw, &self.limits)?;
+            let explicit = TransferSyntaxRegistry
+                .get(entries::EXPLICIT_VR_LITTLE_ENDIAN.uid())
+                .ok_or_else(|| DeidError::UnsupportedTransferSyntax(ts_uid.to_owned()))?;
+            (&inflated[..], explicit)
+        } else {
+            (raw, ts)
+        };
+        let unparsable_private = scan::check_dataset(data, scan::encoding_of(ts_uid), &self.limits)?;
+        let trimmed;
+        let data = if unparsable_private.is_empty() {
+            data
+        } else {
+            trimmed = scan::cut(data, &unparsable_private);
+            &trimmed[..]
+        };
+        let mut obj = InMemDicomObject::read_dataset_with_ts(data, parse_ts)
+            .map_err(|e| DeidError::Parse(error_chain(&e)))?;
+
+        if obj.get(Tag(0x0004, 0x1220)).is_some() {
+            return Ok(Outcome::Quarantined(
+                "DICOMDIR media directory: it indexes original file paths, which \
+                 de-identified output does not keep"
+                    .into(),
+            ));
+        }
+        // The meta group needs SOP UIDs even where the data set lacks them: take the meta
+        // group's, else (for the instance) one derived from the content. A missing SOP
+        // Instance UID is added to the data set too; a missing SOP Class UID is not, since
+        // guessing an IOD is not de-identification's job.
+        let mut sop_class = text(&obj, Tag(0x0008, 0x0016));
+        if sop_class.is_empty() {
+            match &layout.media_sop_class {
+                Some(class) => sop_class = class.clone(),
+                None => {
+                    return Ok(Outcome::Quarantined(
+                        "no SOP Class UID in the data set or the meta group: not a storable DICOM instance".into(),
+                    ));
+                }
+            }
+        }
+        let fallback_instance = match &layout.media_sop_instance {
+            Some(uid) => self.key.uid(uid),
+            None => self.key.uid(&format!("content:{}", hex(&self.key.mac("content", input)))),
+        };
+        let mut pixels_cleaned = false;
+        if let Some(reason) = self.burned_in_risk(&obj, &sop_class) {
+            match self.pixel_rule(&obj) {
+                Some(rule) => {
+                    if let Err(why) = clean_pixels(&mut obj, rule, ts) {
+                        return Ok(Outcome::Quarantined(format!("{reason}; pixel cleaning failed: {why}")));
+                    }
+                    pixels_cleaned = true;
+                }
+                None => return Ok(Outcome::Quarantined(reason)),
+            }
+        }
+
+        let instance = self.instance(&obj, sop_class.clone());
+        let walk = Walk { table: self.table, profile: &self.profile, key: &self.key, instance: &instance };
+        let mut out = walk.dataset(obj, dataset::TextPolicy::Keep);
+        self.mark(&mut out, pixels_cleaned);
+
+        let mut new_sop_instance = text(&out, Tag(0x0008, 0x0018));
+        if new_sop_instance.is_empty() {
+            // SOP Common makes it Type 1, and the meta group must repeat it.
+            new_sop_instance = fallback_instance;
+            out.put(DataElement::new(Tag(0x0008, 0x0018), VR::UI, PrimitiveValue::from(new_sop_instance.as_str())));
+        }
+        let meta = FileMetaTableBuilder::new()
+            .media_storage_sop_class_uid(sop_class.as_str())
+            .media_storage_sop_instance_uid(new_sop_instance.as_str())
+            .transfer_syntax(ts_uid)
+            .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
+            .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
+            .build()
+            .map_err(|e| DeidError::Write(error_chain(&e)))?;
+        let file = out.with_exact_meta(meta);
+        let mut bytes = Vec::with_capacity(input.len() + 1024);
+        file.write_all(&mut bytes).map_err(|e| DeidError::Write(error_chain(&e)))?;
+        Ok(Outcome::Written(DeidentifiedFile {
+            file_name: self.output_name(input, "dcm"),
+            bytes,
+            kind: Kind::Dicom,
+            sop_instance_uid: Some(new_sop_instance),
+            pixels_cleaned,
+        }))
+    }
+
+    /// Why this instance may show identity in its pixels, if it may.
+    fn burned_in_risk(&self, obj: &InMemDicomObject, sop_class: &str) -> Option<String> {
+        let has_pixels = [PIXEL_DATA, Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)]
+            .iter()
+            .any(|t| obj.get(*t).is_some());
+        if !has_pixels {
+            return None;
+        }
+        let burned = text(obj, Tag(0x0028, 0x0301)).to_ascii_uppercase();
+        if burned == "YES" {
+            return Some("BurnedInAnnotation is YES: identity may be burned into the pixels".into());
+        }
+        if burned == "NO" {
+            return None;
+        }
+        let modality = text(obj, Tag(0x0008, 0x0060)).to_ascii_uppercase();
+        let suspect_modality = self.profile.burned_in.suspect_modalities.iter().any(|m| *m == modality);
+        let suspect_class = self
+            .profile
+            .burned_in
+            .suspect_sop_classes
+            .iter()
+            .any(|prefix| sop_class.starts_with(prefix.as_str()));
+        if suspect_modality {
+            Some(format!(
+                "BurnedInAnnotation is missing on a {modality} image, a modality that often \
+                 carries on-screen text"
+            ))
+        } else if suspect_class {
+            Some(format!(
+                "BurnedInAnnotation is missing on an instance of SOP class {sop_class}, which \
+                 often carries on-screen text"
+            ))
+        } else {
+            None
+        }
+    }
+
+    fn pixel_rule(&self, obj: &InMemDicomObject) -> Option<&profile::PixelCleaning> {
+        let manufacturer = text(obj, Tag(0x0008, 0x0070));
+        let model = text(obj, Tag(0x0008, 0x1090));
+        let rows = number(obj, Tag(0x0028, 0x0010));
+        let columns = number(obj, Tag(0x0028, 0x0011));
+        self.profile.pixel_cleaning.iter().find(|r| {
+            r.manufacturer == manufacturer
+                && r.model == model
+                && Some(u32::from(r.rows)) == rows
+                && Some(u32::from(r.columns)) == columns
+        })
+    }
+
+    fn instance(&self, obj: &InMemDicomObject, sop_class: String) -> Instance {
+        let patient_id = text(obj, Tag(0x0010, 0x0020));
+        let issuer = text(obj, Tag(0x0010, 0x0021));
+        let name = text(obj, Tag(0x0010, 0x0010));
+        let birth = text(obj, Tag(0x0010, 0x0030));
+        // The patient behind pseudonyms and the date offset: the ID within its issuer;
+        // failing that the name and birth date; failing that the study, so that two
+        // anonymous patients never merge into one.
+        let patient_key = if !patient_id.is_empty() {
+            format!("id:{patient_id}|{issuer}")
+        } else if !name.is_empty() || !birth.is_empty() {
+            format!("name:{name}|{birth}")
+        } else {
+            format!("study:{}", text(obj, Tag(0x0020, 0x000D)))
+        };
+        let method = text(obj, Tag(0x0012, 0x0063));
+        let already_keyed = text(obj, Tag(0x0012, 0x0062)).eq_ignore_ascii_case("YES")
+            && method.contains(&format!("key {}", self.key.fingerprint()));
+        let dates_modified = text(obj, Tag(0x0028, 0x0303)).eq_ignore_ascii_case("MODIFIED")
+            || method_codes(obj).iter().any(|c| c == "113107");
+        let shift_days = (!dates_modified && !already_keyed)
+            .then(|| self.key.date_shift_days(&patient_key, self.profile.dates.max_shift_days));
+        let mut tokens: Vec<String> = name
+            .split(['^', '=', ' ', ','])
+            .filter(|p| p.chars().count() >= 2)
+            .map(str::to_owned)
+            .collect();
+        for t in [Tag(0x0010, 0x0020), Tag(0x0010, 0x1000), Tag(0x0008, 0x0050), Tag(0x0010, 0x0030)] {
+            tokens.extend(text(obj, t).split('\\').filter(|v| v.len() >= 2).map(str::to_owned));
+        }
+        tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
+        tokens.dedup();
+        Instance { sop_class, shift_days, already_keyed, patient_key, identity_tokens: tokens }
+    }
+
+    /// Records what was done, as PS3.15 E.1.1 asks.
+    fn mark(&self, out: &mut InMemDicomObject, pixels_cleaned: bool) {
+        let options = &self.profile.options;
+        out.put(DataElement::new(Tag(0x0012, 0x0062), VR::CS, PrimitiveValue::from("YES")));
+        let codes = options.method_codes(pixels_cleaned);
+        let mut method: Vec<String> = vec![format!(
+            "lunghub {} key {}",
+            env!("CARGO_PKG_VERSION"),
+            self.key.fingerprint()
+        )];
+        method.extend(codes.iter().map(|(_, m)| (*m).to_owned()));
+        out.put(DataElement::new(Tag(0x0012, 0x0063), VR::LO, PrimitiveValue::Strs(method.into())));
+        // Keep codes an earlier de-identification recorded, then add ours.
+        let mut items: Vec<InMemDicomObject> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
+        if let Some(Value::Sequence(seq)) = out.get(Tag(0x0012, 0x0064)).map(|e| e.value()) {
+            for item in seq.items() {
+                let code = text(item, Tag(0x0008, 0x0100));
+                if !seen.contains(&code) {
+                    seen.push(code);
+                    items.push(item.clone());
+                }
+            }
+        }
+        for (code, meaning) in codes {
+            if seen.iter().any(|s| s == code) {
+                continue;
+            }
+            items.push(InMemDicomObject::from_element_iter([
+                DataElement::new(Tag(0x0008, 0x0100), VR::SH, PrimitiveValue::from(code)),
+                DataElement::new(Tag(0x0008, 0x0102), VR::SH, PrimitiveValue::from("DCM")),
+                DataElement::new(Tag(0x0008, 0x0104), VR::LO, PrimitiveValue::from(meaning)),
+            ]));
+        }
+        out.put(DataElement::new(
+            Tag(0x0012, 0x0064),
+            VR::SQ,
+            Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)),
+        ));
+        let temporal = if options.retain_modified_dates {
+            "MODIFIED"
+        } else if options.retain_full_dates {
+            "UNMODIFIED"
+        } else {
+            "REMOVED"
+        };
+        out.put(DataElement::new(Tag(0x0028, 0x0303), VR::CS, PrimitiveValue::from(temporal)));
+        if pixels_cleaned {
+            out.put(DataElement::new(Tag(0x0028, 0x0301), VR::CS, PrimitiveValue::from("NO")));
+        }
+    }
+}
+
+/// An attribute's value as text; values stored as UN (raw bytes) are read as text too.
+fn text(obj: &InMemDicomObject, tag: Tag) -> String {
+    obj.get(tag)
+        .and_then(|e| match e.value() {
+            Value::Primitive(PrimitiveValue::U8(bytes)) => {
+                Some(String::from_utf8_lossy(bytes).trim_matches([' ', '\0']).to_owned())
+            }
+            Value::Primitive(p) => Some(p.to_str().trim_matches([' ', '\0']).to_owned()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
+    obj.get(tag).and_then(|e| e.to_int::<u32>().ok())
+}
+
+fn method_codes(obj: &InMemDicomObject) -> Vec<String> {
+    match obj.get(Tag(0x0012, 0x0064)).map(|e| e.value()) {
+        Some(Value::Sequence(seq)) => seq.items().iter().map(|i| text(i, Tag(0x0008, 0x0100))).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        source = s.source();
+    }
+    msg
+}
+
+/// Blanks the profile's rectangles in every frame of native pixel data.
+fn clean_pixels(
+    obj: &mut InMemDicomObject,
+    rule: &profile::PixelCleaning,
+    ts: &dicom_encoding::TransferSyntax,
+) -> Result<(), String> {
+    if ts.is_codec_free() == false || ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big {
+        return Err("only native little-endian pixel data can be cleaned".into());
+    }
+    let bits = number(obj, Tag(0x0028, 0x0100)).ok_or("no BitsAllocated")?;
+    if bits != 8 && bits != 16 {
+        return Err(format!("BitsAllocated {bits} is not 8 or 16"));
+    }
+    let bps = (bits / 8) as usize;
+    let samples = number(obj, Tag(0x0028, 0x0002)).unwrap_or(1) as usize;
+    let planar = number(obj, Tag(0x0028, 0x0006)).unwrap_or(0);
+    let frames = obj
+        .get(Tag(0x0028, 0x0008))
+        .and_then(|e| e.to_int::<u32>().ok())
+        .unwrap_or(1)
+        .max(1) as usize;
+    let (rows, cols) = (usize::from(rule.rows), usize::from(rule.columns));
+    let elem = obj.get(PIXEL_DATA).ok_or("no PixelData")?;
+    let vr = elem.vr();
+    let was_u16 = matches!(elem.value(), Value::Primitive(PrimitiveValue::U16(_)));
+    let mut bytes = elem.to_bytes().map_err(|e| e.to_string())?.into_owned();
+    let frame_len = rows * cols * samples * bps;
+    if bytes.len() < frame_len * frames {
+        return Err(format!("PixelData holds {} bytes, fewer than {frames} frames need", bytes.len()));
+    }
+    for f in 0..frames {
+        for r in &rule.rectangles {
+            let (x0, y0, w, h) = (usize::from(r[0]), usize::from(r[1]), usize::from(r[2]), usize::from(r[3]));
+            for y in y0..y0 + h {
+                for x in x0..x0 + w {
+                    for s in 0..samples {
+                        let px = if planar == 0 {
+                            (y * cols + x) * samples + s
+                        } else {
+                            s * rows * cols + y * cols + x
+                        };
+                        let at = f * frame_len + px * bps;
+                        bytes[at..at + bps].fill(0);
+                    }
+                }
+            }
+        }
+    }
+    let value = if was_u16 {
+        PrimitiveValue::U16(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+    } else {
+        PrimitiveValue::U8(bytes.into())
+    };
+    obj.put(DataElement::new(PIXEL_DATA, vr, value));
+    Ok(())
+}

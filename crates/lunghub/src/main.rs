@@ -1,0 +1,36 @@
+//! The `lunghub` command: argument parsing and wiring. Every subcommand is a call into a
+//! library crate; nothing here decides what is identifying or how a file is encoded.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "lunghub", version, about = "Open platform for COVID-19 lung imaging: de-identify, ingest, publish, learn")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// De-identify DICOM, PNG and JPEG files to DICOM PS3.15 (Basic Profile plus options)
+    Deid(commands::deid::DeidArgs),
+    /// Measure throughput against peer tools on the same corpus
+    Bench(commands::bench::BenchArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Deid(args) => commands::deid::run(args),
+        Command::Bench(args) => commands::bench::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
