@@ -301,17 +301,16 @@ impl Walk<'_> {
         }
     }
 
-    /// Removes every identity token from free text, ignoring case.
+    /// Removes every identity token from free text, ignoring ASCII case. (ASCII folding
+    /// keeps byte offsets, so the match positions are valid in the original text.)
     fn scrub(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for token in &self.instance.identity_tokens {
-            let lower = out.to_lowercase();
-            let needle = token.to_lowercase();
-            if lower.len() != out.len() || needle.is_empty() {
-                // Case folding changed byte offsets: fall back to an exact match.
-                out = out.replace(token.as_str(), "***");
+            let needle = token.to_ascii_lowercase();
+            if needle.is_empty() {
                 continue;
             }
+            let lower = out.to_ascii_lowercase();
             let mut result = String::with_capacity(out.len());
             let mut last = 0;
             for (i, _) in lower.match_indices(&needle) {

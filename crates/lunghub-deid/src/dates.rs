@@ -70,6 +70,9 @@ fn shift_ymd(date: &str, days: i64) -> Option<String> {
 /// Shifts one DA value. Empty stays empty.
 pub fn shift_date(value: &str, days: i64) -> Option<String> {
     let v = value.trim();
+    if !v.is_ascii() {
+        return None;
+    }
     if v.is_empty() {
         return Some(String::new());
     }
@@ -80,6 +83,9 @@ pub fn shift_date(value: &str, days: i64) -> Option<String> {
 /// dropping the timezone offset.
 pub fn shift_datetime(value: &str, days: i64) -> Option<String> {
     let v = value.trim();
+    if !v.is_ascii() {
+        return None;
+    }
     if v.is_empty() {
         return Some(String::new());
     }
@@ -136,6 +142,8 @@ mod tests {
         assert_eq!(shift_datetime("202003", -1).as_deref(), Some("202002"));
         assert_eq!(shift_datetime("20200301-0500", -1).as_deref(), Some("20200229"));
         assert_eq!(shift_datetime("garbage", -1), None);
+        assert_eq!(shift_datetime("2020031\u{be}083015", -1), None);
+        assert_eq!(shift_date("2020031\u{be}", -1), None);
     }
 
     #[test]

@@ -453,8 +453,10 @@ fn clean_pixels(
     let vr = elem.vr();
     let was_u16 = matches!(elem.value(), Value::Primitive(PrimitiveValue::U16(_)));
     let mut bytes = elem.to_bytes().map_err(|e| e.to_string())?.into_owned();
-    let frame_len = rows * cols * samples * bps;
-    if bytes.len() < frame_len * frames {
+    let frame_len = rows * cols * bps;
+    let frame_len = frame_len.checked_mul(samples).ok_or("SamplesPerPixel is absurd")?;
+    let needed = frame_len.checked_mul(frames).ok_or("NumberOfFrames is absurd")?;
+    if bytes.len() < needed {
         return Err(format!("PixelData holds {} bytes, fewer than {frames} frames need", bytes.len()));
     }
     for f in 0..frames {

@@ -1,0 +1,107 @@
+//! Shared helpers for the end-to-end tests: they drive the real `lunghub` binary on
+//! `../shared/data` and check its output with real peers (pydicom, dciodvfy).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// `../shared/data` beside the repository. Missing data is a failure, never a skip.
+pub fn shared_data(sub: &str) -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
+    let path = root.join(sub);
+    assert!(path.exists(), "test data {} is missing: ../shared must sit beside the repository", path.display());
+    path.canonicalize().expect("canonical data path")
+}
+
+/// A program the tests need, found on PATH; missing is a failure.
+pub fn require_tool(name: &str) -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .map(|p| p.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{name} is not installed; run the tests through `bash .ci/run`, which installs it"))
+}
+
+/// The Python with pydicom: $LUNGHUB_PYTHON, else python3 on PATH.
+pub fn python() -> PathBuf {
+    let python = std::env::var_os("LUNGHUB_PYTHON").map(PathBuf::from).unwrap_or_else(|| require_tool("python3"));
+    let ok = Command::new(&python).args(["-c", "import pydicom, numpy"]).status().map(|s| s.success()).unwrap_or(false);
+    assert!(ok, "{} cannot import pydicom and numpy; run the tests through `bash .ci/run`", python.display());
+    python
+}
+
+pub fn lunghub() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lunghub"))
+}
+
+/// Runs lunghub and insists on success, showing its output otherwise.
+pub fn run_ok(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("lunghub runs");
+    assert!(
+        out.status.success(),
+        "lunghub failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A site key file with a fixed key, so runs are comparable.
+pub fn key_file(dir: &Path) -> PathBuf {
+    let path = dir.join("site.key");
+    std::fs::write(&path, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n").expect("write key");
+    path
+}
+
+/// A profile like the default but trusting every file's pixels, so that every readable
+/// corpus file is written and can be checked by the peers.
+pub fn trusting_profile(dir: &Path) -> PathBuf {
+    let default = lunghub_deid::profile::DEFAULT_PROFILE_TOML;
+    let mut text = String::new();
+    let mut skipping = false;
+    for line in default.lines() {
+        if line.starts_with("suspect_modalities") {
+            text.push_str("suspect_modalities = []\n");
+            continue;
+        }
+        if line.starts_with("suspect_sop_classes") {
+            text.push_str("suspect_sop_classes = []\n");
+            skipping = !line.trim_end().ends_with(']');
+            continue;
+        }
+        if skipping {
+            skipping = line.trim() != "]";
+            continue;
+        }
+        text.push_str(line);
+        text.push('\n');
+    }
+    let path = dir.join("trusting.toml");
+    std::fs::write(&path, text).expect("write profile");
+    path
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ReportRow {
+    pub input: String,
+    pub outcome: String,
+    pub output: String,
+    pub detail: String,
+}
+
+pub fn read_report(path: &Path) -> Vec<ReportRow> {
+    let text = std::fs::read_to_string(path).expect("report exists");
+    serde_json::from_str(&text).expect("report is JSON")
+}
+
+/// Runs `lunghub deid` on `inputs` into `out` and returns the parsed report.
+pub fn deid(inputs: &[&Path], out: &Path, key: &Path, profile: Option<&Path>, report: &Path) -> Vec<ReportRow> {
+    let mut cmd = lunghub();
+    cmd.arg("deid").args(inputs).arg("--out").arg(out).arg("--site-key").arg(key).arg("--report").arg(report);
+    if let Some(p) = profile {
+        cmd.arg("--profile").arg(p);
+    }
+    run_ok(&mut cmd);
+    read_report(report)
+}
