@@ -230,12 +230,8 @@ impl Walk<'_> {
         let (header, value) = elem.into_parts();
         match value {
             Value::Sequence(seq) => {
-                let items: Vec<InMemDicomObject> = seq
-                    .items()
-                    .iter()
-                    .cloned()
-                    .map(|item| self.dataset(item, text))
-                    .collect();
+                let items: Vec<InMemDicomObject> =
+                    seq.into_items().into_iter().map(|item| self.dataset(item, text)).collect();
                 sequence(header.tag, items)
             }
             other => DataElement::new(header.tag, header.vr, other),

@@ -36,7 +36,9 @@ pub mod scan;
 pub mod table;
 
 use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
+use dicom_core::header::Header;
 use dicom_core::{DataElement, Length, Tag, VR};
+use dicom_encoding::text::SpecificCharacterSet;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
 use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
@@ -168,17 +170,20 @@ impl Deidentifier {
         } else {
             (raw, ts)
         };
-        let unparsable_private = scan::check_dataset(data, scan::encoding_of(ts_uid), &self.limits)?;
-        let trimmed;
-        let data = if unparsable_private.is_empty() {
-            data
-        } else {
-            trimmed = scan::cut(data, &unparsable_private);
-            &trimmed[..]
+        let structure = scan::check_dataset(data, scan::encoding_of(ts_uid), &self.limits)?;
+        // Pixel data is neither parsed nor re-encoded: its original bytes go to the output
+        // verbatim, which keeps them identical and saves most of the work. (Not for the
+        // deflated syntax, whose output is compressed as a whole.)
+        let mut splice = structure
+            .pixel_data
+            .clone()
+            .filter(|_| ts_uid != scan::DEFLATED_EXPLICIT_LE && structure.unparsable_private.is_empty());
+        let header = match &splice {
+            Some(px) => [&data[..px.start], &data[px.end..]].concat(),
+            None => scan::cut(data, &structure.unparsable_private),
         };
-        let mut obj = InMemDicomObject::read_dataset_with_ts(data, parse_ts)
+        let mut obj = InMemDicomObject::read_dataset_with_ts(&header[..], parse_ts)
             .map_err(|e| DeidError::Parse(error_chain(&e)))?;
-
         if obj.get(Tag(0x0004, 0x1220)).is_some() {
             return Ok(Outcome::Quarantined(
                 "DICOMDIR media directory: it indexes original file paths, which \
@@ -206,9 +211,14 @@ impl Deidentifier {
             None => self.key.uid(&format!("content:{}", hex(&self.key.mac("content", input)))),
         };
         let mut pixels_cleaned = false;
-        if let Some(reason) = self.burned_in_risk(&obj, &sop_class) {
+        if let Some(reason) = self.burned_in_risk(&obj, &sop_class, splice.is_some()) {
             match self.pixel_rule(&obj) {
                 Some(rule) => {
+                    if splice.take().is_some() {
+                        // Cleaning needs the pixels in memory after all.
+                        obj = InMemDicomObject::read_dataset_with_ts(&scan::cut(data, &structure.unparsable_private)[..], parse_ts)
+                            .map_err(|e| DeidError::Parse(error_chain(&e)))?;
+                    }
                     if let Err(why) = clean_pixels(&mut obj, rule, ts) {
                         return Ok(Outcome::Quarantined(format!("{reason}; pixel cleaning failed: {why}")));
                     }
@@ -237,9 +247,24 @@ impl Deidentifier {
             .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
             .build()
             .map_err(|e| DeidError::Write(error_chain(&e)))?;
-        let file = out.with_exact_meta(meta);
         let mut bytes = Vec::with_capacity(input.len() + 1024);
-        file.write_all(&mut bytes).map_err(|e| DeidError::Write(error_chain(&e)))?;
+        let write_err = |e: &dyn std::error::Error| DeidError::Write(error_chain(e));
+        match splice {
+            None => out.with_exact_meta(meta).write_all(&mut bytes).map_err(|e| write_err(&e))?,
+            Some(px) => {
+                // Elements sort by tag: those before Pixel Data, its original bytes, the rest.
+                let charset = SpecificCharacterSet::from_code(&text(&out, Tag(0x0008, 0x0005))).unwrap_or_default();
+                let (before, after): (Vec<_>, Vec<_>) = out.into_iter().partition(|e| e.tag() < PIXEL_DATA);
+                let before = InMemDicomObject::from_element_iter(before).with_exact_meta(meta);
+                before.write_all(&mut bytes).map_err(|e| write_err(&e))?;
+                bytes.extend_from_slice(&data[px]);
+                if !after.is_empty() {
+                    InMemDicomObject::from_element_iter(after)
+                        .write_dataset_with_ts_cs(&mut bytes, ts, charset)
+                        .map_err(|e| write_err(&e))?;
+                }
+            }
+        }
         Ok(Outcome::Written(DeidentifiedFile {
             file_name: self.output_name(input, "dcm"),
             bytes,
@@ -250,10 +275,9 @@ impl Deidentifier {
     }
 
     /// Why this instance may show identity in its pixels, if it may.
-    fn burned_in_risk(&self, obj: &InMemDicomObject, sop_class: &str) -> Option<String> {
-        let has_pixels = [PIXEL_DATA, Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)]
-            .iter()
-            .any(|t| obj.get(*t).is_some());
+    fn burned_in_risk(&self, obj: &InMemDicomObject, sop_class: &str, pixels_aside: bool) -> Option<String> {
+        let has_pixels = pixels_aside
+            || [PIXEL_DATA, Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)].iter().any(|t| obj.get(*t).is_some());
         if !has_pixels {
             return None;
         }

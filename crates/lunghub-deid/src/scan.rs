@@ -284,6 +284,7 @@ struct Walker<'a> {
     limits: &'a Limits,
     elements: u64,
     cuttable: Vec<Range<usize>>,
+    pixel_data: Option<Range<usize>>,
 }
 
 /// Checks every element header of a data set against the bounds (see the module docs).
@@ -291,10 +292,20 @@ struct Walker<'a> {
 /// Returns the byte ranges of private elements of VR UN with undefined length that can be
 /// cut out without changing any enclosing length. dicom-rs cannot parse them (it reads the
 /// first item tag as a length), and de-identification removes private elements anyway.
-pub fn check_dataset(bytes: &[u8], enc: Encoding, limits: &Limits) -> Result<Vec<Range<usize>>, ScanError> {
-    let mut walker = Walker { bytes, limits, elements: 0, cuttable: Vec::new() };
+pub fn check_dataset(bytes: &[u8], enc: Encoding, limits: &Limits) -> Result<Structure, ScanError> {
+    let mut walker = Walker { bytes, limits, elements: 0, cuttable: Vec::new(), pixel_data: None };
     walker.elements(0, Some(bytes.len()), enc, 0, true)?;
-    Ok(walker.cuttable)
+    Ok(Structure { unparsable_private: walker.cuttable, pixel_data: walker.pixel_data })
+}
+
+/// What the pre-scan learned about a data set's layout.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Structure {
+    /// Private UN elements of undefined length that can be cut out (see [`check_dataset`]).
+    pub unparsable_private: Vec<Range<usize>>,
+    /// The top-level (7FE0,0010) Pixel Data element, header included. Its bytes can be
+    /// copied to the output verbatim instead of being parsed and re-encoded.
+    pub pixel_data: Option<Range<usize>>,
 }
 
 /// `bytes` without the given ranges.
@@ -358,8 +369,13 @@ impl Walker<'_> {
             let is_seq = h.vr == Some(VR::SQ)
                 || undefined_un && !(h.group == 0x7FE0 && h.element == 0x0010)
                 || (h.vr.is_none() && is_sequence_in_dictionary(h.group, h.element));
-            if h.group == 0x7FE0 && h.element == 0x0010 && h.len.is_none() {
+            let is_pixel_data = h.group == 0x7FE0 && h.element == 0x0010;
+            if is_pixel_data && h.len.is_none() {
+                let start = pos;
                 pos = self.fragments(value_start, enc)?;
+                if depth == 0 {
+                    self.pixel_data = Some(start..pos);
+                }
             } else if is_seq {
                 // Inside a UN of undefined length the encoding is implicit VR little endian.
                 let inner = if h.vr == Some(VR::UN) { Encoding::ImplicitLittle } else { enc };
@@ -386,6 +402,9 @@ impl Walker<'_> {
                 })?;
                 if value_start + len as usize > limit {
                     return Err(self.overrun(&h, pos, u64::from(len), limit));
+                }
+                if is_pixel_data && depth == 0 {
+                    self.pixel_data = Some(pos..value_start + len as usize);
                 }
                 pos = value_start + len as usize;
             }
