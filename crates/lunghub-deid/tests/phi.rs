@@ -497,3 +497,24 @@ fn names_in_every_character_set_are_replaced() {
     }
     assert!(checked >= 14, "only {checked} character-set files were written");
 }
+
+#[test]
+fn clean_descriptors_keeps_text_without_the_patients_identity() {
+    let mut profile = Profile::lunghub_default();
+    profile.options.clean_descriptors = true;
+    let out = written(deid_with(profile, &encode(chest_xray("MRN-12345", "20200312", "1.2.3.1"), EXPLICIT_LE)));
+    let parsed = parse(&out.bytes);
+    // "Chest of John Doe": the description survives, the name does not.
+    assert_eq!(text(&parsed, Tag(0x0008, 0x1030)), "Chest of *** ***");
+    assert!(text(&parsed, Tag(0x0012, 0x0063)).contains("Clean Descriptors Option"));
+}
+
+#[test]
+fn dates_that_another_tool_already_modified_are_not_shifted_again() {
+    let mut obj = chest_xray("MRN-1", "20200312", "1.2.3.1");
+    obj.put(el(0x0028, 0x0303, VR::CS, "MODIFIED"));
+    let out = parse(&deid(&encode(obj, EXPLICIT_LE)).bytes);
+    assert_eq!(text(&out, Tag(0x0008, 0x0020)), "20200312");
+    // Identity is still removed.
+    assert!(text(&out, Tag(0x0010, 0x0020)).starts_with("LH-"));
+}
