@@ -1,0 +1,109 @@
+//! The local, content-addressed blob store: `ROOT/ab/cd/abcd…` by sha256.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::{Digest, Sha256};
+
+use crate::StoreError;
+
+/// Blobs in a local directory, sharded two levels deep by their sha256.
+///
+/// A blob is written to `ROOT/tmp/`, synced, then renamed to its final name, so a crash
+/// never leaves a half-written blob that looks complete. A blob is never renamed or changed
+/// once in place.
+#[derive(Debug)]
+pub struct LocalBlobs {
+    root: PathBuf,
+    counter: AtomicU64,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io { path: path.display().to_string(), source }
+}
+
+/// The sha256 of `bytes` in lowercase hex: a blob's id.
+pub fn blob_id(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl LocalBlobs {
+    pub fn new(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
+        let root = root.into();
+        let tmp = root.join("tmp");
+        fs::create_dir_all(&tmp).map_err(io(&tmp))?;
+        Ok(LocalBlobs { root, counter: AtomicU64::new(0) })
+    }
+
+    pub fn path_of(&self, id: &str) -> PathBuf {
+        let shard1 = id.get(0..2).unwrap_or("__");
+        let shard2 = id.get(2..4).unwrap_or("__");
+        self.root.join(shard1).join(shard2).join(id)
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        self.path_of(id).is_file()
+    }
+
+    /// Stores `bytes` and returns their id. Storing the same bytes twice is a no-op.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let id = blob_id(bytes);
+        let target = self.path_of(&id);
+        if target.is_file() {
+            return Ok(id);
+        }
+        let dir = target.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&dir).map_err(io(&dir))?;
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let tmp = self.root.join("tmp").join(format!("{id}.{}.{n}", std::process::id()));
+        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        drop(file);
+        fs::rename(&tmp, &target).map_err(io(&target))?;
+        // Make the rename itself durable before any catalog row names the blob.
+        fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io(&dir))?;
+        Ok(id)
+    }
+
+    pub fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.path_of(id);
+        match fs::read(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::MissingBlob(id.to_owned())),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Removes leftovers of interrupted writes (never a complete blob).
+    pub fn clean_partial_writes(&self) -> Result<usize, StoreError> {
+        let tmp = self.root.join("tmp");
+        let mut removed = 0;
+        for entry in fs::read_dir(&tmp).map_err(io(&tmp))? {
+            let entry = entry.map_err(io(&tmp))?;
+            fs::remove_file(entry.path()).map_err(io(&tmp))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_are_content_addressed_and_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = LocalBlobs::new(dir.path()).expect("store");
+        let id = store.put(b"hello").expect("put");
+        assert_eq!(id, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(store.put(b"hello").expect("again"), id);
+        assert!(store.path_of(&id).ends_with("2c/f2/2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"));
+        assert_eq!(store.get(&id).expect("get"), b"hello");
+        assert!(matches!(store.get("00ff"), Err(StoreError::MissingBlob(_))));
+        assert_eq!(store.clean_partial_writes().expect("clean"), 0);
+    }
+}
