@@ -92,6 +92,36 @@ pub struct DeidentifiedFile {
     pub sop_instance_uid: Option<String>,
     /// Whether pixels were blanked by a profile rule.
     pub pixels_cleaned: bool,
+    /// What the catalog needs to know about a DICOM instance, read from the de-identified
+    /// data set (so it holds pseudonyms and new UIDs only).
+    pub dicom: Option<DicomSummary>,
+}
+
+/// Catalog fields of a de-identified DICOM instance. Empty strings where the data set has
+/// no value.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DicomSummary {
+    pub patient_id: String,
+    pub study_uid: String,
+    pub series_uid: String,
+    pub modality: String,
+    pub view_position: String,
+    pub sex: String,
+    /// Patient's Age (AS, such as `045Y`) in years.
+    pub age_years: Option<f64>,
+}
+
+/// Reads a DICOM age string (`045Y`, `018M`, `003W`, `010D`) in years.
+fn age_in_years(age: &str) -> Option<f64> {
+    let (n, unit) = age.trim().split_at_checked(3)?;
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "Y" => n,
+        "M" => n / 12.0,
+        "W" => n * 7.0 / 365.25,
+        "D" => n / 365.25,
+        _ => return None,
+    })
 }
 
 /// The result for one input that could be read.
@@ -151,6 +181,7 @@ impl Deidentifier {
             kind,
             sop_instance_uid: None,
             pixels_cleaned: false,
+            dicom: None,
         }))
     }
 
@@ -247,6 +278,15 @@ impl Deidentifier {
             .implementation_version_name(IMPLEMENTATION_VERSION_NAME)
             .build()
             .map_err(|e| DeidError::Write(error_chain(&e)))?;
+        let summary = DicomSummary {
+            patient_id: text(&out, Tag(0x0010, 0x0020)),
+            study_uid: text(&out, Tag(0x0020, 0x000D)),
+            series_uid: text(&out, Tag(0x0020, 0x000E)),
+            modality: text(&out, Tag(0x0008, 0x0060)),
+            view_position: text(&out, Tag(0x0018, 0x5101)),
+            sex: text(&out, Tag(0x0010, 0x0040)),
+            age_years: age_in_years(&text(&out, Tag(0x0010, 0x1010))),
+        };
         let mut bytes = Vec::with_capacity(input.len() + 1024);
         let write_err = |e: &dyn std::error::Error| DeidError::Write(error_chain(e));
         match splice {
@@ -271,6 +311,7 @@ impl Deidentifier {
             kind: Kind::Dicom,
             sop_instance_uid: Some(new_sop_instance),
             pixels_cleaned,
+            dicom: Some(summary),
         }))
     }
 

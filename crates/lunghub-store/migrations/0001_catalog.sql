@@ -40,7 +40,7 @@ CREATE TABLE items (
     frames INTEGER,
     bytes BIGINT NOT NULL,
     pixel_hash TEXT,                  -- sha256 of the decoded pixels
-    perceptual_hash TEXT,             -- 64-bit difference hash, hex
+    perceptual_hash TEXT,             -- 256-bit DCT hash, hex
     thumbnail TEXT,                   -- blob id of a PNG, longest side 256
     near_duplicate_of TEXT REFERENCES items (id),
     age_years DOUBLE PRECISION,

@@ -191,19 +191,12 @@ impl Catalog {
         Ok(row.map(|r| r.try_get::<String, _>("id")).transpose()?)
     }
 
-    /// Every item's perceptual hash, for near-duplicate search.
-    pub async fn perceptual_hashes(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    /// Every item's perceptual hash (hex), for near-duplicate search.
+    pub async fn perceptual_hashes(&self) -> Result<Vec<(String, String)>, StoreError> {
         let rows = sqlx::query("SELECT id, perceptual_hash FROM items WHERE perceptual_hash IS NOT NULL")
             .fetch_all(&self.pool)
             .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let hex: String = r.try_get("perceptual_hash")?;
-            if let Ok(h) = u64::from_str_radix(&hex, 16) {
-                out.push((r.try_get("id")?, h));
-            }
-        }
-        Ok(out)
+        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("perceptual_hash")?))).collect()
     }
 
     /// Inserts a batch of items in one transaction. Items already present are left as they
@@ -236,6 +229,10 @@ impl Catalog {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
                  $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30) ON CONFLICT DO NOTHING",
             )
+            // Not a cached prepared statement: through the Any driver, PostgreSQL would
+            // keep the parameter types of the first execution, and a NULL age there makes
+            // a later real age fail to bind.
+            .persistent(false)
             .bind(&it.id)
             .bind(&it.site_id)
             .bind(&it.patient_id)

@@ -16,6 +16,10 @@ struct Cli {
 enum Command {
     /// De-identify DICOM, PNG and JPEG files to DICOM PS3.15 (Basic Profile plus options)
     Deid(commands::deid::DeidArgs),
+    /// Take images and labels in: de-identify, decode, dedupe, store and catalog them
+    Ingest(commands::ingest::IngestArgs),
+    /// Inspect the catalog: summary counts, one item
+    Catalog(commands::catalog::CatalogArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
 }
@@ -24,6 +28,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Deid(args) => commands::deid::run(args),
+        Command::Ingest(args) => commands::ingest::run(args),
+        Command::Catalog(args) => commands::catalog::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -1,2 +1,5 @@
 pub mod bench;
+pub mod catalog;
 pub mod deid;
+pub mod ingest;
+pub mod storage;

@@ -1,0 +1,299 @@
+//! Finding the files to take in, and the labels and clinical fields that come with them,
+//! in the layouts public COVID-19 datasets actually use.
+//!
+//! | format | recognised by | labels from |
+//! | --- | --- | --- |
+//! | `csv` | a metadata CSV (`--metadata`, or `metadata.csv` in the folder) | its columns: ieee8023's `filename`/`finding`/`Patientid`/`view`/`modality`/…, Actualmed's `imagename`, the NIH subset's `patientid`, the Radiography Database's `filename,finding` |
+//! | `folders` | one sub-folder per class (`COVID/`, `NORMAL/`, …) | the folder's name |
+//! | `pocus` | POCUS file names (`Cov_…`, `Pneu-…`, `Reg_…`, `Vir_…`) | the prefix |
+//! | `plain` | anything else (DICOM from a PACS, say) | the files themselves |
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Labels and clinical fields for one file, as its dataset states them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Metadata {
+    /// The finding string verbatim (mapping to the hierarchy happens in intake).
+    pub finding: Option<String>,
+    /// The dataset's own patient identifier; intake turns it into a keyed pseudonym.
+    pub patient: Option<String>,
+    pub view: Option<String>,
+    pub modality: Option<String>,
+    pub sex: Option<String>,
+    pub age_years: Option<f64>,
+    pub offset_days: Option<i64>,
+    pub outcome: Option<String>,
+    pub comorbidities: Option<String>,
+    pub therapy: Option<String>,
+    pub source_dataset: Option<String>,
+}
+
+/// One file to take in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub path: PathBuf,
+    pub metadata: Metadata,
+}
+
+/// Which layout to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Auto,
+    Csv,
+    Folders,
+    Pocus,
+    Plain,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "auto" => Format::Auto,
+            "csv" | "ieee8023" | "actualmed" | "nih" | "radiographydb" => Format::Csv,
+            "folders" => Format::Folders,
+            "pocus" => Format::Pocus,
+            "plain" => Format::Plain,
+            other => return Err(format!("unknown format {other:?}: use auto, csv, folders, pocus or plain")),
+        })
+    }
+}
+
+/// Problems with the metadata itself, reported beside the files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataIssue {
+    /// A row names a file that is not there.
+    MissingFile { row: usize, file: String },
+    /// A row the CSV reader could not read.
+    BadRow { row: usize, error: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot read {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("cannot read metadata {path}: {error}")]
+    Csv { path: String, error: String },
+    #[error("metadata {path} has no file-name column (filename or imagename)")]
+    NoFileColumn { path: String },
+}
+
+/// The files and metadata found under `roots`.
+#[derive(Debug, Default)]
+pub struct Found {
+    pub sources: Vec<Source>,
+    pub issues: Vec<MetadataIssue>,
+}
+
+const IMAGE_FOLDERS: &[&str] = &["images", "pocus_images"];
+
+/// Reads `roots` in the given format; `metadata` overrides the CSV found beside them.
+pub fn discover(roots: &[PathBuf], metadata: Option<&Path>, format: Format) -> Result<Found, SourceError> {
+    let mut found = Found::default();
+    for root in roots {
+        let csv_path = metadata.map(Path::to_path_buf).or_else(|| {
+            let candidate = root.join("metadata.csv");
+            candidate.is_file().then_some(candidate)
+        });
+        let format = match format {
+            Format::Auto if csv_path.is_some() && root.is_dir() => Format::Csv,
+            Format::Auto if root.is_dir() && looks_like_pocus(root)? => Format::Pocus,
+            Format::Auto => Format::Plain,
+            f => f,
+        };
+        let dataset = root.file_name().map(|n| n.to_string_lossy().into_owned());
+        let mut part = match (format, csv_path) {
+            (Format::Csv, Some(csv)) => from_csv(root, &csv)?,
+            (Format::Csv, None) => {
+                return Err(SourceError::Csv { path: root.display().to_string(), error: "no metadata CSV".into() });
+            }
+            (Format::Folders, _) => from_class_folders(root)?,
+            (Format::Pocus, _) => from_pocus(root)?,
+            _ => Found { sources: files_under(root)?.into_iter().map(|path| Source { path, metadata: Metadata::default() }).collect(), issues: Vec::new() },
+        };
+        for s in &mut part.sources {
+            if s.metadata.source_dataset.is_none() {
+                s.metadata.source_dataset = dataset.clone();
+            }
+        }
+        found.sources.extend(part.sources);
+        found.issues.extend(part.issues);
+    }
+    Ok(found)
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
+    move |source| SourceError::Io { path: path.display().to_string(), source }
+}
+
+/// Every regular file under `root`, sorted, skipping metadata files.
+pub fn files_under(root: &Path) -> Result<Vec<PathBuf>, SourceError> {
+    if root.is_file() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+        let entry = entry.map_err(|e| SourceError::Io {
+            path: root.display().to_string(),
+            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("loop in the folder tree")),
+        })?;
+        let is_metadata = entry.path().extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        if entry.file_type().is_file() && !is_metadata {
+            files.push(entry.into_path());
+        }
+    }
+    Ok(files)
+}
+
+fn column(headers: &BTreeMap<String, usize>, names: &[&str]) -> Option<usize> {
+    names.iter().find_map(|n| headers.get(*n).copied())
+}
+
+fn non_empty(v: Option<&str>) -> Option<String> {
+    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+/// ieee8023-style metadata: one row per image; the images in `images/` beside the CSV
+/// (or beside it directly).
+fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
+    let csv_err = |error: String| SourceError::Csv { path: csv_path.display().to_string(), error };
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(csv_path).map_err(|e| csv_err(e.to_string()))?;
+    let headers: BTreeMap<String, usize> = reader
+        .headers()
+        .map_err(|e| csv_err(e.to_string()))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
+        .collect();
+    let file_col = column(&headers, &["filename", "imagename", "file", "image"])
+        .ok_or_else(|| SourceError::NoFileColumn { path: csv_path.display().to_string() })?;
+    let base = csv_path.parent().unwrap_or(root);
+    let image_dir = IMAGE_FOLDERS.iter().map(|d| base.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| base.to_path_buf());
+    let col = |names: &[&str]| column(&headers, names);
+    let (finding, patient, view, modality, sex, age, offset, survival, comorbid, therapy, source) = (
+        col(&["finding", "label", "class"]),
+        col(&["patientid", "patient id", "patient_id"]),
+        col(&["view"]),
+        col(&["modality"]),
+        col(&["sex", "gender"]),
+        col(&["age"]),
+        col(&["offset"]),
+        col(&["survival", "outcome"]),
+        col(&["comorbidities"]),
+        col(&["therapy", "treatment"]),
+        col(&["source"]),
+    );
+    let mut found = Found::default();
+    let mut listed = HashSet::new();
+    for (i, record) in reader.records().enumerate() {
+        let row = i + 2; // 1-based, after the header
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                found.issues.push(MetadataIssue::BadRow { row, error: e.to_string() });
+                continue;
+            }
+        };
+        let get = |c: Option<usize>| non_empty(c.and_then(|c| record.get(c)));
+        let Some(file) = get(Some(file_col)) else {
+            found.issues.push(MetadataIssue::BadRow { row, error: "empty file name".into() });
+            continue;
+        };
+        // A file name is a name, never a path out of the dataset.
+        let path = image_dir.join(Path::new(&file).file_name().unwrap_or_default());
+        if !path.is_file() {
+            found.issues.push(MetadataIssue::MissingFile { row, file });
+            continue;
+        }
+        listed.insert(path.clone());
+        found.sources.push(Source {
+            path,
+            metadata: Metadata {
+                finding: get(finding),
+                patient: get(patient),
+                view: get(view),
+                modality: get(modality),
+                sex: get(sex),
+                age_years: get(age).and_then(|a| a.parse().ok()),
+                offset_days: get(offset).and_then(|o| o.parse::<f64>().ok()).map(|o| o.round() as i64),
+                outcome: get(survival),
+                comorbidities: get(comorbid),
+                therapy: get(therapy),
+                source_dataset: get(source),
+            },
+        });
+    }
+    // Files the CSV does not mention are still taken in, without labels.
+    for path in files_under(&image_dir)? {
+        if !listed.contains(&path) {
+            found.sources.push(Source { path, metadata: Metadata::default() });
+        }
+    }
+    Ok(found)
+}
+
+fn from_class_folders(root: &Path) -> Result<Found, SourceError> {
+    let mut found = Found::default();
+    let mut classes: Vec<PathBuf> = fs::read_dir(root)
+        .map_err(io(root))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    classes.sort();
+    for class in classes {
+        let name = class.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for path in files_under(&class)? {
+            found.sources.push(Source { path, metadata: Metadata { finding: Some(name.clone()), ..Metadata::default() } });
+        }
+    }
+    Ok(found)
+}
+
+/// The POCUS collection's file-name convention: the prefix before the first `_` or `-`.
+pub fn pocus_finding(file_name: &str) -> Option<&'static str> {
+    let prefix = file_name.split(['_', '-', ' ']).next().unwrap_or_default();
+    match prefix.to_ascii_lowercase().as_str() {
+        "cov" => Some("COVID-19"),
+        "pneu" => Some("Bacterial pneumonia"),
+        "vir" => Some("Viral pneumonia"),
+        "reg" => Some("No Finding"),
+        _ => None,
+    }
+}
+
+fn looks_like_pocus(root: &Path) -> Result<bool, SourceError> {
+    let files = files_under(root)?;
+    let named = files
+        .iter()
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(pocus_finding).is_some())
+        .count();
+    Ok(!files.is_empty() && named * 2 > files.len())
+}
+
+fn from_pocus(root: &Path) -> Result<Found, SourceError> {
+    let mut found = Found::default();
+    for path in files_under(root)? {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let finding = pocus_finding(name).map(str::to_owned);
+        found.sources.push(Source {
+            metadata: Metadata { finding, modality: Some("US".into()), ..Metadata::default() },
+            path,
+        });
+    }
+    Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pocus_prefixes() {
+        assert_eq!(pocus_finding("Cov_Oliviera_2020_Fig15A.jpg"), Some("COVID-19"));
+        assert_eq!(pocus_finding("pneu-effusion.png"), Some("Bacterial pneumonia"));
+        assert_eq!(pocus_finding("Reg_normal.png"), Some("No Finding"));
+        assert_eq!(pocus_finding("lus_something.png"), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! `lunghub ingest`: take images and their labels in through the intake pipeline.
+
+use std::io::{self, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lunghub_deid::Deidentifier;
+use lunghub_intake::{FileOutcome, Format, Intake, MetadataIssue, discover};
+
+use super::deid::{load_profile, site_key};
+use super::storage::StorageArgs;
+
+#[derive(Args)]
+#[command(after_help = "\
+Formats (--format, default auto):
+  csv      a metadata CSV beside the images (metadata.csv, or --metadata): the ieee8023
+           covid-chestxray-dataset schema, Actualmed's imagename variant, the NIH subset,
+           the COVID-19 Radiography Database
+  folders  one sub-folder per class, named after the finding
+  pocus    POCUS file-name prefixes (Cov, Pneu, Vir, Reg)
+  plain    files only (DICOM from a PACS, say): labels come later, from review
+auto picks csv when a metadata CSV is there, pocus when most names carry its prefixes,
+and plain otherwise.
+
+Every file is de-identified before anything is stored. Findings are mapped to a
+torchxrayvision-compatible hierarchy; a finding no rule knows is kept verbatim, flagged
+for review and listed at the end. Running the same ingest again adds nothing.")]
+pub struct IngestArgs {
+    /// Folders or files to take in
+    #[arg(required = true)]
+    pub paths: Vec<PathBuf>,
+    /// The hospital or collection the files come from
+    #[arg(long)]
+    pub site: String,
+    /// Metadata CSV with labels and clinical fields
+    #[arg(long)]
+    pub metadata: Option<PathBuf>,
+    /// Layout of the input: auto, csv (ieee8023, actualmed, nih, radiographydb), folders, pocus, plain
+    #[arg(long, default_value = "auto")]
+    pub format: Format,
+    /// De-identification profile (TOML); default: lunghub's
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Site key file; default: site.key in the configuration directory
+    #[arg(long)]
+    pub site_key: Option<PathBuf>,
+    /// Perceptual-hash distance (bits of 256) at or under which two images are near-duplicates
+    #[arg(long, default_value_t = 24)]
+    pub near_duplicate_bits: u32,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+pub fn run(args: IngestArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(ingest(args))
+}
+
+async fn ingest(args: IngestArgs) -> Result<ExitCode> {
+    let profile_name = args
+        .profile
+        .as_ref()
+        .map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+        .unwrap_or_else(|| "lunghub-default".into());
+    let profile = load_profile(args.profile.as_deref())?;
+    let key = site_key(args.site_key.as_deref())?;
+    let catalog = args.storage.catalog().await?;
+    let blobs = args.storage.blobs()?;
+    blobs.clean_partial_writes()?;
+    let site_id = catalog.ensure_site(&args.site).await?;
+    let found = discover(&args.paths, args.metadata.as_deref(), args.format).context("cannot read the input")?;
+    let total = found.sources.len() as u64;
+    let intake = Intake {
+        deid: Deidentifier::new(profile, key.clone())?,
+        catalog,
+        blobs,
+        key,
+        site_id,
+        route: "folder".into(),
+        profile_name,
+        near_duplicate_bits: args.near_duplicate_bits,
+    };
+    let bar = if io::stderr().is_terminal() {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let report = intake.take_in(found, &|| bar.inc(1)).await?;
+    bar.finish_and_clear();
+
+    for (path, outcome) in &report.files {
+        match outcome {
+            FileOutcome::Quarantined(why) => eprintln!("quarantined: {}: {why}", path.display()),
+            FileOutcome::Unreadable(why) => eprintln!("unreadable: {}: {why}", path.display()),
+            _ => {}
+        }
+    }
+    for issue in &report.metadata_issues {
+        match issue {
+            MetadataIssue::MissingFile { row, file } => eprintln!("metadata row {row}: file {file:?} is not there"),
+            MetadataIssue::BadRow { row, error } => eprintln!("metadata row {row}: {error}"),
+        }
+    }
+    for (finding, n) in &report.unknown_findings {
+        eprintln!("unknown finding {finding:?} on {n} files: kept verbatim and flagged for review");
+    }
+    println!(
+        "{} files: {} new, {} duplicate, {} near-duplicate, {} quarantined, {} unreadable",
+        report.files.len(),
+        report.count("new"),
+        report.count("duplicate"),
+        report.count("near-duplicate"),
+        report.count("quarantined"),
+        report.count("unreadable"),
+    );
+    Ok(ExitCode::SUCCESS)
+}

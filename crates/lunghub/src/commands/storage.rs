@@ -1,0 +1,40 @@
+//! Where lunghub keeps its catalog and blobs: shared by every command that touches them.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use lunghub_store::{Catalog, LocalBlobs};
+
+#[derive(Args, Clone)]
+pub struct StorageArgs {
+    /// Directory for the SQLite catalog and the blobs
+    #[arg(long, env = "LUNGHUB_DATA_DIR", default_value = "./lunghub-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Catalog database (postgres://… or sqlite://…); default: SQLite in the data directory
+    #[arg(long, env = "LUNGHUB_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl StorageArgs {
+    pub async fn catalog(&self) -> Result<Catalog> {
+        let url = self.database_url.clone().unwrap_or_else(|| Catalog::sqlite_url(&self.data_dir));
+        Catalog::open(&url).await.with_context(|| format!("cannot open the catalog at {}", redact(&url)))
+    }
+
+    pub fn blobs(&self) -> Result<LocalBlobs> {
+        LocalBlobs::new(self.data_dir.join("blobs")).context("cannot open the blob store")
+    }
+}
+
+/// A database URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or_default();
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
