@@ -64,7 +64,7 @@ pub struct Decoded {
 
 impl Decoded {
     pub fn perceptual_hash(&self) -> PerceptualHash {
-        perceptual_hash(&self.display.to_luma8())
+        perceptual_hash(&self.preview().to_luma8())
     }
 }
 
@@ -157,16 +157,36 @@ fn decode_dicom(from_magic: &[u8]) -> Result<Decoded, ImagingError> {
     })
 }
 
+/// The first frame shrunk (never enlarged) so that its longest side is at most `side`,
+/// by area averaging: fast, and free of the aliasing that point sampling would add.
+fn shrink(img: &DynamicImage, side: u32) -> DynamicImage {
+    let (w, h) = (img.width(), img.height());
+    if w.max(h) <= side {
+        return img.clone();
+    }
+    let scale = f64::from(side) / f64::from(w.max(h));
+    let (tw, th) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
+    if img.color().has_color() {
+        DynamicImage::ImageRgb8(image::imageops::thumbnail(&img.to_rgb8(), tw, th))
+    } else {
+        DynamicImage::ImageLuma8(image::imageops::thumbnail(&img.to_luma8(), tw, th))
+    }
+}
+
+impl Decoded {
+    /// The 256-pixel preview that thumbnails and perceptual hashes are made from.
+    pub fn preview(&self) -> DynamicImage {
+        shrink(&self.display, 256)
+    }
+}
+
 /// A PNG thumbnail whose longest side is 256 pixels (never enlarged).
 pub fn thumbnail_png(decoded: &Decoded) -> Result<Vec<u8>, ImagingError> {
-    let (w, h) = (decoded.display.width(), decoded.display.height());
-    let scale = 256.0 / f64::from(w.max(h).max(1));
-    let img = if scale < 1.0 {
-        let (tw, th) = (((f64::from(w) * scale).round() as u32).max(1), ((f64::from(h) * scale).round() as u32).max(1));
-        decoded.display.resize_exact(tw, th, FilterType::Triangle)
-    } else {
-        decoded.display.clone()
-    };
+    encode_png(&decoded.preview())
+}
+
+/// Encodes an image as PNG, gray or RGB.
+pub fn encode_png(img: &DynamicImage) -> Result<Vec<u8>, ImagingError> {
     let img = if img.color().has_color() { DynamicImage::ImageRgb8(img.to_rgb8()) } else { DynamicImage::ImageLuma8(img.to_luma8()) };
     let mut out = Cursor::new(Vec::new());
     img.write_to(&mut out, image::ImageFormat::Png)?;

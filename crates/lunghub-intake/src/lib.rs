@@ -11,23 +11,24 @@
 //!   de-identified bytes, which de-identification makes deterministic.
 //! - A file whose decoded pixels equal, or whose perceptual hash nearly equals, an item
 //!   already catalogued is stored but linked to that twin and flagged for review.
-//! - Crash-safe: blobs are synced into place before the catalog row that names them is
-//!   committed, and every write is idempotent, so after `kill -9` a second run completes
+//! - Crash-safe: a chunk's blobs are made durable (one sync) before the catalog rows that
+//!   name them are committed, and every write is idempotent, so after `kill -9` a second run completes
 //!   the work with nothing lost and nothing doubled.
 
 pub mod sources;
+pub mod unpack;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
-use std::path::PathBuf;
 
 use lunghub_deid::{DeidentifiedFile, Deidentifier, Kind, Outcome as DeidOutcome, SiteKey};
 use lunghub_domain::{Finding, Modality, ReviewState, View};
 use lunghub_imaging::{Decoded, PerceptualHash};
-use lunghub_store::{Catalog, InsertOutcome, LocalBlobs, NewItem, StoreError};
+use lunghub_store::{Blobs, Catalog, InsertOutcome, NewItem, StoreError};
 use rayon::prelude::*;
 
-pub use sources::{Format, Found, Metadata, MetadataIssue, Source, discover};
+pub use sources::{Format, Found, InputIssue, Metadata, Source, discover};
+pub use unpack::{ArchiveIssue, ArchiveLimits};
 
 /// Files per chunk: the unit of parallel work and of one catalog transaction.
 const CHUNK: usize = 128;
@@ -66,8 +67,9 @@ impl FileOutcome {
 
 #[derive(Debug, Default)]
 pub struct Report {
-    pub files: Vec<(PathBuf, FileOutcome)>,
-    pub metadata_issues: Vec<MetadataIssue>,
+    /// Each file by its label (path, or `archive.zip!entry`), with what happened to it.
+    pub files: Vec<(String, FileOutcome)>,
+    pub input_issues: Vec<InputIssue>,
     /// Finding strings no rule recognised, kept verbatim, with how many files carry them.
     pub unknown_findings: BTreeMap<String, usize>,
 }
@@ -82,7 +84,7 @@ impl Report {
 pub struct Intake {
     pub deid: Deidentifier,
     pub catalog: Catalog,
-    pub blobs: LocalBlobs,
+    pub blobs: Blobs,
     /// The site key, for pseudonyms of identifiers that come in metadata files.
     pub key: SiteKey,
     pub site_id: String,
@@ -103,7 +105,7 @@ enum Prepared {
 impl Intake {
     /// Takes in every source, calling `progress` once per file.
     pub async fn take_in(&self, found: Found, progress: &(dyn Fn() + Sync)) -> Result<Report, IntakeError> {
-        let mut report = Report { metadata_issues: found.issues, ..Report::default() };
+        let mut report = Report { input_issues: found.issues, ..Report::default() };
         let mut known_hashes: Vec<(String, PerceptualHash)> = self
             .catalog
             .perceptual_hashes()
@@ -127,7 +129,7 @@ impl Intake {
             let mut slots = Vec::new();
             for (i, p) in prepared.into_iter().enumerate() {
                 match p {
-                    Prepared::Done(outcome) => report.files.push((chunk[i].path.clone(), outcome)),
+                    Prepared::Done(outcome) => report.files.push((chunk[i].label.clone(), outcome)),
                     Prepared::Stored(mut item, phash) => {
                         for (finding, known, ..) in &item.labels {
                             if !known {
@@ -135,7 +137,7 @@ impl Intake {
                             }
                         }
                         if !seen_this_run.insert(item.id.clone()) || self.catalog.contains_item(&item.id).await? {
-                            report.files.push((chunk[i].path.clone(), FileOutcome::Duplicate { item: item.id.clone() }));
+                            report.files.push((chunk[i].label.clone(), FileOutcome::Duplicate { item: item.id.clone() }));
                             continue;
                         }
                         self.link_twin(&mut item, phash, &known_hashes).await?;
@@ -143,7 +145,7 @@ impl Intake {
                             known_hashes.push((item.id.clone(), h));
                         }
                         slots.push(report.files.len());
-                        report.files.push((chunk[i].path.clone(), FileOutcome::New { item: item.id.clone() }));
+                        report.files.push((chunk[i].label.clone(), FileOutcome::New { item: item.id.clone() }));
                         batch.push(*item);
                     }
                 }
@@ -151,6 +153,8 @@ impl Intake {
             if batch.is_empty() {
                 continue;
             }
+            // The chunk's blobs become durable before any row that names them is committed.
+            tokio::task::block_in_place(|| self.blobs.sync())?;
             let outcomes = self.catalog.insert_batch(&batch).await?;
             for ((slot, item), outcome) in slots.into_iter().zip(&batch).zip(outcomes) {
                 report.files[slot].1 = match (outcome, &item.near_duplicate_of) {
@@ -222,7 +226,9 @@ impl Intake {
                 None
             }
         };
-        let thumbnail = match decoded.as_ref().map(lunghub_imaging::thumbnail_png) {
+        // One shrunken preview serves the thumbnail and the perceptual hash.
+        let preview = decoded.as_ref().map(Decoded::preview);
+        let thumbnail = match preview.as_ref().map(lunghub_imaging::encode_png) {
             Some(Ok(png)) => Some(self.blobs.put(&png)?),
             _ => None,
         };
@@ -267,7 +273,7 @@ impl Intake {
             notes.push(format!("unknown finding {unknown:?} kept verbatim"));
         }
         let review_state = if notes.is_empty() { ReviewState::Pending } else { ReviewState::NeedsAttention };
-        let phash = decoded.as_ref().map(Decoded::perceptual_hash);
+        let phash = preview.as_ref().map(|p| lunghub_imaging::perceptual_hash(&p.to_luma8()));
         let item = NewItem {
             id,
             site_id: self.site_id.clone(),

@@ -12,6 +12,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::unpack::{self, ArchiveIssue, ArchiveLimits};
+
 /// Labels and clinical fields for one file, as its dataset states them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Metadata {
@@ -34,7 +36,15 @@ pub struct Metadata {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
     pub path: PathBuf,
+    /// How reports name the file: its path, or `archive.zip!entry` for unpacked files.
+    pub label: String,
     pub metadata: Metadata,
+}
+
+impl Source {
+    fn new(path: PathBuf, metadata: Metadata) -> Self {
+        Source { label: path.display().to_string(), path, metadata }
+    }
 }
 
 /// Which layout to read.
@@ -61,9 +71,11 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// Problems with the metadata itself, reported beside the files.
+/// Problems with the input that are not about one file's content, reported beside the files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MetadataIssue {
+pub enum InputIssue {
+    /// An archive, or an entry of one, that was not unpacked.
+    Archive(ArchiveIssue),
     /// A row names a file that is not there.
     MissingFile { row: usize, file: String },
     /// A row the CSV reader could not read.
@@ -84,44 +96,84 @@ pub enum SourceError {
 #[derive(Debug, Default)]
 pub struct Found {
     pub sources: Vec<Source>,
-    pub issues: Vec<MetadataIssue>,
+    pub issues: Vec<InputIssue>,
 }
 
 const IMAGE_FOLDERS: &[&str] = &["images", "pocus_images"];
 
 /// Reads `roots` in the given format; `metadata` overrides the CSV found beside them.
-pub fn discover(roots: &[PathBuf], metadata: Option<&Path>, format: Format) -> Result<Found, SourceError> {
+/// ZIP archives, given as roots or found among the files, are unpacked under `scratch`
+/// (see [`unpack`]) and read like folders.
+pub fn discover(
+    roots: &[PathBuf],
+    metadata: Option<&Path>,
+    format: Format,
+    scratch: &Path,
+    limits: &ArchiveLimits,
+) -> Result<Found, SourceError> {
     let mut found = Found::default();
-    for root in roots {
-        let csv_path = metadata.map(Path::to_path_buf).or_else(|| {
-            let candidate = root.join("metadata.csv");
-            candidate.is_file().then_some(candidate)
-        });
-        let format = match format {
-            Format::Auto if csv_path.is_some() && root.is_dir() => Format::Csv,
-            Format::Auto if root.is_dir() && looks_like_pocus(root)? => Format::Pocus,
-            Format::Auto => Format::Plain,
-            f => f,
-        };
-        let dataset = root.file_name().map(|n| n.to_string_lossy().into_owned());
-        let mut part = match (format, csv_path) {
-            (Format::Csv, Some(csv)) => from_csv(root, &csv)?,
-            (Format::Csv, None) => {
-                return Err(SourceError::Csv { path: root.display().to_string(), error: "no metadata CSV".into() });
+    let mut pending: Vec<(PathBuf, Option<String>, Format)> = roots.iter().map(|r| (r.clone(), None, format)).collect();
+    while let Some((root, label, format)) = pending.pop() {
+        if root.is_file() && unpack::is_zip(&root) {
+            let archive_label = label.clone().unwrap_or_else(|| root.display().to_string());
+            let mut issues = Vec::new();
+            let depth = archive_label.matches('!').count() as u32;
+            for u in unpack::unpack(&root, &archive_label, scratch, limits, depth, &mut issues) {
+                let content = unpack::content_root(&u.root);
+                let inner = content.strip_prefix(&u.root).map(|p| p.display().to_string()).unwrap_or_default();
+                let label = if inner.is_empty() { u.label } else { format!("{}{inner}/", u.label) };
+                pending.push((content, Some(label), Format::Auto));
             }
-            (Format::Folders, _) => from_class_folders(root)?,
-            (Format::Pocus, _) => from_pocus(root)?,
-            _ => Found { sources: files_under(root)?.into_iter().map(|path| Source { path, metadata: Metadata::default() }).collect(), issues: Vec::new() },
-        };
-        for s in &mut part.sources {
-            if s.metadata.source_dataset.is_none() {
-                s.metadata.source_dataset = dataset.clone();
+            found.issues.extend(issues.into_iter().map(InputIssue::Archive));
+            continue;
+        }
+        let part = discover_root(&root, metadata.filter(|_| label.is_none()), format)?;
+        for mut s in part.sources {
+            if let Some(prefix) = &label {
+                let inner = s.path.strip_prefix(&root).unwrap_or(&s.path);
+                s.label = format!("{prefix}{}", inner.display());
+            }
+            if unpack::is_zip(&s.path) {
+                pending.push((s.path.clone(), Some(s.label.clone()), Format::Auto));
+            } else {
+                found.sources.push(s);
             }
         }
-        found.sources.extend(part.sources);
         found.issues.extend(part.issues);
     }
     Ok(found)
+}
+
+fn discover_root(root: &Path, metadata: Option<&Path>, format: Format) -> Result<Found, SourceError> {
+    let csv_path = metadata.map(Path::to_path_buf).or_else(|| {
+        let candidate = root.join("metadata.csv");
+        candidate.is_file().then_some(candidate)
+    });
+    let format = match format {
+        Format::Auto if csv_path.is_some() && root.is_dir() => Format::Csv,
+        Format::Auto if root.is_dir() && looks_like_pocus(root)? => Format::Pocus,
+        Format::Auto => Format::Plain,
+        f => f,
+    };
+    let dataset = root.file_name().map(|n| n.to_string_lossy().into_owned());
+    let mut part = match (format, csv_path) {
+        (Format::Csv, Some(csv)) => from_csv(root, &csv)?,
+        (Format::Csv, None) => {
+            return Err(SourceError::Csv { path: root.display().to_string(), error: "no metadata CSV".into() });
+        }
+        (Format::Folders, _) => from_class_folders(root)?,
+        (Format::Pocus, _) => from_pocus(root)?,
+        _ => Found {
+            sources: files_under(root)?.into_iter().map(|path| Source::new(path, Metadata::default())).collect(),
+            issues: Vec::new(),
+        },
+    };
+    for s in &mut part.sources {
+        if s.metadata.source_dataset.is_none() {
+            s.metadata.source_dataset = dataset.clone();
+        }
+    }
+    Ok(part)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
@@ -192,25 +244,25 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                found.issues.push(MetadataIssue::BadRow { row, error: e.to_string() });
+                found.issues.push(InputIssue::BadRow { row, error: e.to_string() });
                 continue;
             }
         };
         let get = |c: Option<usize>| non_empty(c.and_then(|c| record.get(c)));
         let Some(file) = get(Some(file_col)) else {
-            found.issues.push(MetadataIssue::BadRow { row, error: "empty file name".into() });
+            found.issues.push(InputIssue::BadRow { row, error: "empty file name".into() });
             continue;
         };
         // A file name is a name, never a path out of the dataset.
         let path = image_dir.join(Path::new(&file).file_name().unwrap_or_default());
         if !path.is_file() {
-            found.issues.push(MetadataIssue::MissingFile { row, file });
+            found.issues.push(InputIssue::MissingFile { row, file });
             continue;
         }
         listed.insert(path.clone());
-        found.sources.push(Source {
+        found.sources.push(Source::new(
             path,
-            metadata: Metadata {
+            Metadata {
                 finding: get(finding),
                 patient: get(patient),
                 view: get(view),
@@ -223,12 +275,12 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
                 therapy: get(therapy),
                 source_dataset: get(source),
             },
-        });
+        ));
     }
     // Files the CSV does not mention are still taken in, without labels.
     for path in files_under(&image_dir)? {
         if !listed.contains(&path) {
-            found.sources.push(Source { path, metadata: Metadata::default() });
+            found.sources.push(Source::new(path, Metadata::default()));
         }
     }
     Ok(found)
@@ -245,7 +297,7 @@ fn from_class_folders(root: &Path) -> Result<Found, SourceError> {
     for class in classes {
         let name = class.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for path in files_under(&class)? {
-            found.sources.push(Source { path, metadata: Metadata { finding: Some(name.clone()), ..Metadata::default() } });
+            found.sources.push(Source::new(path, Metadata { finding: Some(name.clone()), ..Metadata::default() }));
         }
     }
     Ok(found)
@@ -277,10 +329,7 @@ fn from_pocus(root: &Path) -> Result<Found, SourceError> {
     for path in files_under(root)? {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
         let finding = pocus_finding(name).map(str::to_owned);
-        found.sources.push(Source {
-            metadata: Metadata { finding, modality: Some("US".into()), ..Metadata::default() },
-            path,
-        });
+        found.sources.push(Source::new(path, Metadata { finding, modality: Some("US".into()), ..Metadata::default() }));
     }
     Ok(found)
 }

@@ -11,9 +11,11 @@ use crate::StoreError;
 
 /// Blobs in a local directory, sharded two levels deep by their sha256.
 ///
-/// A blob is written to `ROOT/tmp/`, synced, then renamed to its final name, so a crash
-/// never leaves a half-written blob that looks complete. A blob is never renamed or changed
-/// once in place.
+/// A blob is written to `ROOT/tmp/` and renamed to its final name, so a crash never leaves
+/// a half-written blob that looks complete. A blob is never renamed or changed once in
+/// place. Durability is batched: [`LocalBlobs::sync`] makes everything put so far durable
+/// with one `syncfs`, and callers call it before they commit anything that names the blobs
+/// (one fsync per blob cost the intake pipeline 40% of its time).
 #[derive(Debug)]
 pub struct LocalBlobs {
     root: PathBuf,
@@ -29,6 +31,20 @@ pub fn blob_id(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Whether `name` has the form of a blob id: 64 lowercase hex digits.
+pub(crate) fn is_blob_id(name: &str) -> bool {
+    name.len() == 64 && is_lower_hex(name)
+}
+
+fn is_lower_hex(s: &str) -> bool {
+    s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The two shard levels a blob id is filed under: its first and second pair of digits.
+pub(crate) fn shards(id: &str) -> (&str, &str) {
+    (id.get(0..2).unwrap_or("__"), id.get(2..4).unwrap_or("__"))
+}
+
 impl LocalBlobs {
     pub fn new(root: impl Into<PathBuf>) -> Result<Self, StoreError> {
         let root = root.into();
@@ -38,8 +54,7 @@ impl LocalBlobs {
     }
 
     pub fn path_of(&self, id: &str) -> PathBuf {
-        let shard1 = id.get(0..2).unwrap_or("__");
-        let shard2 = id.get(2..4).unwrap_or("__");
+        let (shard1, shard2) = shards(id);
         self.root.join(shard1).join(shard2).join(id)
     }
 
@@ -51,7 +66,9 @@ impl LocalBlobs {
     pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
         let id = blob_id(bytes);
         let target = self.path_of(&id);
-        if target.is_file() {
+        // A blob already in place is trusted only if it is whole: after a power cut, a blob
+        // that was never synced could have lost its data.
+        if fs::metadata(&target).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64) {
             return Ok(id);
         }
         let dir = target.parent().unwrap_or(&self.root).to_path_buf();
@@ -60,12 +77,16 @@ impl LocalBlobs {
         let tmp = self.root.join("tmp").join(format!("{id}.{}.{n}", std::process::id()));
         let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
         file.write_all(bytes).map_err(io(&tmp))?;
-        file.sync_all().map_err(io(&tmp))?;
         drop(file);
         fs::rename(&tmp, &target).map_err(io(&target))?;
-        // Make the rename itself durable before any catalog row names the blob.
-        fs::File::open(&dir).and_then(|d| d.sync_all()).map_err(io(&dir))?;
         Ok(id)
+    }
+
+    /// Makes every blob put so far durable (data and names), with one `syncfs` of the
+    /// file system that holds the store.
+    pub fn sync(&self) -> Result<(), StoreError> {
+        let root = fs::File::open(&self.root).map_err(io(&self.root))?;
+        rustix::fs::syncfs(&root).map_err(|e| io(&self.root)(e.into()))
     }
 
     pub fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
@@ -75,6 +96,26 @@ impl LocalBlobs {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::MissingBlob(id.to_owned())),
             Err(e) => Err(io(&path)(e)),
         }
+    }
+
+    /// Every blob id in the store, sorted. `tmp/` and anything else that is not a blob at
+    /// its content address are left out.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = Vec::new();
+        for shard1 in shard_dirs(&self.root)? {
+            for shard2 in shard_dirs(&shard1)? {
+                for entry in fs::read_dir(&shard2).map_err(io(&shard2))? {
+                    let entry = entry.map_err(io(&shard2))?;
+                    let name = entry.file_name();
+                    let Some(name) = name.to_str() else { continue };
+                    if is_blob_id(name) && entry.path() == self.path_of(name) && entry.path().is_file() {
+                        ids.push(name.to_owned());
+                    }
+                }
+            }
+        }
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// Removes leftovers of interrupted writes (never a complete blob).
@@ -88,6 +129,20 @@ impl LocalBlobs {
         }
         Ok(removed)
     }
+}
+
+/// The subdirectories of `dir` named like a shard (two lowercase hex digits).
+fn shard_dirs(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let mut dirs = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        let is_shard = name.to_str().is_some_and(|n| n.len() == 2 && is_lower_hex(n));
+        if is_shard && entry.file_type().map_err(io(dir))?.is_dir() {
+            dirs.push(entry.path());
+        }
+    }
+    Ok(dirs)
 }
 
 #[cfg(test)]

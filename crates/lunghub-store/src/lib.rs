@@ -3,7 +3,8 @@
 //!
 //! The catalog runs on SQLite in the data directory by default, or on PostgreSQL when given
 //! a `postgres://` URL: one schema (`migrations/`, embedded and run at start-up) and one code
-//! path serve both, through sqlx's `Any` driver.
+//! path serve both, through sqlx's `Any` driver. Blobs live in a local directory
+//! ([`LocalBlobs`]) or in an S3-compatible bucket ([`S3Blobs`]), behind one [`Blobs`] API.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), lunghub_store::StoreError> {
@@ -17,16 +18,21 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Crash safety comes from the order of writes: a blob is written, synced and renamed into
-//! place before the catalog row that names it is committed, and every insert is idempotent
-//! (keys are content hashes). A crash can leave at most a blob without a row, which the next
+//! Crash safety comes from the order of writes: a blob is written and renamed into place
+//! (or PUT, atomically, into its bucket), [`Blobs::sync`] makes it durable, and only then is
+//! the catalog row that names it committed; every insert is idempotent (keys are content
+//! hashes). A crash can leave at most a blob without a row, which the next
 //! run of the same input completes.
 
 mod blobs;
 mod catalog;
+mod s3;
+
+use std::path::Path;
 
 pub use blobs::LocalBlobs;
 pub use catalog::{Backend, Catalog, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
+pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -40,6 +46,78 @@ pub enum StoreError {
     MissingBlob(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    #[error("unsupported blob store URL {0:?}: use s3://BUCKET or s3://BUCKET/PREFIX, or none for the data directory")]
+    UnsupportedBlobUrl(String),
+    #[error("S3 blob store error: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("cannot start the S3 blob store's I/O runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// The blob store a deployment uses: a local directory or an S3-compatible bucket, chosen
+/// once at start-up and used the same way everywhere after.
+#[derive(Debug)]
+pub enum Blobs {
+    Local(LocalBlobs),
+    S3(S3Blobs),
+}
+
+impl Blobs {
+    /// `DATA_DIR/blobs` without a URL, or the bucket an `s3://BUCKET[/PREFIX]` URL names.
+    pub fn open(data_dir: &Path, blob_url: Option<&str>) -> Result<Blobs, StoreError> {
+        match blob_url {
+            None => Ok(Blobs::Local(LocalBlobs::new(data_dir.join("blobs"))?)),
+            Some(url) if url.starts_with("s3://") => Ok(Blobs::S3(S3Blobs::from_url(url)?)),
+            Some(url) => Err(StoreError::UnsupportedBlobUrl(url.to_owned())),
+        }
+    }
+
+    /// Stores `bytes` and returns their id (their sha256). Storing the same bytes twice is a no-op.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        match self {
+            Blobs::Local(b) => b.put(bytes),
+            Blobs::S3(b) => b.put(bytes),
+        }
+    }
+
+    /// Makes every blob put so far durable; call it before committing catalog rows that
+    /// name them. (An S3 PUT is durable when it returns.)
+    pub fn sync(&self) -> Result<(), StoreError> {
+        match self {
+            Blobs::Local(b) => b.sync(),
+            Blobs::S3(_) => Ok(()),
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Blobs::Local(b) => b.get(id),
+            Blobs::S3(b) => b.get(id),
+        }
+    }
+
+    pub fn contains(&self, id: &str) -> bool {
+        match self {
+            Blobs::Local(b) => b.contains(id),
+            Blobs::S3(b) => b.contains(id),
+        }
+    }
+
+    /// Removes leftovers of interrupted writes and returns how many there were.
+    pub fn clean_partial_writes(&self) -> Result<usize, StoreError> {
+        match self {
+            Blobs::Local(b) => b.clean_partial_writes(),
+            Blobs::S3(b) => b.clean_partial_writes(),
+        }
+    }
+
+    /// Every blob id in the store, sorted.
+    pub fn ids(&self) -> Result<Vec<String>, StoreError> {
+        match self {
+            Blobs::Local(b) => b.ids(),
+            Blobs::S3(b) => b.ids(),
+        }
+    }
 }
 
 /// Support for tests that need a database of their own.
@@ -63,4 +141,45 @@ pub mod testing {
 
 fn catalog_nanos() -> u128 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_without_url_is_the_local_store_in_the_data_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let blobs = Blobs::open(dir.path(), None).expect("open");
+        assert!(matches!(blobs, Blobs::Local(_)));
+        assert_eq!(blobs.ids().expect("ids of an empty store"), Vec::<String>::new());
+        let mut put: Vec<String> =
+            [&b"one"[..], b"two", b"three", b"one"].iter().map(|bytes| blobs.put(bytes).expect("put")).collect();
+        put.sort_unstable();
+        put.dedup();
+        assert!(dir.path().join("blobs").join(&put[0][0..2]).join(&put[0][2..4]).join(&put[0]).is_file());
+        // Leftovers and strangers are not blobs.
+        std::fs::write(dir.path().join("blobs/tmp").join(&put[0]), b"half").expect("leftover");
+        std::fs::write(dir.path().join("blobs").join(&put[0][0..2]).join("notes.txt"), b"x").expect("stranger");
+        std::fs::write(dir.path().join("blobs").join(&put[1][0..2]).join(&put[1][2..4]).join(&put[0]), b"one")
+            .expect("misplaced");
+        assert_eq!(blobs.ids().expect("ids"), put);
+        assert!(blobs.contains(&put[1]));
+        let two = blobs::blob_id(b"two");
+        assert!(put.contains(&two));
+        assert_eq!(blobs.get(&two).expect("get"), b"two");
+        assert_eq!(blobs.clean_partial_writes().expect("clean"), 1);
+        assert_eq!(blobs.ids().expect("ids after cleaning"), put);
+    }
+
+    #[test]
+    fn open_refuses_urls_it_does_not_know() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for url in ["gs://bucket", "/srv/blobs", "s3://", "s3:///prefix", "S3://bucket"] {
+            match Blobs::open(dir.path(), Some(url)) {
+                Err(StoreError::UnsupportedBlobUrl(u)) => assert_eq!(u, url),
+                other => panic!("{url}: expected UnsupportedBlobUrl, got {other:?}"),
+            }
+        }
+    }
 }

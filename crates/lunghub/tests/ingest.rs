@@ -152,31 +152,31 @@ fn catalog_show_prints_one_item_with_its_history() {
     assert!(!missing.status.success());
 }
 
-/// Blob ids on disk under DATA/blobs (two shard levels), and the catalog's item and
-/// thumbnail ids.
-fn store_state(data_dir: &Path, db: Option<&str>) -> (BTreeSet<String>, BTreeSet<String>, usize) {
+/// Blob ids on disk under DATA/blobs (two shard levels), and how many half-written blobs
+/// are left in its `tmp/`.
+fn local_blobs(data_dir: &Path) -> (BTreeSet<String>, usize) {
     let root = data_dir.join("blobs");
-    let blobs: BTreeSet<String> = walk(&root)
+    let blobs = walk(&root)
         .into_iter()
         .filter(|p| !p.starts_with(root.join("tmp")))
         .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .collect();
-    let partial = walk(&data_dir.join("blobs/tmp")).len();
-    let url = db.map(str::to_owned).unwrap_or_else(|| lunghub_store::Catalog::sqlite_url(data_dir));
+    (blobs, walk(&root.join("tmp")).len())
+}
+
+/// The ids of every catalogued item and thumbnail.
+fn catalog_refs(url: &str) -> BTreeSet<String> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let referenced = rt.block_on(async {
-        let catalog = lunghub_store::Catalog::open(&url).await.expect("open");
+    rt.block_on(async {
+        let catalog = lunghub_store::Catalog::open(url).await.expect("open");
         let mut refs = BTreeSet::new();
         for id in catalog.item_ids().await.expect("ids") {
             let item = catalog.item(&id).await.expect("item").expect("present");
-            if let Some(t) = item.fields["thumbnail"].as_str() {
-                refs.insert(t.to_owned());
-            }
+            refs.extend(item.fields["thumbnail"].as_str().map(str::to_owned));
             refs.insert(id);
         }
         refs
-    });
-    (blobs, referenced, partial)
+    })
 }
 
 fn kill_nine_then_finish(db: Option<&str>) {
@@ -186,35 +186,46 @@ fn kill_nine_then_finish(db: Option<&str>) {
     let data_dir = tmp.path().join("data");
     let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").subsec_nanos() as u64;
     let mut state = seed | 1;
+    // Kill when the store has reached a random number of blobs (400 images make about 800
+    // blobs with their thumbnails), so the kills land all along the ingest however fast the
+    // machine is.
+    let mut targets: Vec<usize> = (0..5)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            1 + (state % 780) as usize
+        })
+        .collect();
+    targets.sort_unstable();
+    let blob_count = || walk(&data_dir.join("blobs")).iter().filter(|p| !p.starts_with(data_dir.join("blobs/tmp"))).count();
     let mut kills = Vec::new();
-    for _ in 0..5 {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        let after = Duration::from_millis(150 + state % 2500);
+    for target in targets {
         let mut child = ingest_cmd(&[&dataset], &data_dir, db, &key)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
         let start = Instant::now();
-        while start.elapsed() < after && child.try_wait().expect("wait").is_none() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        // SIGKILL: no destructor, no flush, no rollback by the process itself.
-        if child.try_wait().expect("wait").is_none() {
-            child.kill().expect("kill");
-            kills.push(after.as_millis());
+        while child.try_wait().expect("wait").is_none() && start.elapsed() < Duration::from_secs(120) {
+            if data_dir.join("blobs").exists() && blob_count() >= target {
+                // SIGKILL: no destructor, no flush, no rollback by the process itself.
+                child.kill().expect("kill");
+                kills.push(target);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
         let _ = child.wait();
     }
     assert!(kills.len() >= 3, "the ingest finished before most kills (seed {seed}): {kills:?}");
     let done = run_ok(&mut ingest_cmd(&[&dataset], &data_dir, db, &key));
-    let context = format!("seed {seed}, killed after {kills:?} ms; last run: {}", ingest_line(&done));
+    let context = format!("seed {seed}, killed at {kills:?} blobs; last run: {}", ingest_line(&done));
     let s = summary(&data_dir, db);
     assert_eq!(s["items"].as_i64(), Some(400), "{context}");
     assert_eq!(by_finding(&s), expected_findings(&dataset), "{context}");
-    let (blobs, referenced, partial) = store_state(&data_dir, db);
+    let (blobs, partial) = local_blobs(&data_dir);
+    let referenced = catalog_refs(&db.map(str::to_owned).unwrap_or_else(|| lunghub_store::Catalog::sqlite_url(&data_dir)));
     assert_eq!(partial, 0, "half-written blobs remain: {context}");
     let missing: Vec<_> = referenced.difference(&blobs).take(5).collect();
     let orphans: Vec<_> = blobs.difference(&referenced).take(5).collect();
@@ -254,4 +265,76 @@ fn the_postgres_catalog_counts_every_cxr_dataset() {
     assert_eq!(by_finding(&summary(&data_dir, Some(&url))), expected);
     let again = run_ok(&mut ingest_cmd(&refs, &data_dir, Some(&url), &key));
     assert!(ingest_line(&again).contains(" 0 new, "), "{}", ingest_line(&again));
+}
+
+#[test]
+fn a_zipped_dataset_ingests_like_the_folder_and_unsafe_entries_are_reported() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dataset = shared_data("cxr-actualmed-dev");
+    let archive = tmp.path().join("upload.zip");
+    let mut zip = zip::ZipWriter::new(std::fs::File::create(&archive).expect("create"));
+    let options = zip::write::SimpleFileOptions::default();
+    for path in walk(&dataset) {
+        let name = format!("cxr-actualmed-dev/{}", path.strip_prefix(&dataset).expect("inside").display());
+        zip.start_file(name, options).expect("start");
+        zip.write_all(&std::fs::read(&path).expect("read")).expect("write");
+    }
+    zip.start_file("../escape.png", options).expect("start");
+    zip.write_all(b"not allowed").expect("write");
+    zip.finish().expect("finish");
+
+    let data_dir = tmp.path().join("data");
+    let out = run_ok(&mut ingest_cmd(&[&archive], &data_dir, None, &key_file(tmp.path())));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\"../escape.png\": path leaves the archive"), "{stderr}");
+    assert!(!tmp.path().join("escape.png").exists());
+    let s = summary(&data_dir, None);
+    assert_eq!(by_finding(&s), expected_findings(&dataset));
+    assert_eq!(s["by_source"]["cxr-actualmed-dev"].as_i64(), Some(32));
+    assert!(!data_dir.join("unpacking").exists(), "unpacked originals were left behind");
+}
+
+#[test]
+fn ingest_stores_blobs_in_an_s3_bucket_when_asked() {
+    let endpoint = std::env::var("LUNGHUB_TEST_S3_ENDPOINT")
+        .expect("LUNGHUB_TEST_S3_ENDPOINT is not set: run the tests through `bash .ci/run`, which starts moto's S3 server");
+    let bucket = format!("lunghub-ingest-{}", std::process::id());
+    let made = Command::new(python())
+        .args(["-c", "import sys, boto3; boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', \
+                      aws_access_key_id='test', aws_secret_access_key='test').create_bucket(Bucket=sys.argv[2])"])
+        .args([&endpoint, &bucket])
+        .status()
+        .expect("python runs");
+    assert!(made.success(), "cannot create bucket {bucket}");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dataset = shared_data("cxr-actualmed-dev");
+    let data_dir = tmp.path().join("data");
+    let url = format!("s3://{bucket}/site-a");
+    let env = [
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let mut cmd = ingest_cmd(&[&dataset], &data_dir, None, &key_file(tmp.path()));
+    cmd.args(["--blob-url", &url]).envs(env);
+    run_ok(&mut cmd);
+    assert_eq!(by_finding(&summary(&data_dir, None)), expected_findings(&dataset));
+    assert!(!data_dir.join("blobs").exists(), "blobs went to the data directory instead of the bucket");
+    // Every catalogued item and thumbnail is in the bucket, and nothing else.
+    let listed = Command::new(python())
+        .args(["-c", "import sys, boto3; s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', \
+                      aws_access_key_id='test', aws_secret_access_key='test'); \
+                      pages = s3.get_paginator('list_objects_v2').paginate(Bucket=sys.argv[2]); \
+                      print('\\n'.join(o['Key'] for p in pages for o in p.get('Contents', [])))"])
+        .args([&endpoint, &bucket])
+        .output()
+        .expect("python runs");
+    let in_bucket: BTreeSet<String> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .filter(|k| k.starts_with("site-a/"))
+        .filter_map(|k| k.rsplit('/').next().map(str::to_owned))
+        .collect();
+    assert_eq!(in_bucket, catalog_refs(&lunghub_store::Catalog::sqlite_url(&data_dir)));
 }

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lunghub_deid::Deidentifier;
-use lunghub_intake::{FileOutcome, Format, Intake, MetadataIssue, discover};
+use lunghub_intake::{ArchiveLimits, FileOutcome, Format, InputIssue, Intake, discover};
 
 use super::deid::{load_profile, site_key};
 use super::storage::StorageArgs;
@@ -71,7 +71,14 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     let blobs = args.storage.blobs()?;
     blobs.clean_partial_writes()?;
     let site_id = catalog.ensure_site(&args.site).await?;
-    let found = discover(&args.paths, args.metadata.as_deref(), args.format).context("cannot read the input")?;
+    // Unpacked archives hold originals with identity: they live in the data directory,
+    // and go when intake is done (or at the start of the next run, after a crash).
+    let scratch = args.storage.data_dir.join("unpacking");
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
+    }
+    let found = discover(&args.paths, args.metadata.as_deref(), args.format, &scratch, &ArchiveLimits::default())
+        .context("cannot read the input")?;
     let total = found.sources.len() as u64;
     let intake = Intake {
         deid: Deidentifier::new(profile, key.clone())?,
@@ -92,20 +99,28 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} files, {per_sec}, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let report = intake.take_in(found, &|| bar.inc(1)).await?;
+    let report = intake.take_in(found, &|| bar.inc(1)).await;
+    if scratch.exists() {
+        std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
+    }
+    let report = report?;
     bar.finish_and_clear();
 
-    for (path, outcome) in &report.files {
+    for (label, outcome) in &report.files {
         match outcome {
-            FileOutcome::Quarantined(why) => eprintln!("quarantined: {}: {why}", path.display()),
-            FileOutcome::Unreadable(why) => eprintln!("unreadable: {}: {why}", path.display()),
+            FileOutcome::Quarantined(why) => eprintln!("quarantined: {label}: {why}"),
+            FileOutcome::Unreadable(why) => eprintln!("unreadable: {label}: {why}"),
             _ => {}
         }
     }
-    for issue in &report.metadata_issues {
+    for issue in &report.input_issues {
         match issue {
-            MetadataIssue::MissingFile { row, file } => eprintln!("metadata row {row}: file {file:?} is not there"),
-            MetadataIssue::BadRow { row, error } => eprintln!("metadata row {row}: {error}"),
+            InputIssue::MissingFile { row, file } => eprintln!("metadata row {row}: file {file:?} is not there"),
+            InputIssue::BadRow { row, error } => eprintln!("metadata row {row}: {error}"),
+            InputIssue::Archive(a) => match &a.entry {
+                Some(entry) => eprintln!("archive {}: entry {entry:?}: {}", a.archive, a.reason),
+                None => eprintln!("archive {}: {}", a.archive, a.reason),
+            },
         }
     }
     for (finding, n) in &report.unknown_findings {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lunghub_store::{Catalog, LocalBlobs};
+use lunghub_store::{Blobs, Catalog};
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
@@ -14,6 +14,10 @@ pub struct StorageArgs {
     /// Catalog database (postgres://… or sqlite://…); default: SQLite in the data directory
     #[arg(long, env = "LUNGHUB_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
+    /// Blob store: s3://BUCKET[/PREFIX] (endpoint and credentials from the AWS_* environment
+    /// variables); default: DATA_DIR/blobs
+    #[arg(long, env = "LUNGHUB_BLOB_URL", global = true)]
+    pub blob_url: Option<String>,
 }
 
 impl StorageArgs {
@@ -22,8 +26,8 @@ impl StorageArgs {
         Catalog::open(&url).await.with_context(|| format!("cannot open the catalog at {}", redact(&url)))
     }
 
-    pub fn blobs(&self) -> Result<LocalBlobs> {
-        LocalBlobs::new(self.data_dir.join("blobs")).context("cannot open the blob store")
+    pub fn blobs(&self) -> Result<Blobs> {
+        Blobs::open(&self.data_dir, self.blob_url.as_deref()).context("cannot open the blob store")
     }
 }
 

@@ -11,6 +11,8 @@ use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
 use lunghub_deid::{Deidentifier, Profile, SiteKey};
 
+use lunghub_intake::Found;
+
 use super::deid::{collect_inputs, deidentify_all};
 
 const PEERS_PY: &str = include_str!("peers.py");
@@ -25,6 +27,23 @@ pub struct BenchArgs {
 enum Bench {
     /// De-identification: lunghub vs dcmanon, dicognito and `cp -r` on one corpus
     Deid(DeidBench),
+    /// The whole intake pipeline next to de-identification alone, on ../shared/data/cxr-*
+    Ingest(IngestBench),
+}
+
+#[derive(Args)]
+struct IngestBench {
+    /// Dataset folders to ingest
+    #[arg(long, num_args = 1.., default_values = [
+        "../shared/data/cxr-radiographydb-dev",
+        "../shared/data/cxr-nih-dev",
+        "../shared/data/cxr-actualmed-dev",
+        "../shared/data/cxr-ieee8023-2020-04",
+    ])]
+    datasets: Vec<PathBuf>,
+    /// Timed runs per contender; the best is reported
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
 }
 
 #[derive(Args)]
@@ -50,6 +69,7 @@ struct DeidBench {
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
         Bench::Deid(b) => deid_bench(b),
+        Bench::Ingest(b) => ingest_bench(b),
     }
 }
 
@@ -201,6 +221,75 @@ fn deid_bench(b: DeidBench) -> Result<ExitCode> {
             s / lunghub,
             m.note
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
+    use lunghub_intake::{ArchiveLimits, Format, Intake, discover};
+    use lunghub_store::{Blobs, Catalog};
+
+    let work = tempfile::tempdir()?;
+    let found = discover(&b.datasets, None, Format::Auto, &work.path().join("unpacking"), &ArchiveLimits::default())?;
+    let files: Vec<PathBuf> = found.sources.iter().map(|s| s.path.clone()).collect();
+    let bytes: u64 = files.iter().filter_map(|f| fs::metadata(f).ok()).map(|m| m.len()).sum();
+    println!(
+        "corpus: {} images, {:.1} MB from {} datasets; best of {} runs; {} threads",
+        files.len(),
+        bytes as f64 / 1e6,
+        b.datasets.len(),
+        b.runs,
+        rayon::current_num_threads()
+    );
+    let key = SiteKey::from_bytes([7; 32]);
+    let deid = Deidentifier::new(Profile::lunghub_default(), key.clone())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let mut round = 0;
+    let mut contenders = vec![
+        Contender {
+            name: "lunghub deid (alone)",
+            runs: b.runs,
+            run: Box::new(|out: &Path| {
+                let rows = deidentify_all(&deid, &files, out, &ProgressBar::hidden())?;
+                Ok(format!("{} written", rows.iter().filter(|r| r.outcome == "written").count()))
+            }),
+            best: Duration::MAX,
+            note: String::new(),
+        },
+        Contender {
+            name: "lunghub ingest (SQLite)",
+            runs: b.runs,
+            run: Box::new(|out: &Path| {
+                round += 1;
+                let data = out.join(format!("data{round}"));
+                runtime.block_on(async {
+                    let catalog = Catalog::open(&Catalog::sqlite_url(&data)).await?;
+                    let site_id = catalog.ensure_site("bench").await?;
+                    let intake = Intake {
+                        deid: Deidentifier::new(Profile::lunghub_default(), key.clone())?,
+                        catalog,
+                        blobs: Blobs::open(&data, None)?,
+                        key: key.clone(),
+                        site_id,
+                        route: "folder".into(),
+                        profile_name: "lunghub-default".into(),
+                        near_duplicate_bits: 24,
+                    };
+                    let report = intake.take_in(Found { sources: found.sources.clone(), issues: Vec::new() }, &|| {}).await?;
+                    Ok::<_, anyhow::Error>(format!("{} new, {} near-duplicate", report.count("new"), report.count("near-duplicate")))
+                })
+            }),
+            best: Duration::MAX,
+            note: String::new(),
+        },
+    ];
+    race(&mut contenders, b.runs, work.path())?;
+    let deid_s = contenders[0].best.as_secs_f64();
+    println!("\n| step | seconds | images/s | vs deid alone | outcome |");
+    println!("|---|---:|---:|---:|---|");
+    for c in &contenders {
+        let s = c.best.as_secs_f64();
+        println!("| {} | {:.2} | {:.0} | {:.2}x | {} |", c.name, s, files.len() as f64 / s, s / deid_s, c.note);
     }
     Ok(ExitCode::SUCCESS)
 }
