@@ -24,13 +24,16 @@
 //!   from their nearest neighbour. (A 64-bit difference hash could not tell chest X-rays
 //!   apart: they all share one layout.)
 
+mod render;
+mod samples;
+
 use std::io::Cursor;
 
-use dicom_object::OpenFileOptions;
-use dicom_pixeldata::{ConvertOptions, PixelDecoder, VoiLutOption};
 use image::imageops::FilterType;
 use image::{DynamicImage, GrayImage};
 use sha2::{Digest, Sha256};
+
+pub use samples::{SampleData, Samples, decode_samples};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImagingError {
@@ -121,40 +124,39 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
 }
 
 fn decode_dicom(from_magic: &[u8]) -> Result<Decoded, ImagingError> {
-    let obj = OpenFileOptions::new()
-        .read_preamble(dicom_object::file::ReadPreamble::Never)
-        .from_reader(Cursor::new(from_magic))
-        .map_err(|e| ImagingError::Dicom(e.to_string()))?;
-    if obj.get(dicom_object::Tag(0x7FE0, 0x0010)).is_none() {
-        return Err(ImagingError::NoPixels);
-    }
-    let pixels = obj.decode_pixel_data().map_err(|e| ImagingError::Pixels(e.to_string()))?;
-    let options = ConvertOptions::new().with_voi_lut(VoiLutOption::Default);
-    let display = pixels
-        .to_dynamic_image_with_options(0, &options)
-        .map_err(|e| ImagingError::Pixels(e.to_string()))?;
+    let (obj, samples) = samples::read(from_magic)?;
+    let display = render::render(&obj, &samples)?;
     let mut hasher = Sha256::new();
     hasher.update(
         format!(
             "{}x{}x{}:{}:{}:",
-            pixels.columns(),
-            pixels.rows(),
-            pixels.number_of_frames(),
-            pixels.samples_per_pixel(),
-            pixels.bits_allocated()
+            samples.columns,
+            samples.rows,
+            samples.frames,
+            samples.samples_per_pixel,
+            samples.data.dtype()
         )
         .as_bytes(),
     );
-    hasher.update(pixels.data());
+    hasher.update(samples.data.to_le_bytes());
     Ok(Decoded {
-        width: pixels.columns(),
-        height: pixels.rows(),
-        frames: pixels.number_of_frames(),
-        photometric: pixels.photometric_interpretation().as_str().to_owned(),
-        bits: pixels.bits_allocated(),
+        width: samples.columns,
+        height: samples.rows,
+        frames: samples.frames,
+        photometric: samples.photometric.clone(),
+        bits: samples_bits(&samples.data),
         pixel_hash: hex(&hasher.finalize()),
         display,
     })
+}
+
+fn samples_bits(data: &SampleData) -> u16 {
+    match data {
+        SampleData::U8(_) | SampleData::I8(_) => 8,
+        SampleData::U16(_) | SampleData::I16(_) => 16,
+        SampleData::U32(_) | SampleData::I32(_) | SampleData::F32(_) => 32,
+        SampleData::F64(_) => 64,
+    }
 }
 
 /// The first frame shrunk (never enlarged) so that its longest side is at most `side`,

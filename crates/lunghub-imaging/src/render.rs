@@ -1,0 +1,143 @@
+//! The display rendering of a DICOM frame, as a viewer shows it (PS3.3 C.11): Modality LUT
+//! (rescale, or the Modality LUT Sequence), then VOI (window, or the VOI LUT Sequence, or
+//! the frame's own range), MONOCHROME1 inverted; PALETTE COLOR through its lookup tables.
+
+use dicom_core::value::Value;
+use dicom_object::{InMemDicomObject, Tag};
+use image::{DynamicImage, GrayImage, RgbImage};
+
+use crate::ImagingError;
+use crate::samples::{SampleData, Samples};
+
+fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
+    obj.get(tag).and_then(|e| e.to_multi_float64().ok()).and_then(|v| v.first().copied())
+}
+
+fn u16s(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<u16>> {
+    let e = obj.get(tag)?;
+    e.to_multi_int::<u16>().ok().or_else(|| e.to_bytes().ok().map(|b| b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()))
+}
+
+/// A lookup table: descriptor (entries, first mapped value, bits) and data.
+struct Lut {
+    first: i64,
+    bits: u16,
+    data: Vec<u16>,
+}
+
+impl Lut {
+    fn from_item(item: &InMemDicomObject, descriptor: Tag, data: Tag) -> Option<Lut> {
+        let d = item.get(descriptor)?;
+        let desc: Vec<i64> = d.to_multi_int::<i64>().ok()?;
+        let (entries, first, bits) = (*desc.first()?, *desc.get(1)?, *desc.get(2)? as u16);
+        let entries = if entries == 0 { 65536 } else { entries as usize };
+        let mut data = u16s(item, data)?;
+        data.truncate(entries);
+        if data.is_empty() {
+            return None;
+        }
+        Some(Lut { first, bits, data })
+    }
+
+    fn apply(&self, v: f64) -> f64 {
+        let i = (v.round() as i64 - self.first).clamp(0, self.data.len() as i64 - 1) as usize;
+        f64::from(self.data[i])
+    }
+
+    fn max(&self) -> f64 {
+        f64::from((1u32 << self.bits.clamp(1, 16)) - 1)
+    }
+}
+
+fn first_item(obj: &InMemDicomObject, tag: Tag) -> Option<&InMemDicomObject> {
+    match obj.get(tag).map(|e| e.value()) {
+        Some(Value::Sequence(seq)) => seq.items().first(),
+        _ => None,
+    }
+}
+
+fn value(data: &SampleData, i: usize) -> f64 {
+    match data {
+        SampleData::U8(v) => f64::from(v[i]),
+        SampleData::I8(v) => f64::from(v[i]),
+        SampleData::U16(v) => f64::from(v[i]),
+        SampleData::I16(v) => f64::from(v[i]),
+        SampleData::U32(v) => f64::from(v[i]),
+        SampleData::I32(v) => f64::from(v[i]),
+        SampleData::F32(v) => f64::from(v[i]),
+        SampleData::F64(v) => v[i],
+    }
+}
+
+/// The first frame for display, 8 bits, gray or RGB.
+pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, ImagingError> {
+    let (w, h) = (s.columns, s.rows);
+    let n = w as usize * h as usize;
+    let spp = usize::from(s.samples_per_pixel);
+    let bad = || ImagingError::Pixels("too few samples for one frame".into());
+    if s.data.len() < n * spp {
+        return Err(bad());
+    }
+    let photometric = s.photometric.as_str();
+    if photometric == "PALETTE COLOR" {
+        let luts: Vec<Lut> = [(0x1101, 0x1201), (0x1102, 0x1202), (0x1103, 0x1203)]
+            .iter()
+            .filter_map(|(d, v)| Lut::from_item(obj, Tag(0x0028, *d), Tag(0x0028, *v)))
+            .collect();
+        if luts.len() != 3 {
+            return Err(ImagingError::Pixels("PALETTE COLOR without three usable lookup tables (segmented LUTs are not supported)".into()));
+        }
+        let mut rgb = Vec::with_capacity(n * 3);
+        for i in 0..n {
+            let index = value(&s.data, i);
+            for lut in &luts {
+                let out = lut.apply(index);
+                // 16-bit entries keep their high byte; 8-bit ones are already in range.
+                rgb.push(if lut.bits > 8 { (out as u32 >> 8) as u8 } else { out as u8 });
+            }
+        }
+        return RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8).ok_or_else(bad);
+    }
+    if spp == 3 {
+        let max = (0..n * 3).map(|i| value(&s.data, i)).fold(0.0f64, f64::max);
+        let shift = if max > 255.0 { 255.0 / max } else { 1.0 };
+        let rgb: Vec<u8> = (0..n * 3).map(|i| (value(&s.data, i) * shift).round().clamp(0.0, 255.0) as u8).collect();
+        return RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8).ok_or_else(bad);
+    }
+    // Modality LUT: the sequence wins over rescale slope and intercept.
+    let modality_lut = first_item(obj, Tag(0x0028, 0x3000)).and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
+    let slope = float(obj, Tag(0x0028, 0x1053)).unwrap_or(1.0);
+    let intercept = float(obj, Tag(0x0028, 0x1052)).unwrap_or(0.0);
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            let v = value(&s.data, i);
+            match &modality_lut {
+                Some(lut) => lut.apply(v),
+                None => v * slope + intercept,
+            }
+        })
+        .collect();
+    // VOI: the VOI LUT Sequence, else the first window, else the frame's own range.
+    let voi_lut = first_item(obj, Tag(0x0028, 0x3010)).and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
+    let window = float(obj, Tag(0x0028, 0x1050)).zip(float(obj, Tag(0x0028, 0x1051))).filter(|(_, w)| *w >= 1.0);
+    let to8: Box<dyn Fn(f64) -> f64> = if let Some(lut) = voi_lut {
+        let max = lut.max();
+        Box::new(move |v| lut.apply(v) / max * 255.0)
+    } else if let Some((c, w)) = window {
+        // PS3.3 C.11.2.1.2.1, the linear function.
+        Box::new(move |v| (((v - (c - 0.5)) / (w - 1.0) + 0.5) * 255.0).clamp(0.0, 255.0))
+    } else {
+        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let span = (hi - lo).max(1e-9);
+        Box::new(move |v| (v - lo) / span * 255.0)
+    };
+    let invert = photometric == "MONOCHROME1";
+    let gray: Vec<u8> = values
+        .iter()
+        .map(|v| {
+            let g = to8(*v).round().clamp(0.0, 255.0);
+            (if invert { 255.0 - g } else { g }) as u8
+        })
+        .collect();
+    GrayImage::from_raw(w, h, gray).map(DynamicImage::ImageLuma8).ok_or_else(bad)
+}
