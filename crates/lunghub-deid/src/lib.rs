@@ -498,7 +498,7 @@ fn clean_pixels(
     rule: &profile::PixelCleaning,
     ts: &dicom_encoding::TransferSyntax,
 ) -> Result<(), String> {
-    if ts.is_codec_free() == false || ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big {
+    if !ts.is_codec_free() || ts.endianness() == dicom_encoding::transfer_syntax::Endianness::Big {
         return Err("only native little-endian pixel data can be cleaned".into());
     }
     let bits = number(obj, Tag(0x0028, 0x0100)).ok_or("no BitsAllocated")?;

@@ -54,13 +54,11 @@ fn chest_xray(patient_id: &str, study_date: &str, sop_instance: &str) -> InMemDi
         el(0x0020, 0x000D, VR::UI, "1.2.3.4.5.100"),
         el(0x0020, 0x000E, VR::UI, "1.2.3.4.5.200"),
         el(0x0020, 0x0010, VR::SH, "STUDY42"),
-        el(0x0028, 0x0002, VR::US, "1"),
         el(0x0028, 0x0004, VR::CS, "MONOCHROME2"),
     ]);
     for (tag, v) in [(0x0010u16, 4u16), (0x0011, 4), (0x0100, 16), (0x0101, 12), (0x0102, 11), (0x0103, 0)] {
         obj.put(DataElement::new(Tag(0x0028, tag), VR::US, PrimitiveValue::from(v)));
     }
-    obj.put(el(0x0028, 0x0002, VR::US, "1"));
     obj.put(DataElement::new(Tag(0x0028, 0x0002), VR::US, PrimitiveValue::from(1u16)));
     obj.put(DataElement::new(Tag(0x0028, 0x0301), VR::CS, PrimitiveValue::from("NO")));
     let pixels: Vec<u16> = (0..16).map(|i| i * 100).collect();

@@ -39,6 +39,34 @@ impl Lut {
         Some(Lut { first, bits, data })
     }
 
+    /// A segmented palette LUT (PS3.3 C.7.9.2): discrete, linear and indirect segments
+    /// expanded into a plain table.
+    fn segmented(item: &InMemDicomObject, descriptor: Tag, data: Tag) -> Option<Lut> {
+        let desc: Vec<i64> = item.get(descriptor)?.to_multi_int::<i64>().ok()?;
+        let (first, bits) = (*desc.get(1)?, *desc.get(2)? as u16);
+        let words = u16s(item, data)?;
+        let mut out: Vec<u16> = Vec::new();
+        // Where each segment starts, in words: indirect segments point at them.
+        let mut starts: Vec<usize> = Vec::new();
+        let mut i = 0;
+        while i + 1 < words.len() && out.len() <= 65536 {
+            starts.push(i);
+            if words[i] == 2 {
+                // Repeat `count` earlier segments from a word offset (least significant first).
+                let count = usize::from(words[i + 1]);
+                let offset = usize::from(*words.get(i + 2)?) | (usize::from(*words.get(i + 3)?) << 16);
+                let mut j = *starts.iter().find(|s| **s == offset)?;
+                for _ in 0..count {
+                    j = expand_segment(&words, j, &mut out)?;
+                }
+                i += 4;
+            } else {
+                i = expand_segment(&words, i, &mut out)?;
+            }
+        }
+        (!out.is_empty()).then_some(Lut { first, bits, data: out })
+    }
+
     fn apply(&self, v: f64) -> f64 {
         let i = (v.round() as i64 - self.first).clamp(0, self.data.len() as i64 - 1) as usize;
         f64::from(self.data[i])
@@ -46,6 +74,25 @@ impl Lut {
 
     fn max(&self) -> f64 {
         f64::from((1u32 << self.bits.clamp(1, 16)) - 1)
+    }
+}
+
+/// Appends one discrete (0) or linear (1) segment starting at word `at`; returns where the
+/// next segment starts.
+fn expand_segment(words: &[u16], at: usize, out: &mut Vec<u16>) -> Option<usize> {
+    let len = usize::from(*words.get(at + 1)?);
+    match words[at] {
+        0 => {
+            out.extend(words.get(at + 2..at + 2 + len)?);
+            Some(at + 2 + len)
+        }
+        1 => {
+            let start = f64::from(*out.last()?);
+            let end = f64::from(*words.get(at + 2)?);
+            out.extend((1..=len).map(|k| (start + (end - start) * k as f64 / len as f64).round() as u16));
+            Some(at + 3)
+        }
+        _ => None,
     }
 }
 
@@ -80,12 +127,14 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
     }
     let photometric = s.photometric.as_str();
     if photometric == "PALETTE COLOR" {
-        let luts: Vec<Lut> = [(0x1101, 0x1201), (0x1102, 0x1202), (0x1103, 0x1203)]
+        let luts: Vec<Lut> = [(0x1101, 0x1201, 0x1221), (0x1102, 0x1202, 0x1222), (0x1103, 0x1203, 0x1223)]
             .iter()
-            .filter_map(|(d, v)| Lut::from_item(obj, Tag(0x0028, *d), Tag(0x0028, *v)))
+            .filter_map(|(d, v, seg)| {
+                Lut::from_item(obj, Tag(0x0028, *d), Tag(0x0028, *v)).or_else(|| Lut::segmented(obj, Tag(0x0028, *d), Tag(0x0028, *seg)))
+            })
             .collect();
         if luts.len() != 3 {
-            return Err(ImagingError::Pixels("PALETTE COLOR without three usable lookup tables (segmented LUTs are not supported)".into()));
+            return Err(ImagingError::Pixels("PALETTE COLOR without three usable lookup tables".into()));
         }
         let mut rgb = Vec::with_capacity(n * 3);
         for i in 0..n {

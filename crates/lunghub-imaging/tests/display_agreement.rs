@@ -20,7 +20,7 @@ fn corpus(rel: &str) -> std::path::PathBuf {
 
 #[test]
 fn palette_color_matches_pydicom() {
-    for rel in ["pydicom-data/OT-PAL-8-face.dcm", "pydicom-test-files/examples_palette.dcm"] {
+    for rel in ["pydicom-data/OT-PAL-8-face.dcm", "pydicom-test-files/examples_palette.dcm", "pydicom-data/gdcm-US-ALOKA-16.dcm"] {
         let file = corpus(rel);
         // In lunghub, imaging sees de-identified files, which always have a meta group
         // (OT-PAL-8-face.dcm has none): run it through deid first, trusting its pixels.

@@ -1,14 +1,14 @@
 //! `lunghub deid`: de-identify files and folders into a directory that is safe to publish.
 
 use std::fs;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 use lunghub_deid::{Deidentifier, Outcome, Profile, SiteKey};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -194,15 +194,7 @@ pub fn run(args: DeidArgs) -> Result<ExitCode> {
     }
     let deid = Deidentifier::new(profile, key)?;
     let files = collect_inputs(&args.inputs)?;
-    let progress = if io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = super::file_progress(files.len() as u64);
     let rows = deidentify_all(&deid, &files, &args.out, &progress)?;
     progress.finish_and_clear();
     write_report(&rows, args.report.as_deref())?;

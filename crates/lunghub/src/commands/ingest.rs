@@ -1,12 +1,10 @@
 //! `lunghub ingest`: take images and their labels in through the intake pipeline.
 
-use std::io::{self, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lunghub_deid::Deidentifier;
 use lunghub_intake::{ArchiveLimits, FileOutcome, Format, InputIssue, Intake, discover};
 
@@ -90,15 +88,7 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
         profile_name,
         near_duplicate_bits: args.near_duplicate_bits,
     };
-    let bar = if io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} files, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = super::file_progress(total);
     let report = intake.take_in(found, &|| bar.inc(1)).await;
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
