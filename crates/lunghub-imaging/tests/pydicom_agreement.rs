@@ -9,8 +9,8 @@ use std::process::Command;
 /// Files lunghub-imaging cannot decode, and why. The malformed ones never reach it in
 /// lunghub: intake decodes de-identified output, and deid refuses or repairs them first.
 const KNOWN_GAPS: &[(&str, &str)] = &[
-    ("pydicom-data/liver_j2k.dcm", "openjp2 fails on this JPEG 2000 codestream"),
-    ("pydicom-data/liver_nonbyte_aligned_j2k.dcm", "openjp2 fails on this JPEG 2000 codestream"),
+    ("pydicom-data/liver_j2k.dcm", "1-bit segmentation frames in JPEG 2000, which dicom-pixeldata does not decode"),
+    ("pydicom-data/liver_nonbyte_aligned_j2k.dcm", "1-bit segmentation frames in JPEG 2000, which dicom-pixeldata does not decode"),
     ("pydicom-test-files/JPEG2000-embedded-sequence-delimiter.dcm", "a sequence delimiter inside the fragment"),
     ("pydicom-test-files/MR_truncated.dcm", "malformed: truncated"),
     ("pydicom-test-files/rtplan_truncated.dcm", "malformed: truncated"),
