@@ -221,6 +221,8 @@ impl Intake {
         let mut notes = Vec::new();
         let decoded: Option<Decoded> = match lunghub_imaging::decode(&file.bytes) {
             Ok(d) => Some(d),
+            // Structured reports, plans and waveforms have no image to decode.
+            Err(lunghub_imaging::ImagingError::NoPixels) => None,
             Err(e) => {
                 notes.push(format!("pixels could not be decoded: {e}"));
                 None
