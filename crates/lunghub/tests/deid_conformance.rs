@@ -13,6 +13,15 @@ use common::*;
 
 const EXPECTED: &str = include_str!("data/conformance-outcomes.tsv");
 
+/// The whole corpus through `lunghub deid` into TMP/out, with every readable file written
+/// (burned-in checks off), for the peers to check.
+fn deid_whole_corpus_trusting_pixels() -> (tempfile::TempDir, Vec<ReportRow>) {
+    let corpus = shared_data("dicom-conformance");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let rows = deid(&[&corpus], &tmp.path().join("out"), &key_file(tmp.path()), Some(&trusting_profile(tmp.path())), &tmp.path().join("r.json"));
+    (tmp, rows)
+}
+
 #[test]
 fn every_conformance_file_has_its_expected_outcome() {
     let corpus = shared_data("dicom-conformance");
@@ -106,10 +115,8 @@ fn deidentifying_lunghub_output_again_changes_nothing() {
 #[test]
 fn pydicom_reads_every_output_with_the_same_pixels() {
     let python = python();
-    let corpus = shared_data("dicom-conformance");
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let (tmp, rows) = deid_whole_corpus_trusting_pixels();
     let out = tmp.path().join("out");
-    let rows = deid(&[&corpus], &out, &key_file(tmp.path()), Some(&trusting_profile(tmp.path())), &tmp.path().join("r.json"));
     let pairs: Vec<serde_json::Value> = rows
         .iter()
         .filter(|r| r.outcome == "written")
@@ -151,10 +158,8 @@ fn dciodvfy_errors(dciodvfy: &Path, file: &Path) -> BTreeSet<String> {
 #[test]
 fn dciodvfy_finds_no_new_errors_in_outputs() {
     let dciodvfy = require_tool("dciodvfy");
-    let corpus = shared_data("dicom-conformance");
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let (tmp, rows) = deid_whole_corpus_trusting_pixels();
     let out = tmp.path().join("out");
-    let rows = deid(&[&corpus], &out, &key_file(tmp.path()), Some(&trusting_profile(tmp.path())), &tmp.path().join("r.json"));
     let mut new_errors = Vec::new();
     let mut checked = 0;
     for row in rows.iter().filter(|r| r.outcome == "written") {
@@ -191,10 +196,8 @@ fn the_report_may_not_go_inside_the_output_directory() {
 #[test]
 fn dcmtk_reads_every_output_it_can_read_as_input() {
     let dcmdump = require_tool("dcmdump");
-    let corpus = shared_data("dicom-conformance");
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let (tmp, rows) = deid_whole_corpus_trusting_pixels();
     let out = tmp.path().join("out");
-    let rows = deid(&[&corpus], &out, &key_file(tmp.path()), Some(&trusting_profile(tmp.path())), &tmp.path().join("r.json"));
     let clean_read = |file: &Path| {
         let r = Command::new(&dcmdump).arg("-q").arg(file).output().expect("dcmdump runs");
         r.status.success() && !String::from_utf8_lossy(&r.stderr).lines().any(|l| l.starts_with("E:"))
