@@ -12,7 +12,7 @@ pub struct StorageArgs {
     #[arg(long, env = "LUNGHUB_DATA_DIR", default_value = "./lunghub-data", global = true)]
     pub data_dir: PathBuf,
     /// Catalog database (postgres://… or sqlite://…); default: SQLite in the data directory
-    #[arg(long, env = "LUNGHUB_DATABASE_URL", global = true)]
+    #[arg(long, env = "LUNGHUB_DATABASE_URL", hide_env_values = true, global = true)]
     pub database_url: Option<String>,
     /// Blob store: s3://BUCKET[/PREFIX] (endpoint and credentials from the AWS_* environment
     /// variables); default: DATA_DIR/blobs
