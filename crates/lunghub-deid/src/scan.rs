@@ -89,8 +89,6 @@ pub enum Sniffed {
 pub struct DicomLayout {
     /// Transfer syntax UID from the meta group, or guessed from the first element.
     pub transfer_syntax: String,
-    /// Whether the transfer syntax was guessed (no meta group, or one without 0002,0010).
-    pub guessed: bool,
     /// Byte offset where the data set starts.
     pub dataset_start: usize,
     /// Media Storage SOP Class and Instance UIDs from the meta group, if any: the fallback
@@ -136,7 +134,6 @@ pub fn sniff(bytes: &[u8], limits: &Limits) -> Result<Sniffed, ScanError> {
         Some(start) => read_meta(bytes, start)?,
         None => (MetaInfo::default(), 0),
     };
-    let guessed = meta.transfer_syntax.is_none();
     let transfer_syntax = match meta.transfer_syntax {
         Some(ts) => ts,
         None => guess_transfer_syntax(&bytes[start..], meta_start.is_some())
@@ -145,7 +142,6 @@ pub fn sniff(bytes: &[u8], limits: &Limits) -> Result<Sniffed, ScanError> {
     };
     Ok(Sniffed::Dicom(DicomLayout {
         transfer_syntax,
-        guessed,
         dataset_start: start,
         media_sop_class: meta.sop_class,
         media_sop_instance: meta.sop_instance,

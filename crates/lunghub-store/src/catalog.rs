@@ -14,7 +14,7 @@ use crate::StoreError;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -23,7 +23,6 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pool: AnyPool,
-    backend: Backend,
 }
 
 /// Everything intake knows about one new item.
@@ -149,11 +148,7 @@ impl Catalog {
             .connect(url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Catalog { pool, backend })
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
+        Ok(Catalog { pool })
     }
 
     /// The site's id, creating the site on first use.

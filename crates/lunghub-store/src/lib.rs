@@ -31,7 +31,7 @@ mod s3;
 use std::path::Path;
 
 pub use blobs::LocalBlobs;
-pub use catalog::{Backend, Catalog, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
+pub use catalog::{Catalog, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
 pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
