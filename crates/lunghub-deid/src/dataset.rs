@@ -6,8 +6,8 @@
 
 use std::collections::{HashMap, HashSet};
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_object::InMemDicomObject;
 use dicom_object::mem::InMemElement;
@@ -71,7 +71,10 @@ pub fn is_well_known_uid(uid: &str) -> bool {
 }
 
 fn is_text(vr: VR) -> bool {
-    matches!(vr, VR::LO | VR::LT | VR::SH | VR::ST | VR::UT | VR::UC | VR::PN)
+    matches!(
+        vr,
+        VR::LO | VR::LT | VR::SH | VR::ST | VR::UT | VR::UC | VR::PN
+    )
 }
 
 fn strings_of(elem: &InMemElement) -> Option<Vec<String>> {
@@ -108,7 +111,11 @@ fn empty(elem: &InMemElement) -> InMemElement {
 }
 
 fn sequence(tag: Tag, items: Vec<InMemDicomObject>) -> InMemElement {
-    DataElement::new(tag, VR::SQ, Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)))
+    DataElement::new(
+        tag,
+        VR::SQ,
+        Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)),
+    )
 }
 
 impl Walk<'_> {
@@ -172,7 +179,11 @@ impl Walk<'_> {
         if t == TIMEZONE_OFFSET && !(options.retain_full_dates && !options.retain_modified_dates) {
             return None;
         }
-        let elem = if elem.vr() == VR::UN { reinterpret_un(elem) } else { elem };
+        let elem = if elem.vr() == VR::UN {
+            reinterpret_un(elem)
+        } else {
+            elem
+        };
         // Identifiers that must stay linkable become keyed pseudonyms (a dummy value that
         // Z and Z/D allow).
         if matches!(t, PATIENT_ID | PATIENT_NAME | ACCESSION_NUMBER | STUDY_ID) {
@@ -230,8 +241,11 @@ impl Walk<'_> {
         let (header, value) = elem.into_parts();
         match value {
             Value::Sequence(seq) => {
-                let items: Vec<InMemDicomObject> =
-                    seq.into_items().into_iter().map(|item| self.dataset(item, text)).collect();
+                let items: Vec<InMemDicomObject> = seq
+                    .into_items()
+                    .into_iter()
+                    .map(|item| self.dataset(item, text))
+                    .collect();
                 sequence(header.tag, items)
             }
             other => DataElement::new(header.tag, header.vr, other),
@@ -259,9 +273,16 @@ impl Walk<'_> {
             VR::SL => DataElement::new(tag, VR::SL, PrimitiveValue::from(0i32)),
             VR::FL => DataElement::new(tag, VR::FL, PrimitiveValue::from(0f32)),
             VR::FD => DataElement::new(tag, VR::FD, PrimitiveValue::from(0f64)),
-            VR::OB | VR::OW | VR::OD | VR::OF | VR::OL | VR::OV | VR::UN | VR::SV | VR::UV | VR::AT => {
-                DataElement::new(tag, elem.vr(), PrimitiveValue::U8(vec![0u8; 8].into()))
-            }
+            VR::OB
+            | VR::OW
+            | VR::OD
+            | VR::OF
+            | VR::OL
+            | VR::OV
+            | VR::UN
+            | VR::SV
+            | VR::UV
+            | VR::AT => DataElement::new(tag, elem.vr(), PrimitiveValue::U8(vec![0u8; 8].into())),
             _ => text("ANONYMIZED"),
         }
     }
@@ -270,7 +291,11 @@ impl Walk<'_> {
         match elem.vr() {
             VR::SQ => self.map_items(elem, TextPolicy::Scrub),
             VR::DA | VR::DT => {
-                let shift = if elem.vr() == VR::DA { dates::shift_date } else { dates::shift_datetime };
+                let shift = if elem.vr() == VR::DA {
+                    dates::shift_date
+                } else {
+                    dates::shift_datetime
+                };
                 match (self.instance.shift_days, strings_of(&elem)) {
                     (Some(days), Some(values)) => {
                         let joined = dates::shift_multi(&values.join("\\"), days, shift);
@@ -332,7 +357,11 @@ impl Walk<'_> {
                 let mapped = values
                     .iter()
                     .map(|v| {
-                        if v.is_empty() || is_well_known_uid(v) { v.clone() } else { self.key.uid(v) }
+                        if v.is_empty() || is_well_known_uid(v) {
+                            v.clone()
+                        } else {
+                            self.key.uid(v)
+                        }
                     })
                     .collect();
                 with_strings(&elem, mapped)
@@ -353,10 +382,20 @@ impl Walk<'_> {
             ACCESSION_NUMBER if !original.is_empty() => {
                 self.key.pseudonym("accession", &original)[3..].to_owned()
             }
-            STUDY_ID if !original.is_empty() => self.key.pseudonym("study-id", &original)[3..16].to_owned(),
+            STUDY_ID if !original.is_empty() => {
+                self.key.pseudonym("study-id", &original)[3..16].to_owned()
+            }
             _ => String::new(),
         };
-        DataElement::new(elem.tag(), elem.vr(), if value.is_empty() { PrimitiveValue::Empty } else { PrimitiveValue::from(value) })
+        DataElement::new(
+            elem.tag(),
+            elem.vr(),
+            if value.is_empty() {
+                PrimitiveValue::Empty
+            } else {
+                PrimitiveValue::from(value)
+            },
+        )
     }
 }
 
@@ -367,14 +406,34 @@ impl Walk<'_> {
 fn reinterpret_un(elem: InMemElement) -> InMemElement {
     use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
     let tag = elem.tag();
-    let Some(VirtualVr::Exact(vr)) = dicom_dictionary_std::StandardDataDictionary.by_tag(tag).map(|e| e.vr()) else {
+    let Some(VirtualVr::Exact(vr)) = dicom_dictionary_std::StandardDataDictionary
+        .by_tag(tag)
+        .map(|e| e.vr())
+    else {
         return elem;
     };
-    let Ok(bytes) = elem.to_bytes() else { return elem };
+    let Ok(bytes) = elem.to_bytes() else {
+        return elem;
+    };
     let bytes = bytes.into_owned();
     let value = match vr {
-        VR::AE | VR::AS | VR::CS | VR::DA | VR::DS | VR::DT | VR::IS | VR::LO | VR::LT | VR::PN
-        | VR::SH | VR::ST | VR::TM | VR::UC | VR::UI | VR::UR | VR::UT => {
+        VR::AE
+        | VR::AS
+        | VR::CS
+        | VR::DA
+        | VR::DS
+        | VR::DT
+        | VR::IS
+        | VR::LO
+        | VR::LT
+        | VR::PN
+        | VR::SH
+        | VR::ST
+        | VR::TM
+        | VR::UC
+        | VR::UI
+        | VR::UR
+        | VR::UT => {
             let text = String::from_utf8_lossy(&bytes);
             let text = text.trim_end_matches(['\0', ' ']);
             if text.is_empty() {
@@ -383,11 +442,17 @@ fn reinterpret_un(elem: InMemElement) -> InMemElement {
                 PrimitiveValue::Strs(text.split('\\').map(str::to_owned).collect())
             }
         }
-        VR::US if bytes.len() % 2 == 0 => {
-            PrimitiveValue::U16(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
-        }
+        VR::US if bytes.len() % 2 == 0 => PrimitiveValue::U16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        ),
         VR::UL if bytes.len() % 4 == 0 => PrimitiveValue::U32(
-            bytes.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
         ),
         _ => return elem,
     };

@@ -46,11 +46,12 @@ fn digits(s: &str) -> Option<u32> {
 
 /// Shifts an 8-digit `YYYYMMDD` (or legacy `YYYY.MM.DD`) date. None if it is not a date.
 fn shift_ymd(date: &str, days: i64) -> Option<String> {
-    let compact: String = if date.len() == 10 && date.as_bytes()[4] == b'.' && date.as_bytes()[7] == b'.' {
-        date.replace('.', "")
-    } else {
-        date.to_owned()
-    };
+    let compact: String =
+        if date.len() == 10 && date.as_bytes()[4] == b'.' && date.as_bytes()[7] == b'.' {
+            date.replace('.', "")
+        } else {
+            date.to_owned()
+        };
     if compact.len() != 8 {
         return None;
     }
@@ -110,7 +111,11 @@ pub fn shift_datetime(value: &str, days: i64) -> Option<String> {
     if !time_ok {
         return None;
     }
-    Some(format!("{}{}", &shifted[..keep], if keep == 8 { rest } else { "" }))
+    Some(format!(
+        "{}{}",
+        &shifted[..keep],
+        if keep == 8 { rest } else { "" }
+    ))
 }
 
 /// Applies `shift` to each value of a backslash-separated multi-value; a value that does
@@ -138,9 +143,15 @@ mod tests {
 
     #[test]
     fn datetimes_keep_precision_and_lose_timezones() {
-        assert_eq!(shift_datetime("20200301120000.123456+0100", -1).as_deref(), Some("20200229120000.123456"));
+        assert_eq!(
+            shift_datetime("20200301120000.123456+0100", -1).as_deref(),
+            Some("20200229120000.123456")
+        );
         assert_eq!(shift_datetime("202003", -1).as_deref(), Some("202002"));
-        assert_eq!(shift_datetime("20200301-0500", -1).as_deref(), Some("20200229"));
+        assert_eq!(
+            shift_datetime("20200301-0500", -1).as_deref(),
+            Some("20200229")
+        );
         assert_eq!(shift_datetime("garbage", -1), None);
         assert_eq!(shift_datetime("2020031\u{be}083015", -1), None);
         assert_eq!(shift_date("2020031\u{be}", -1), None);
@@ -150,7 +161,13 @@ mod tests {
     fn intervals_survive_a_shift() {
         let a = shift_date("20200110", -200).expect("a");
         let b = shift_date("20200402", -200).expect("b");
-        let day = |s: &str| days_from_civil(s[0..4].parse().unwrap(), s[4..6].parse().unwrap(), s[6..8].parse().unwrap());
+        let day = |s: &str| {
+            days_from_civil(
+                s[0..4].parse().unwrap(),
+                s[4..6].parse().unwrap(),
+                s[6..8].parse().unwrap(),
+            )
+        };
         assert_eq!(day(&b) - day(&a), day("20200402") - day("20200110"));
         assert_eq!(shift_multi("20200301\\bad", -1, shift_date), "20200229\\");
     }

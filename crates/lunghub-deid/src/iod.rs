@@ -22,19 +22,19 @@ pub enum Requirement {
 
 /// SOP classes built on the multi-frame functional group and enhanced equipment modules.
 const ENHANCED: &[&str] = &[
-    "1.2.840.10008.5.1.4.1.1.2.1",   // Enhanced CT
-    "1.2.840.10008.5.1.4.1.1.2.2",   // Legacy Converted Enhanced CT
-    "1.2.840.10008.5.1.4.1.1.4.1",   // Enhanced MR
-    "1.2.840.10008.5.1.4.1.1.4.3",   // Enhanced MR Color
-    "1.2.840.10008.5.1.4.1.1.4.4",   // Legacy Converted Enhanced MR
-    "1.2.840.10008.5.1.4.1.1.6.2",   // Enhanced US Volume
+    "1.2.840.10008.5.1.4.1.1.2.1",    // Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.2.2",    // Legacy Converted Enhanced CT
+    "1.2.840.10008.5.1.4.1.1.4.1",    // Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.4.3",    // Enhanced MR Color
+    "1.2.840.10008.5.1.4.1.1.4.4",    // Legacy Converted Enhanced MR
+    "1.2.840.10008.5.1.4.1.1.6.2",    // Enhanced US Volume
     "1.2.840.10008.5.1.4.1.1.12.1.1", // Enhanced XA
     "1.2.840.10008.5.1.4.1.1.12.2.1", // Enhanced XRF
     "1.2.840.10008.5.1.4.1.1.13.1.3", // Breast Tomosynthesis
-    "1.2.840.10008.5.1.4.1.1.128.1", // Legacy Converted Enhanced PET
-    "1.2.840.10008.5.1.4.1.1.130",   // Enhanced PET
-    "1.2.840.10008.5.1.4.1.1.30",    // Parametric Map
-    "1.2.840.10008.5.1.4.1.1.66.4",  // Segmentation
+    "1.2.840.10008.5.1.4.1.1.128.1",  // Legacy Converted Enhanced PET
+    "1.2.840.10008.5.1.4.1.1.130",    // Enhanced PET
+    "1.2.840.10008.5.1.4.1.1.30",     // Parametric Map
+    "1.2.840.10008.5.1.4.1.1.66.4",   // Segmentation
 ];
 
 /// SOP classes whose IOD makes the Acquisition Context module mandatory (DX family and
@@ -101,9 +101,21 @@ mod tests {
 
     #[test]
     fn content_date_is_type_2_in_images_and_type_1_in_sr() {
-        assert_eq!(requirement(0x0008_0023, "1.2.840.10008.5.1.4.1.1.7"), Requirement::Present);
-        assert_eq!(requirement(0x0008_0023, "1.2.840.10008.5.1.4.1.1.88.11"), Requirement::Valued);
-        assert_eq!(requirement(0x0008_1070, "1.2.840.10008.5.1.4.1.1.7"), Requirement::Optional);
-        assert_eq!(requirement(0x0008_002A, "1.2.840.10008.5.1.4.1.1.4.1"), Requirement::Valued);
+        assert_eq!(
+            requirement(0x0008_0023, "1.2.840.10008.5.1.4.1.1.7"),
+            Requirement::Present
+        );
+        assert_eq!(
+            requirement(0x0008_0023, "1.2.840.10008.5.1.4.1.1.88.11"),
+            Requirement::Valued
+        );
+        assert_eq!(
+            requirement(0x0008_1070, "1.2.840.10008.5.1.4.1.1.7"),
+            Requirement::Optional
+        );
+        assert_eq!(
+            requirement(0x0008_002A, "1.2.840.10008.5.1.4.1.1.4.1"),
+            Requirement::Valued
+        );
     }
 }

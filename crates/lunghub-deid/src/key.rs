@@ -29,9 +29,15 @@ impl std::fmt::Debug for SiteKey {
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("cannot read site key {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot create site key {path}: {source}")]
-    Create { path: String, source: std::io::Error },
+    Create {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("site key {path} is not 64 hexadecimal characters")]
     Format { path: String },
     #[error("no randomness available to create a site key: {0}")]

@@ -35,8 +35,8 @@ pub mod raster;
 pub mod scan;
 pub mod table;
 
-use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::header::Header;
+use dicom_core::value::{DataSetSequence, PrimitiveValue, Value};
 use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_encoding::text::SpecificCharacterSet;
 use dicom_encoding::transfer_syntax::TransferSyntaxIndex;
@@ -144,8 +144,14 @@ const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
 
 impl Deidentifier {
     pub fn new(profile: Profile, key: SiteKey) -> Result<Self, DeidError> {
-        let table = ConfidentialityTable::embedded().map_err(|e| DeidError::Table(e.to_string()))?;
-        Ok(Deidentifier { profile, key, limits: Limits::default(), table })
+        let table =
+            ConfidentialityTable::embedded().map_err(|e| DeidError::Table(e.to_string()))?;
+        Ok(Deidentifier {
+            profile,
+            key,
+            limits: Limits::default(),
+            table,
+        })
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -169,12 +175,20 @@ impl Deidentifier {
     pub fn deidentify(&self, input: &[u8]) -> Result<Outcome, DeidError> {
         match scan::sniff(input, &self.limits)? {
             scan::Sniffed::Png => self.raster(input, raster::strip_png(input)?, Kind::Png, "png"),
-            scan::Sniffed::Jpeg => self.raster(input, raster::strip_jpeg(input)?, Kind::Jpeg, "jpg"),
+            scan::Sniffed::Jpeg => {
+                self.raster(input, raster::strip_jpeg(input)?, Kind::Jpeg, "jpg")
+            }
             scan::Sniffed::Dicom(layout) => self.dicom(input, layout),
         }
     }
 
-    fn raster(&self, input: &[u8], s: raster::Stripped, kind: Kind, ext: &str) -> Result<Outcome, DeidError> {
+    fn raster(
+        &self,
+        input: &[u8],
+        s: raster::Stripped,
+        kind: Kind,
+        ext: &str,
+    ) -> Result<Outcome, DeidError> {
         Ok(Outcome::Written(DeidentifiedFile {
             file_name: self.output_name(input, ext),
             bytes: s.bytes,
@@ -205,10 +219,9 @@ impl Deidentifier {
         // Pixel data is neither parsed nor re-encoded: its original bytes go to the output
         // verbatim, which keeps them identical and saves most of the work. (Not for the
         // deflated syntax, whose output is compressed as a whole.)
-        let mut splice = structure
-            .pixel_data
-            .clone()
-            .filter(|_| ts_uid != scan::DEFLATED_EXPLICIT_LE && structure.unparsable_private.is_empty());
+        let mut splice = structure.pixel_data.clone().filter(|_| {
+            ts_uid != scan::DEFLATED_EXPLICIT_LE && structure.unparsable_private.is_empty()
+        });
         let header = match &splice {
             Some(px) => [&data[..px.start], &data[px.end..]].concat(),
             None => scan::cut(data, &structure.unparsable_private),
@@ -239,7 +252,9 @@ impl Deidentifier {
         }
         let fallback_instance = match &layout.media_sop_instance {
             Some(uid) => self.key.uid(uid),
-            None => self.key.uid(&format!("content:{}", hex(&self.key.mac("content", input)))),
+            None => self
+                .key
+                .uid(&format!("content:{}", hex(&self.key.mac("content", input)))),
         };
         let mut pixels_cleaned = false;
         if let Some(reason) = self.burned_in_risk(&obj, &sop_class, splice.is_some()) {
@@ -247,11 +262,16 @@ impl Deidentifier {
                 Some(rule) => {
                     if splice.take().is_some() {
                         // Cleaning needs the pixels in memory after all.
-                        obj = InMemDicomObject::read_dataset_with_ts(&scan::cut(data, &structure.unparsable_private)[..], parse_ts)
-                            .map_err(|e| DeidError::Parse(error_chain(&e)))?;
+                        obj = InMemDicomObject::read_dataset_with_ts(
+                            &scan::cut(data, &structure.unparsable_private)[..],
+                            parse_ts,
+                        )
+                        .map_err(|e| DeidError::Parse(error_chain(&e)))?;
                     }
                     if let Err(why) = clean_pixels(&mut obj, rule, ts) {
-                        return Ok(Outcome::Quarantined(format!("{reason}; pixel cleaning failed: {why}")));
+                        return Ok(Outcome::Quarantined(format!(
+                            "{reason}; pixel cleaning failed: {why}"
+                        )));
                     }
                     pixels_cleaned = true;
                 }
@@ -260,7 +280,12 @@ impl Deidentifier {
         }
 
         let instance = self.instance(&obj, sop_class.clone());
-        let walk = Walk { table: self.table, profile: &self.profile, key: &self.key, instance: &instance };
+        let walk = Walk {
+            table: self.table,
+            profile: &self.profile,
+            key: &self.key,
+            instance: &instance,
+        };
         let mut out = walk.dataset(obj, dataset::TextPolicy::Keep);
         self.mark(&mut out, pixels_cleaned);
 
@@ -268,7 +293,11 @@ impl Deidentifier {
         if new_sop_instance.is_empty() {
             // SOP Common makes it Type 1, and the meta group must repeat it.
             new_sop_instance = fallback_instance;
-            out.put(DataElement::new(Tag(0x0008, 0x0018), VR::UI, PrimitiveValue::from(new_sop_instance.as_str())));
+            out.put(DataElement::new(
+                Tag(0x0008, 0x0018),
+                VR::UI,
+                PrimitiveValue::from(new_sop_instance.as_str()),
+            ));
         }
         let meta = FileMetaTableBuilder::new()
             .media_storage_sop_class_uid(sop_class.as_str())
@@ -290,11 +319,16 @@ impl Deidentifier {
         let mut bytes = Vec::with_capacity(input.len() + 1024);
         let write_err = |e: &dyn std::error::Error| DeidError::Write(error_chain(e));
         match splice {
-            None => out.with_exact_meta(meta).write_all(&mut bytes).map_err(|e| write_err(&e))?,
+            None => out
+                .with_exact_meta(meta)
+                .write_all(&mut bytes)
+                .map_err(|e| write_err(&e))?,
             Some(px) => {
                 // Elements sort by tag: those before Pixel Data, its original bytes, the rest.
-                let charset = SpecificCharacterSet::from_code(&text(&out, Tag(0x0008, 0x0005))).unwrap_or_default();
-                let (before, after): (Vec<_>, Vec<_>) = out.into_iter().partition(|e| e.tag() < PIXEL_DATA);
+                let charset = SpecificCharacterSet::from_code(&text(&out, Tag(0x0008, 0x0005)))
+                    .unwrap_or_default();
+                let (before, after): (Vec<_>, Vec<_>) =
+                    out.into_iter().partition(|e| e.tag() < PIXEL_DATA);
                 let before = InMemDicomObject::from_element_iter(before).with_exact_meta(meta);
                 before.write_all(&mut bytes).map_err(|e| write_err(&e))?;
                 bytes.extend_from_slice(&data[px]);
@@ -316,21 +350,35 @@ impl Deidentifier {
     }
 
     /// Why this instance may show identity in its pixels, if it may.
-    fn burned_in_risk(&self, obj: &InMemDicomObject, sop_class: &str, pixels_aside: bool) -> Option<String> {
+    fn burned_in_risk(
+        &self,
+        obj: &InMemDicomObject,
+        sop_class: &str,
+        pixels_aside: bool,
+    ) -> Option<String> {
         let has_pixels = pixels_aside
-            || [PIXEL_DATA, Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)].iter().any(|t| obj.get(*t).is_some());
+            || [PIXEL_DATA, Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)]
+                .iter()
+                .any(|t| obj.get(*t).is_some());
         if !has_pixels {
             return None;
         }
         let burned = text(obj, Tag(0x0028, 0x0301)).to_ascii_uppercase();
         if burned == "YES" {
-            return Some("BurnedInAnnotation is YES: identity may be burned into the pixels".into());
+            return Some(
+                "BurnedInAnnotation is YES: identity may be burned into the pixels".into(),
+            );
         }
         if burned == "NO" {
             return None;
         }
         let modality = text(obj, Tag(0x0008, 0x0060)).to_ascii_uppercase();
-        let suspect_modality = self.profile.burned_in.suspect_modalities.iter().any(|m| *m == modality);
+        let suspect_modality = self
+            .profile
+            .burned_in
+            .suspect_modalities
+            .iter()
+            .any(|m| *m == modality);
         let suspect_class = self
             .profile
             .burned_in
@@ -385,25 +433,47 @@ impl Deidentifier {
             && method.contains(&format!("key {}", self.key.fingerprint()));
         let dates_modified = text(obj, Tag(0x0028, 0x0303)).eq_ignore_ascii_case("MODIFIED")
             || method_codes(obj).iter().any(|c| c == "113107");
-        let shift_days = (!dates_modified && !already_keyed)
-            .then(|| self.key.date_shift_days(&patient_key, self.profile.dates.max_shift_days));
+        let shift_days = (!dates_modified && !already_keyed).then(|| {
+            self.key
+                .date_shift_days(&patient_key, self.profile.dates.max_shift_days)
+        });
         let mut tokens: Vec<String> = name
             .split(['^', '=', ' ', ','])
             .filter(|p| p.chars().count() >= 2)
             .map(str::to_owned)
             .collect();
-        for t in [Tag(0x0010, 0x0020), Tag(0x0010, 0x1000), Tag(0x0008, 0x0050), Tag(0x0010, 0x0030)] {
-            tokens.extend(text(obj, t).split('\\').filter(|v| v.len() >= 2).map(str::to_owned));
+        for t in [
+            Tag(0x0010, 0x0020),
+            Tag(0x0010, 0x1000),
+            Tag(0x0008, 0x0050),
+            Tag(0x0010, 0x0030),
+        ] {
+            tokens.extend(
+                text(obj, t)
+                    .split('\\')
+                    .filter(|v| v.len() >= 2)
+                    .map(str::to_owned),
+            );
         }
         tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
         tokens.dedup();
-        Instance { sop_class, shift_days, already_keyed, patient_key, identity_tokens: tokens }
+        Instance {
+            sop_class,
+            shift_days,
+            already_keyed,
+            patient_key,
+            identity_tokens: tokens,
+        }
     }
 
     /// Records what was done, as PS3.15 E.1.1 asks.
     fn mark(&self, out: &mut InMemDicomObject, pixels_cleaned: bool) {
         let options = &self.profile.options;
-        out.put(DataElement::new(Tag(0x0012, 0x0062), VR::CS, PrimitiveValue::from("YES")));
+        out.put(DataElement::new(
+            Tag(0x0012, 0x0062),
+            VR::CS,
+            PrimitiveValue::from("YES"),
+        ));
         let codes = options.method_codes(pixels_cleaned);
         let mut method: Vec<String> = vec![format!(
             "lunghub {} key {}",
@@ -411,7 +481,11 @@ impl Deidentifier {
             self.key.fingerprint()
         )];
         method.extend(codes.iter().map(|(_, m)| (*m).to_owned()));
-        out.put(DataElement::new(Tag(0x0012, 0x0063), VR::LO, PrimitiveValue::Strs(method.into())));
+        out.put(DataElement::new(
+            Tag(0x0012, 0x0063),
+            VR::LO,
+            PrimitiveValue::Strs(method.into()),
+        ));
         // Keep codes an earlier de-identification recorded, then add ours.
         let mut items: Vec<InMemDicomObject> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
@@ -446,9 +520,17 @@ impl Deidentifier {
         } else {
             "REMOVED"
         };
-        out.put(DataElement::new(Tag(0x0028, 0x0303), VR::CS, PrimitiveValue::from(temporal)));
+        out.put(DataElement::new(
+            Tag(0x0028, 0x0303),
+            VR::CS,
+            PrimitiveValue::from(temporal),
+        ));
         if pixels_cleaned {
-            out.put(DataElement::new(Tag(0x0028, 0x0301), VR::CS, PrimitiveValue::from("NO")));
+            out.put(DataElement::new(
+                Tag(0x0028, 0x0301),
+                VR::CS,
+                PrimitiveValue::from("NO"),
+            ));
         }
     }
 }
@@ -457,9 +539,11 @@ impl Deidentifier {
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {
     obj.get(tag)
         .and_then(|e| match e.value() {
-            Value::Primitive(PrimitiveValue::U8(bytes)) => {
-                Some(String::from_utf8_lossy(bytes).trim_matches([' ', '\0']).to_owned())
-            }
+            Value::Primitive(PrimitiveValue::U8(bytes)) => Some(
+                String::from_utf8_lossy(bytes)
+                    .trim_matches([' ', '\0'])
+                    .to_owned(),
+            ),
             Value::Primitive(p) => Some(p.to_str().trim_matches([' ', '\0']).to_owned()),
             _ => None,
         })
@@ -472,7 +556,11 @@ fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
 
 fn method_codes(obj: &InMemDicomObject) -> Vec<String> {
     match obj.get(Tag(0x0012, 0x0064)).map(|e| e.value()) {
-        Some(Value::Sequence(seq)) => seq.items().iter().map(|i| text(i, Tag(0x0008, 0x0100))).collect(),
+        Some(Value::Sequence(seq)) => seq
+            .items()
+            .iter()
+            .map(|i| text(i, Tag(0x0008, 0x0100)))
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -519,14 +607,26 @@ fn clean_pixels(
     let was_u16 = matches!(elem.value(), Value::Primitive(PrimitiveValue::U16(_)));
     let mut bytes = elem.to_bytes().map_err(|e| e.to_string())?.into_owned();
     let frame_len = rows * cols * bps;
-    let frame_len = frame_len.checked_mul(samples).ok_or("SamplesPerPixel is absurd")?;
-    let needed = frame_len.checked_mul(frames).ok_or("NumberOfFrames is absurd")?;
+    let frame_len = frame_len
+        .checked_mul(samples)
+        .ok_or("SamplesPerPixel is absurd")?;
+    let needed = frame_len
+        .checked_mul(frames)
+        .ok_or("NumberOfFrames is absurd")?;
     if bytes.len() < needed {
-        return Err(format!("PixelData holds {} bytes, fewer than {frames} frames need", bytes.len()));
+        return Err(format!(
+            "PixelData holds {} bytes, fewer than {frames} frames need",
+            bytes.len()
+        ));
     }
     for f in 0..frames {
         for r in &rule.rectangles {
-            let (x0, y0, w, h) = (usize::from(r[0]), usize::from(r[1]), usize::from(r[2]), usize::from(r[3]));
+            let (x0, y0, w, h) = (
+                usize::from(r[0]),
+                usize::from(r[1]),
+                usize::from(r[2]),
+                usize::from(r[3]),
+            );
             for y in y0..y0 + h {
                 for x in x0..x0 + w {
                     for s in 0..samples {
@@ -543,7 +643,12 @@ fn clean_pixels(
         }
     }
     let value = if was_u16 {
-        PrimitiveValue::U16(bytes.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect())
+        PrimitiveValue::U16(
+            bytes
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect(),
+        )
     } else {
         PrimitiveValue::U8(bytes.into())
     };

@@ -57,7 +57,11 @@ impl Options {
         let flags = [
             (pixels_cleaned, "113101", "Clean Pixel Data Option"),
             (self.clean_graphics, "113103", "Clean Graphics Option"),
-            (self.clean_structured_content, "113104", "Clean Structured Content Option"),
+            (
+                self.clean_structured_content,
+                "113104",
+                "Clean Structured Content Option",
+            ),
             (self.clean_descriptors, "113105", "Clean Descriptors Option"),
             (
                 self.retain_full_dates && !self.retain_modified_dates,
@@ -69,11 +73,27 @@ impl Options {
                 "113107",
                 "Retain Longitudinal Temporal Information Modified Dates Option",
             ),
-            (self.retain_patient_characteristics, "113108", "Retain Patient Characteristics Option"),
-            (self.retain_device_identity, "113109", "Retain Device Identity Option"),
+            (
+                self.retain_patient_characteristics,
+                "113108",
+                "Retain Patient Characteristics Option",
+            ),
+            (
+                self.retain_device_identity,
+                "113109",
+                "Retain Device Identity Option",
+            ),
             (self.retain_uids, "113110", "Retain UIDs Option"),
-            (self.retain_safe_private, "113111", "Retain Safe Private Option"),
-            (self.retain_institution_identity, "113112", "Retain Institution Identity Option"),
+            (
+                self.retain_safe_private,
+                "113111",
+                "Retain Safe Private Option",
+            ),
+            (
+                self.retain_institution_identity,
+                "113112",
+                "Retain Institution Identity Option",
+            ),
         ];
         codes.extend(flags.iter().filter(|f| f.0).map(|f| (f.1, f.2)));
         codes
@@ -176,7 +196,11 @@ impl Profile {
             .iter()
             .map(|(_, meaning)| *meaning)
             .collect();
-        format!("lunghub {}: {}", env!("CARGO_PKG_VERSION"), names.join("; "))
+        format!(
+            "lunghub {}: {}",
+            env!("CARGO_PKG_VERSION"),
+            names.join("; ")
+        )
     }
 }
 
@@ -198,11 +222,17 @@ mod tests {
     #[test]
     fn profiles_reject_unknown_keys_and_bad_rectangles() {
         let bad = DEFAULT_PROFILE_TOML.replace("clean_graphics", "clean_grafics");
-        assert!(matches!(Profile::from_toml(&bad), Err(ProfileError::Toml(_))));
+        assert!(matches!(
+            Profile::from_toml(&bad),
+            Err(ProfileError::Toml(_))
+        ));
         let rect = format!(
             "{DEFAULT_PROFILE_TOML}\n[[pixel_cleaning]]\nmanufacturer = \"A\"\nmodel = \"B\"\n\
              rows = 10\ncolumns = 10\nrectangles = [[5, 5, 6, 1]]\n"
         );
-        assert!(matches!(Profile::from_toml(&rect), Err(ProfileError::Rectangle(..))));
+        assert!(matches!(
+            Profile::from_toml(&rect),
+            Err(ProfileError::Rectangle(..))
+        ));
     }
 }

@@ -53,7 +53,10 @@ pub fn strip_png(input: &[u8]) -> Result<Stripped, RasterError> {
         }
         pos = end;
         if &kind == b"IEND" {
-            return Ok(Stripped { bytes: out, removed });
+            return Ok(Stripped {
+                bytes: out,
+                removed,
+            });
         }
         if pos >= input.len() {
             return Err(RasterError::PngNoEnd);
@@ -84,7 +87,10 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Stripped, RasterError> {
         match marker {
             0xD9 => {
                 out.extend_from_slice(&[0xFF, 0xD9]);
-                return Ok(Stripped { bytes: out, removed });
+                return Ok(Stripped {
+                    bytes: out,
+                    removed,
+                });
             }
             0x01 | 0xD0..=0xD7 => {
                 out.extend_from_slice(&[0xFF, marker]);
@@ -123,7 +129,10 @@ pub fn strip_jpeg(input: &[u8]) -> Result<Stripped, RasterError> {
             // restart marker.
             let start = pos;
             while pos + 1 < input.len() {
-                if input[pos] == 0xFF && input[pos + 1] != 0x00 && !(0xD0..=0xD7).contains(&input[pos + 1]) {
+                if input[pos] == 0xFF
+                    && input[pos + 1] != 0x00
+                    && !(0xD0..=0xD7).contains(&input[pos + 1])
+                {
                     break;
                 }
                 pos += 1;
@@ -192,7 +201,10 @@ mod tests {
         let s = strip_jpeg(&jpg).expect("strip");
         assert_eq!(s.removed, ["APP1 Exif", "COM"]);
         assert!(!String::from_utf8_lossy(&s.bytes).contains("Jane"));
-        assert!(s.bytes.ends_with(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD9]));
+        assert!(
+            s.bytes
+                .ends_with(&[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD0, 0x56, 0xFF, 0xD9])
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::io::Read;
 use std::ops::Range;
 
 use dicom_core::Tag;
-use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_core::VR;
+use dicom_core::dictionary::{DataDictionary, DataDictionaryEntry, VirtualVr};
 use dicom_dictionary_std::StandardDataDictionary;
 
 /// Bounds applied to every input.
@@ -124,7 +124,10 @@ pub fn sniff(bytes: &[u8], limits: &Limits) -> Result<Sniffed, ScanError> {
         Some(132)
     } else if bytes.starts_with(b"DICM") {
         Some(4)
-    } else if bytes.len() >= 8 && bytes[..2] == [0x02, 0x00] && VR::from_binary([bytes[4], bytes[5]]).is_some() {
+    } else if bytes.len() >= 8
+        && bytes[..2] == [0x02, 0x00]
+        && VR::from_binary([bytes[4], bytes[5]]).is_some()
+    {
         // A meta group with neither preamble nor magic, as some writers leave it.
         Some(0)
     } else {
@@ -153,14 +156,20 @@ fn read_meta(bytes: &[u8], start: usize) -> Result<(MetaInfo, usize), ScanError>
     let mut meta = MetaInfo::default();
     while pos + 8 <= bytes.len() && u16::from_le_bytes([bytes[pos], bytes[pos + 1]]) == 0x0002 {
         let h = header(bytes, pos, Encoding::ExplicitLittle)?;
-        let len = h.len.ok_or_else(|| ScanError::BadMeta("undefined length".into()))? as usize;
+        let len =
+            h.len
+                .ok_or_else(|| ScanError::BadMeta("undefined length".into()))? as usize;
         let value_start = pos + h.header_len;
         let value = bytes.get(value_start..value_start + len).ok_or_else(|| {
             ScanError::BadMeta(format!("element {} runs past the end", h.tag_text()))
         })?;
         let text = || {
-            Some(String::from_utf8_lossy(value).trim_end_matches(['\0', ' ']).to_owned())
-                .filter(|s| !s.is_empty())
+            Some(
+                String::from_utf8_lossy(value)
+                    .trim_end_matches(['\0', ' '])
+                    .to_owned(),
+            )
+            .filter(|s| !s.is_empty())
         };
         match h.element {
             0x0002 => meta.sop_class = text(),
@@ -235,12 +244,25 @@ impl Header {
 
 fn u16_at(b: &[u8], pos: usize, enc: Encoding) -> Option<u16> {
     let s = [*b.get(pos)?, *b.get(pos + 1)?];
-    Some(if enc == Encoding::ExplicitBig { u16::from_be_bytes(s) } else { u16::from_le_bytes(s) })
+    Some(if enc == Encoding::ExplicitBig {
+        u16::from_be_bytes(s)
+    } else {
+        u16::from_le_bytes(s)
+    })
 }
 
 fn u32_at(b: &[u8], pos: usize, enc: Encoding) -> Option<u32> {
-    let s = [*b.get(pos)?, *b.get(pos + 1)?, *b.get(pos + 2)?, *b.get(pos + 3)?];
-    Some(if enc == Encoding::ExplicitBig { u32::from_be_bytes(s) } else { u32::from_le_bytes(s) })
+    let s = [
+        *b.get(pos)?,
+        *b.get(pos + 1)?,
+        *b.get(pos + 2)?,
+        *b.get(pos + 3)?,
+    ];
+    Some(if enc == Encoding::ExplicitBig {
+        u32::from_be_bytes(s)
+    } else {
+        u32::from_le_bytes(s)
+    })
 }
 
 fn header(b: &[u8], pos: usize, enc: Encoding) -> Result<Header, ScanError> {
@@ -250,22 +272,46 @@ fn header(b: &[u8], pos: usize, enc: Encoding) -> Result<Header, ScanError> {
     let defined = |l: u32| if l == u32::MAX { None } else { Some(l) };
     if group == 0xFFFE || enc == Encoding::ImplicitLittle {
         let len = u32_at(b, pos + 4, enc).ok_or_else(trunc)?;
-        return Ok(Header { group, element, vr: None, len: defined(len), header_len: 8 });
+        return Ok(Header {
+            group,
+            element,
+            vr: None,
+            len: defined(len),
+            header_len: 8,
+        });
     }
-    let vr_bytes = [*b.get(pos + 4).ok_or_else(trunc)?, *b.get(pos + 5).ok_or_else(trunc)?];
+    let vr_bytes = [
+        *b.get(pos + 4).ok_or_else(trunc)?,
+        *b.get(pos + 5).ok_or_else(trunc)?,
+    ];
     let vr = VR::from_binary(vr_bytes).ok_or_else(|| ScanError::BadVr {
         tag: format!("({group:04X},{element:04X})"),
         vr: String::from_utf8_lossy(&vr_bytes).into_owned(),
         at: pos,
     })?;
     use VR::*;
-    let long = matches!(vr, OB | OD | OF | OL | OV | OW | SQ | SV | UC | UN | UR | UT | UV);
+    let long = matches!(
+        vr,
+        OB | OD | OF | OL | OV | OW | SQ | SV | UC | UN | UR | UT | UV
+    );
     if long {
         let len = u32_at(b, pos + 8, enc).ok_or_else(trunc)?;
-        Ok(Header { group, element, vr: Some(vr), len: defined(len), header_len: 12 })
+        Ok(Header {
+            group,
+            element,
+            vr: Some(vr),
+            len: defined(len),
+            header_len: 12,
+        })
     } else {
         let len = u16_at(b, pos + 6, enc).ok_or_else(trunc)?;
-        Ok(Header { group, element, vr: Some(vr), len: Some(u32::from(len)), header_len: 8 })
+        Ok(Header {
+            group,
+            element,
+            vr: Some(vr),
+            len: Some(u32::from(len)),
+            header_len: 8,
+        })
     }
 }
 
@@ -289,9 +335,18 @@ struct Walker<'a> {
 /// cut out without changing any enclosing length. dicom-rs cannot parse them (it reads the
 /// first item tag as a length), and de-identification removes private elements anyway.
 pub fn check_dataset(bytes: &[u8], enc: Encoding, limits: &Limits) -> Result<Structure, ScanError> {
-    let mut walker = Walker { bytes, limits, elements: 0, cuttable: Vec::new(), pixel_data: None };
+    let mut walker = Walker {
+        bytes,
+        limits,
+        elements: 0,
+        cuttable: Vec::new(),
+        pixel_data: None,
+    };
     walker.elements(0, Some(bytes.len()), enc, 0, true)?;
-    Ok(Structure { unparsable_private: walker.cuttable, pixel_data: walker.pixel_data })
+    Ok(Structure {
+        unparsable_private: walker.cuttable,
+        pixel_data: walker.pixel_data,
+    })
 }
 
 /// What the pre-scan learned about a data set's layout.
@@ -374,7 +429,11 @@ impl Walker<'_> {
                 }
             } else if is_seq {
                 // Inside a UN of undefined length the encoding is implicit VR little endian.
-                let inner = if h.vr == Some(VR::UN) { Encoding::ImplicitLittle } else { enc };
+                let inner = if h.vr == Some(VR::UN) {
+                    Encoding::ImplicitLittle
+                } else {
+                    enc
+                };
                 let seq_end = match h.len {
                     Some(l) => {
                         let e = value_start + l as usize;
@@ -441,7 +500,10 @@ impl Walker<'_> {
                     };
                 }
                 _ => {
-                    return Err(ScanError::ExpectedItem { tag: h.tag_text(), at: pos });
+                    return Err(ScanError::ExpectedItem {
+                        tag: h.tag_text(),
+                        at: pos,
+                    });
                 }
             }
         }
@@ -460,7 +522,12 @@ impl Walker<'_> {
                     self.elements += 1;
                     pos = value_start + l as usize;
                 }
-                _ => return Err(ScanError::ExpectedItem { tag: h.tag_text(), at: pos }),
+                _ => {
+                    return Err(ScanError::ExpectedItem {
+                        tag: h.tag_text(),
+                        at: pos,
+                    });
+                }
             }
         }
     }
@@ -489,7 +556,16 @@ mod tests {
         data.extend(0xFFFF_FFF0u32.to_le_bytes());
         data.extend(b"abcd");
         let err = check_dataset(&data, Encoding::ExplicitLittle, &Limits::default());
-        assert!(matches!(err, Err(ScanError::LengthOverrun { declared: 0xFFFF_FFF0, .. })), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Err(ScanError::LengthOverrun {
+                    declared: 0xFFFF_FFF0,
+                    ..
+                })
+            ),
+            "{err:?}"
+        );
     }
 
     #[test]
@@ -512,7 +588,10 @@ mod tests {
         let limits = Limits::default();
         assert_eq!(sniff(b"\x89PNG\r\n\x1a\n....", &limits), Ok(Sniffed::Png));
         assert_eq!(sniff(&[0xFF, 0xD8, 0xFF, 0xE0], &limits), Ok(Sniffed::Jpeg));
-        assert_eq!(sniff(b"hello world, not an image", &limits), Err(ScanError::UnknownFormat));
+        assert_eq!(
+            sniff(b"hello world, not an image", &limits),
+            Err(ScanError::UnknownFormat)
+        );
         let bare = le_element(0x0008, 0x0060, b"CS", b"US");
         match sniff(&bare, &limits) {
             Ok(Sniffed::Dicom(l)) => assert_eq!(l.transfer_syntax, EXPLICIT_LE),

@@ -226,8 +226,7 @@ impl ConfidentialityTable {
             rows,
             curves: curves.ok_or(TableError::MissingWildcard("(50XX,XXXX)"))?,
             overlay_data: overlay_data.ok_or(TableError::MissingWildcard("(60XX,3000)"))?,
-            overlay_comments: overlay_comments
-                .ok_or(TableError::MissingWildcard("(60XX,4000)"))?,
+            overlay_comments: overlay_comments.ok_or(TableError::MissingWildcard("(60XX,4000)"))?,
             private: private.ok_or(TableError::MissingWildcard("(GGGG,EEEE)"))?,
         })
     }
@@ -269,12 +268,17 @@ mod tests {
         let mut options = Options::basic();
         assert_eq!(
             age.resolve(&options),
-            Resolved::Basic(BasicAction { choices: vec![Action::Remove] })
+            Resolved::Basic(BasicAction {
+                choices: vec![Action::Remove]
+            })
         );
         options.retain_patient_characteristics = true;
         assert_eq!(age.resolve(&options), Resolved::Single(Action::Keep));
         let study_date = table.row(0x0008_0020).expect("Study Date");
         options.retain_modified_dates = true;
-        assert_eq!(study_date.resolve(&options), Resolved::Single(Action::Clean));
+        assert_eq!(
+            study_date.resolve(&options),
+            Resolved::Single(Action::Clean)
+        );
     }
 }

@@ -23,7 +23,11 @@ fn el(group: u16, element: u16, vr: VR, value: &str) -> DataElement<InMemDicomOb
 }
 
 fn seq(group: u16, element: u16, items: Vec<InMemDicomObject>) -> DataElement<InMemDicomObject> {
-    DataElement::new(Tag(group, element), VR::SQ, Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)))
+    DataElement::new(
+        Tag(group, element),
+        VR::SQ,
+        Value::Sequence(DataSetSequence::new(items, Length::UNDEFINED)),
+    )
 }
 
 /// A CR image of "DOE^JOHN" with PHI in all the usual places and 4x4 native pixels.
@@ -56,13 +60,36 @@ fn chest_xray(patient_id: &str, study_date: &str, sop_instance: &str) -> InMemDi
         el(0x0020, 0x0010, VR::SH, "STUDY42"),
         el(0x0028, 0x0004, VR::CS, "MONOCHROME2"),
     ]);
-    for (tag, v) in [(0x0010u16, 4u16), (0x0011, 4), (0x0100, 16), (0x0101, 12), (0x0102, 11), (0x0103, 0)] {
-        obj.put(DataElement::new(Tag(0x0028, tag), VR::US, PrimitiveValue::from(v)));
+    for (tag, v) in [
+        (0x0010u16, 4u16),
+        (0x0011, 4),
+        (0x0100, 16),
+        (0x0101, 12),
+        (0x0102, 11),
+        (0x0103, 0),
+    ] {
+        obj.put(DataElement::new(
+            Tag(0x0028, tag),
+            VR::US,
+            PrimitiveValue::from(v),
+        ));
     }
-    obj.put(DataElement::new(Tag(0x0028, 0x0002), VR::US, PrimitiveValue::from(1u16)));
-    obj.put(DataElement::new(Tag(0x0028, 0x0301), VR::CS, PrimitiveValue::from("NO")));
+    obj.put(DataElement::new(
+        Tag(0x0028, 0x0002),
+        VR::US,
+        PrimitiveValue::from(1u16),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0028, 0x0301),
+        VR::CS,
+        PrimitiveValue::from("NO"),
+    ));
     let pixels: Vec<u16> = (0..16).map(|i| i * 100).collect();
-    obj.put(DataElement::new(Tag(0x7FE0, 0x0010), VR::OW, PrimitiveValue::U16(pixels.into())));
+    obj.put(DataElement::new(
+        Tag(0x7FE0, 0x0010),
+        VR::OW,
+        PrimitiveValue::U16(pixels.into()),
+    ));
     obj
 }
 
@@ -85,7 +112,10 @@ fn key() -> SiteKey {
 }
 
 fn deid_with(profile: Profile, input: &[u8]) -> Outcome {
-    Deidentifier::new(profile, key()).expect("deidentifier").deidentify(input).expect("readable")
+    Deidentifier::new(profile, key())
+        .expect("deidentifier")
+        .deidentify(input)
+        .expect("readable")
 }
 
 fn written(outcome: Outcome) -> lunghub_deid::DeidentifiedFile {
@@ -100,20 +130,44 @@ fn deid(input: &[u8]) -> lunghub_deid::DeidentifiedFile {
 }
 
 fn parse(bytes: &[u8]) -> DefaultDicomObject {
-    OpenFileOptions::new().from_reader(&bytes[128..]).expect("output parses")
+    OpenFileOptions::new()
+        .from_reader(&bytes[128..])
+        .expect("output parses")
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
 }
 
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.get(tag).map(|e| e.value().to_str().map(|s| s.trim_end_matches(['\0', ' ']).to_owned()).unwrap_or_default()).unwrap_or_default()
+    obj.get(tag)
+        .map(|e| {
+            e.value()
+                .to_str()
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_default()
 }
 
 const PLANTED: &[&str] = &[
-    "DOE", "JOHN", "HOUSE", "GREGORY", "Elsewhere", "Springfield", "555-0199", "ACC-778899", "STUDY42",
-    "XRAYROOM7", "HOSPITAL_PACS", "19500101", "1.2.3.4.5.100", "1.2.3.4.5.200", "+0100",
+    "DOE",
+    "JOHN",
+    "HOUSE",
+    "GREGORY",
+    "Elsewhere",
+    "Springfield",
+    "555-0199",
+    "ACC-778899",
+    "STUDY42",
+    "XRAYROOM7",
+    "HOSPITAL_PACS",
+    "19500101",
+    "1.2.3.4.5.100",
+    "1.2.3.4.5.200",
+    "+0100",
 ];
 
 fn assert_no_planted(bytes: &[u8]) {
@@ -124,7 +178,10 @@ fn assert_no_planted(bytes: &[u8]) {
 
 #[test]
 fn planted_identity_is_gone_and_the_output_says_how() {
-    let input = encode(chest_xray("MRN-12345", "20200312", "1.2.3.4.5.300"), EXPLICIT_LE);
+    let input = encode(
+        chest_xray("MRN-12345", "20200312", "1.2.3.4.5.300"),
+        EXPLICIT_LE,
+    );
     let out = deid(&input);
     assert_no_planted(&out.bytes);
     assert!(!contains(&out.bytes, "MRN-12345"));
@@ -132,7 +189,11 @@ fn planted_identity_is_gone_and_the_output_says_how() {
     assert_eq!(text(&obj, Tag(0x0012, 0x0062)), "YES");
     assert!(text(&obj, Tag(0x0012, 0x0063)).contains("Basic Application Confidentiality Profile"));
     let codes: Vec<String> = match obj.get(Tag(0x0012, 0x0064)).map(|e| e.value()) {
-        Some(Value::Sequence(s)) => s.items().iter().map(|i| text(i, Tag(0x0008, 0x0100))).collect(),
+        Some(Value::Sequence(s)) => s
+            .items()
+            .iter()
+            .map(|i| text(i, Tag(0x0008, 0x0100)))
+            .collect(),
         _ => panic!("no DeidentificationMethodCodeSequence"),
     };
     assert_eq!(codes, ["113100", "113107", "113108"]);
@@ -173,27 +234,43 @@ fn the_same_rules_apply_at_any_depth_of_nested_sequences() {
         };
     }
     // The referenced UID maps exactly like the Study Instance UID it names.
-    assert_eq!(text(item, Tag(0x0008, 0x1155)), text(&parsed, Tag(0x0020, 0x000D)));
+    assert_eq!(
+        text(item, Tag(0x0008, 0x1155)),
+        text(&parsed, Tag(0x0020, 0x000D))
+    );
     // The date moved by the same per-patient offset as the top-level Study Date.
-    assert_eq!(text(item, Tag(0x0008, 0x0020)), text(&parsed, Tag(0x0008, 0x0020)));
+    assert_eq!(
+        text(item, Tag(0x0008, 0x0020)),
+        text(&parsed, Tag(0x0008, 0x0020))
+    );
     assert_ne!(text(item, Tag(0x0008, 0x0020)), "20200312");
 }
 
 #[test]
 fn uids_map_consistently_across_files_and_runs_and_standard_uids_stay() {
-    let a = encode(chest_xray("MRN-1", "20200312", "1.2.3.4.5.300"), EXPLICIT_LE);
+    let a = encode(
+        chest_xray("MRN-1", "20200312", "1.2.3.4.5.300"),
+        EXPLICIT_LE,
+    );
     let mut b_obj = chest_xray("MRN-1", "20200313", "1.2.3.4.5.301");
-    b_obj.put(seq(0x0008, 0x1140, vec![InMemDicomObject::from_element_iter([
-        el(0x0008, 0x1150, VR::UI, CR_IMAGE),
-        el(0x0008, 0x1155, VR::UI, "1.2.3.4.5.300"),
-    ])]));
+    b_obj.put(seq(
+        0x0008,
+        0x1140,
+        vec![InMemDicomObject::from_element_iter([
+            el(0x0008, 0x1150, VR::UI, CR_IMAGE),
+            el(0x0008, 0x1155, VR::UI, "1.2.3.4.5.300"),
+        ])],
+    ));
     let b = encode(b_obj, EXPLICIT_LE);
     let (a1, b1) = (parse(&deid(&a).bytes), parse(&deid(&b).bytes));
     let a2 = parse(&deid(&a).bytes); // a second run: a new Deidentifier
     let sop_a = text(&a1, Tag(0x0008, 0x0018));
     assert!(sop_a.starts_with("2.25.") && sop_a.len() <= 64, "{sop_a}");
     assert_eq!(sop_a, text(&a2, Tag(0x0008, 0x0018)));
-    assert_eq!(text(&a1, Tag(0x0020, 0x000D)), text(&b1, Tag(0x0020, 0x000D)));
+    assert_eq!(
+        text(&a1, Tag(0x0020, 0x000D)),
+        text(&b1, Tag(0x0020, 0x000D))
+    );
     assert_eq!(text(&a1, Tag(0x0008, 0x0016)), CR_IMAGE);
     assert_eq!(a1.meta().transfer_syntax(), EXPLICIT_LE);
     assert_eq!(a1.meta().media_storage_sop_instance_uid(), sop_a);
@@ -208,16 +285,42 @@ fn uids_map_consistently_across_files_and_runs_and_standard_uids_stay() {
 
 #[test]
 fn a_patient_keeps_one_pseudonym_and_one_date_offset() {
-    let first = parse(&deid(&encode(chest_xray("MRN-1", "20200110", "1.2.3.1"), EXPLICIT_LE)).bytes);
-    let again = parse(&deid(&encode(chest_xray("MRN-1", "20200402", "1.2.3.2"), EXPLICIT_LE)).bytes);
-    let other = parse(&deid(&encode(chest_xray("MRN-2", "20200110", "1.2.3.3"), EXPLICIT_LE)).bytes);
+    let first = parse(
+        &deid(&encode(
+            chest_xray("MRN-1", "20200110", "1.2.3.1"),
+            EXPLICIT_LE,
+        ))
+        .bytes,
+    );
+    let again = parse(
+        &deid(&encode(
+            chest_xray("MRN-1", "20200402", "1.2.3.2"),
+            EXPLICIT_LE,
+        ))
+        .bytes,
+    );
+    let other = parse(
+        &deid(&encode(
+            chest_xray("MRN-2", "20200110", "1.2.3.3"),
+            EXPLICIT_LE,
+        ))
+        .bytes,
+    );
     let pid = text(&first, Tag(0x0010, 0x0020));
     assert!(pid.starts_with("LH-"), "{pid}");
     assert_eq!(pid, text(&again, Tag(0x0010, 0x0020)));
     assert_ne!(pid, text(&other, Tag(0x0010, 0x0020)));
-    assert_eq!(text(&first, Tag(0x0010, 0x0010)), pid, "the name becomes the pseudonym");
+    assert_eq!(
+        text(&first, Tag(0x0010, 0x0010)),
+        pid,
+        "the name becomes the pseudonym"
+    );
     let days = |s: String| {
-        let (y, m, d): (i32, u32, u32) = (s[0..4].parse().expect("y"), s[4..6].parse().expect("m"), s[6..8].parse().expect("d"));
+        let (y, m, d): (i32, u32, u32) = (
+            s[0..4].parse().expect("y"),
+            s[4..6].parse().expect("m"),
+            s[6..8].parse().expect("d"),
+        );
         // Days from civil, enough for the interval check.
         let y = if m <= 2 { y - 1 } else { y };
         let era = y.div_euclid(400);
@@ -225,18 +328,31 @@ fn a_patient_keeps_one_pseudonym_and_one_date_offset() {
         let doy = (153 * ((m + 9) % 12) as i32 + 2) / 5 + d as i32 - 1;
         era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy
     };
-    let interval = days(text(&again, Tag(0x0008, 0x0020))) - days(text(&first, Tag(0x0008, 0x0020)));
+    let interval =
+        days(text(&again, Tag(0x0008, 0x0020))) - days(text(&first, Tag(0x0008, 0x0020)));
     assert_eq!(interval, 83, "2020-01-10 to 2020-04-02 is 83 days");
 }
 
 #[test]
 fn times_keep_their_format_and_timezones_go() {
-    let out = parse(&deid(&encode(chest_xray("MRN-1", "20200312", "1.2.3.1"), EXPLICIT_LE)).bytes);
+    let out = parse(
+        &deid(&encode(
+            chest_xray("MRN-1", "20200312", "1.2.3.1"),
+            EXPLICIT_LE,
+        ))
+        .bytes,
+    );
     // Modified Dates cleans times by keeping them: a day offset leaves the time of day.
     assert_eq!(text(&out, Tag(0x0008, 0x0030)), "083015.123");
     let dt = text(&out, Tag(0x0008, 0x002A));
-    assert!(dt.is_empty() || (dt.len() == 21 && !dt.contains('+')), "{dt}");
-    assert!(out.get(Tag(0x0008, 0x0201)).is_none(), "TimezoneOffsetFromUTC survived");
+    assert!(
+        dt.is_empty() || (dt.len() == 21 && !dt.contains('+')),
+        "{dt}"
+    );
+    assert!(
+        out.get(Tag(0x0008, 0x0201)).is_none(),
+        "TimezoneOffsetFromUTC survived"
+    );
 }
 
 #[test]
@@ -250,14 +366,27 @@ fn private_attributes_go_unless_allowlisted_and_un_sequences_do_not_crash() {
     let input = encode(obj, EXPLICIT_LE);
 
     let out = deid(&input);
-    assert!(!contains(&out.bytes, "SMITHERS") && !contains(&out.bytes, "dose 12") && !contains(&out.bytes, "ACME 1.0"));
+    assert!(
+        !contains(&out.bytes, "SMITHERS")
+            && !contains(&out.bytes, "dose 12")
+            && !contains(&out.bytes, "ACME 1.0")
+    );
 
     let mut profile = Profile::lunghub_default();
     profile.options.retain_safe_private = true;
-    profile.safe_private.push(SafePrivate { creator: "ACME 1.0".into(), element: 0x01 });
+    profile.safe_private.push(SafePrivate {
+        creator: "ACME 1.0".into(),
+        element: 0x01,
+    });
     let kept = written(deid_with(profile, &input));
-    assert!(contains(&kept.bytes, "dose 12 mGy"), "the allowlisted private attribute was lost");
-    assert!(contains(&kept.bytes, "ACME 1.0"), "its private creator was lost");
+    assert!(
+        contains(&kept.bytes, "dose 12 mGy"),
+        "the allowlisted private attribute was lost"
+    );
+    assert!(
+        contains(&kept.bytes, "ACME 1.0"),
+        "its private creator was lost"
+    );
     assert!(!contains(&kept.bytes, "SMITHERS") && !contains(&kept.bytes, "OTHER VENDOR"));
     assert!(parse(&kept.bytes).get(Tag(0x0009, 0x1001)).is_some());
 
@@ -273,31 +402,62 @@ fn private_attributes_go_unless_allowlisted_and_un_sequences_do_not_crash() {
     let mut bytes = head;
     bytes.extend([0x19, 0x00, 0x10, 0x00, b'L', b'O', 4, 0]);
     bytes.extend(b"ACME");
-    bytes.extend([0x19, 0x00, 0x01, 0x10, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF]);
+    bytes.extend([
+        0x19, 0x00, 0x01, 0x10, b'U', b'N', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+    ]);
     bytes.extend([0xFE, 0xFF, 0x00, 0xE0, 0xFF, 0xFF, 0xFF, 0xFF]); // item, undefined length
     bytes.extend([0x10, 0x00, 0x10, 0x00, 12, 0, 0, 0]); // (0010,0010), implicit VR
     bytes.extend(b"SECRET^NAME ");
-    bytes.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+    bytes.extend([
+        0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0, 0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0,
+    ]);
     bytes.extend([0x20, 0x00, 0x0D, 0x00, b'U', b'I', 6, 0]);
     bytes.extend(b"1.2.3\0");
     let out = deid(&bytes);
     assert!(!contains(&out.bytes, "SECRET") && !contains(&out.bytes, "ACME"));
-    assert!(parse(&out.bytes).get(Tag(0x0020, 0x000D)).is_some(), "elements after the UN sequence were lost");
+    assert!(
+        parse(&out.bytes).get(Tag(0x0020, 0x000D)).is_some(),
+        "elements after the UN sequence were lost"
+    );
 }
 
 #[test]
 fn curves_overlays_and_icons_are_removed() {
     let mut obj = chest_xray("MRN-1", "20200312", "1.2.3.1");
-    obj.put(DataElement::new(Tag(0x5000, 0x3000), VR::OW, PrimitiveValue::U16(vec![1, 2, 3, 4].into())));
-    obj.put(DataElement::new(Tag(0x6000, 0x0010), VR::US, PrimitiveValue::from(4u16)));
-    obj.put(DataElement::new(Tag(0x6000, 0x0011), VR::US, PrimitiveValue::from(4u16)));
+    obj.put(DataElement::new(
+        Tag(0x5000, 0x3000),
+        VR::OW,
+        PrimitiveValue::U16(vec![1, 2, 3, 4].into()),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x6000, 0x0010),
+        VR::US,
+        PrimitiveValue::from(4u16),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x6000, 0x0011),
+        VR::US,
+        PrimitiveValue::from(4u16),
+    ));
     obj.put(el(0x6000, 0x0040, VR::CS, "G"));
-    obj.put(DataElement::new(Tag(0x6000, 0x3000), VR::OW, PrimitiveValue::U16(vec![0xFFFF].into())));
+    obj.put(DataElement::new(
+        Tag(0x6000, 0x3000),
+        VR::OW,
+        PrimitiveValue::U16(vec![0xFFFF].into()),
+    ));
     obj.put(el(0x6002, 0x4000, VR::LT, "overlay drawn for DOE JOHN"));
-    obj.put(seq(0x0088, 0x0200, vec![InMemDicomObject::from_element_iter([
-        el(0x0010, 0x0010, VR::PN, "ICON^DOE"),
-        DataElement::new(Tag(0x7FE0, 0x0010), VR::OB, PrimitiveValue::U8(vec![7u8; 16].into())),
-    ])]));
+    obj.put(seq(
+        0x0088,
+        0x0200,
+        vec![InMemDicomObject::from_element_iter([
+            el(0x0010, 0x0010, VR::PN, "ICON^DOE"),
+            DataElement::new(
+                Tag(0x7FE0, 0x0010),
+                VR::OB,
+                PrimitiveValue::U8(vec![7u8; 16].into()),
+            ),
+        ])],
+    ));
     let out = parse(&deid(&encode(obj, EXPLICIT_LE)).bytes);
     let bad: Vec<Tag> = out
         .iter()
@@ -318,14 +478,26 @@ fn every_transfer_syntax_is_cleaned_and_keeps_its_pixels() {
         let plain = if ts == DEFLATED {
             let meta_end = 132 + 12 + parsed.meta().information_group_length as usize;
             let mut inflated = Vec::new();
-            std::io::Read::read_to_end(&mut flate2::read::DeflateDecoder::new(&out.bytes[meta_end..]), &mut inflated).expect("inflate");
-            assert!(contains(&inflated, "LH-"), "the inflated data set lacks the pseudonym");
+            std::io::Read::read_to_end(
+                &mut flate2::read::DeflateDecoder::new(&out.bytes[meta_end..]),
+                &mut inflated,
+            )
+            .expect("inflate");
+            assert!(
+                contains(&inflated, "LH-"),
+                "the inflated data set lacks the pseudonym"
+            );
             inflated
         } else {
             out.bytes.clone()
         };
         assert_no_planted(&plain);
-        let pixels = parsed.get(Tag(0x7FE0, 0x0010)).expect("pixels").to_bytes().expect("bytes").into_owned();
+        let pixels = parsed
+            .get(Tag(0x7FE0, 0x0010))
+            .expect("pixels")
+            .to_bytes()
+            .expect("bytes")
+            .into_owned();
         let expected: Vec<u8> = (0..16u16).flat_map(|i| (i * 100).to_le_bytes()).collect();
         assert_eq!(pixels, expected, "pixels changed in {ts}");
     }
@@ -338,7 +510,10 @@ fn encapsulated_pixel_data_is_copied_byte_for_byte() {
     obj.put(DataElement::new(
         Tag(0x7FE0, 0x0010),
         VR::OB,
-        Value::PixelSequence(PixelFragmentSequence::new(vec![0u32], vec![fragment.clone()])),
+        Value::PixelSequence(PixelFragmentSequence::new(
+            vec![0u32],
+            vec![fragment.clone()],
+        )),
     ));
     let out = parse(&deid(&encode(obj, JPEG_BASELINE)).bytes);
     assert_eq!(out.meta().transfer_syntax(), JPEG_BASELINE);
@@ -356,15 +531,24 @@ fn the_meta_group_is_rebuilt_and_the_preamble_zeroed() {
     assert_eq!(&out.bytes[..128], &[0u8; 128][..]);
     let parsed = parse(&out.bytes);
     assert_eq!(parsed.meta().source_application_entity_title(), None);
-    assert_eq!(parsed.meta().implementation_class_uid(), lunghub_deid::IMPLEMENTATION_CLASS_UID);
-    assert_eq!(parsed.meta().media_storage_sop_instance_uid(), text(&parsed, Tag(0x0008, 0x0018)));
+    assert_eq!(
+        parsed.meta().implementation_class_uid(),
+        lunghub_deid::IMPLEMENTATION_CLASS_UID
+    );
+    assert_eq!(
+        parsed.meta().media_storage_sop_instance_uid(),
+        text(&parsed, Tag(0x0008, 0x0018))
+    );
 }
 
 #[test]
 fn burned_in_annotation_quarantines_unless_a_rule_cleans_the_pixels() {
     let mut yes = chest_xray("MRN-1", "20200312", "1.2.3.1");
     yes.put(el(0x0028, 0x0301, VR::CS, "YES"));
-    match deid_with(Profile::lunghub_default(), &encode(yes.clone(), EXPLICIT_LE)) {
+    match deid_with(
+        Profile::lunghub_default(),
+        &encode(yes.clone(), EXPLICIT_LE),
+    ) {
         Outcome::Quarantined(why) => assert!(why.contains("BurnedInAnnotation is YES"), "{why}"),
         Outcome::Written(_) => panic!("a YES file was written"),
     }
@@ -388,19 +572,29 @@ fn burned_in_annotation_quarantines_unless_a_rule_cleans_the_pixels() {
     assert!(cleaned.pixels_cleaned);
     let parsed = parse(&cleaned.bytes);
     assert_eq!(text(&parsed, Tag(0x0028, 0x0301)), "NO");
-    let pixels = parsed.get(Tag(0x7FE0, 0x0010)).expect("pixels").to_bytes().expect("bytes").into_owned();
-    let expected: Vec<u8> = (0..16u16).flat_map(|i| (if i < 4 { 0 } else { i * 100 }).to_le_bytes()).collect();
+    let pixels = parsed
+        .get(Tag(0x7FE0, 0x0010))
+        .expect("pixels")
+        .to_bytes()
+        .expect("bytes")
+        .into_owned();
+    let expected: Vec<u8> = (0..16u16)
+        .flat_map(|i| (if i < 4 { 0 } else { i * 100 }).to_le_bytes())
+        .collect();
     assert_eq!(pixels, expected, "only the first row should be blanked");
     assert!(text(&parsed, Tag(0x0012, 0x0063)).contains("Clean Pixel Data Option"));
 }
 
 #[test]
 fn png_and_jpeg_lose_their_metadata_but_not_their_pixels() {
-    let png_path = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cxr-radiographydb-dev/images"))
-        .expect("../shared/data is beside the repository")
-        .map(|e| e.expect("entry").path())
-        .find(|p| p.extension().is_some_and(|e| e == "png"))
-        .expect("a PNG in the radiography database");
+    let png_path = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/cxr-radiographydb-dev/images"
+    ))
+    .expect("../shared/data is beside the repository")
+    .map(|e| e.expect("entry").path())
+    .find(|p| p.extension().is_some_and(|e| e == "png"))
+    .expect("a PNG in the radiography database");
     let original = std::fs::read(&png_path).expect("read png");
     // Plant a text chunk after IHDR (8-byte signature + 25-byte IHDR chunk).
     let mut planted = original[..33].to_vec();
@@ -430,7 +624,9 @@ fn png_and_jpeg_lose_their_metadata_but_not_their_pixels() {
     let exif = b"Exif\0\0Jane Roe 1977";
     let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE1, 0x00, exif.len() as u8 + 2];
     jpeg.extend(exif);
-    jpeg.extend([0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 63, 0, 0x12, 0x34, 0xFF, 0xD9]);
+    jpeg.extend([
+        0xFF, 0xDA, 0x00, 0x08, 1, 1, 0, 0, 63, 0, 0x12, 0x34, 0xFF, 0xD9,
+    ]);
     let out = deid(&jpeg);
     assert!(out.file_name.ends_with(".jpg"));
     assert!(!contains(&out.bytes, "Jane"));
@@ -447,7 +643,9 @@ fn hostile_inputs_give_errors_not_panics() {
     }
     // A declared length of ~4 GB in a 200-byte file is refused before allocation.
     let mut huge = valid[..200].to_vec();
-    huge.extend([0x10, 0x00, 0x10, 0x00, b'U', b'T', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF, b'x', b'y']);
+    huge.extend([
+        0x10, 0x00, 0x10, 0x00, b'U', b'T', 0, 0, 0xF0, 0xFF, 0xFF, 0xFF, b'x', b'y',
+    ]);
     let mut file = valid[..132].to_vec();
     file.extend(&huge[132..]);
     assert!(deid.deidentify(&file).is_err());
@@ -468,7 +666,10 @@ fn hostile_inputs_give_errors_not_panics() {
 
 #[test]
 fn names_in_every_character_set_are_replaced() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/dicom-conformance/pydicom-charset-files");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/dicom-conformance/pydicom-charset-files"
+    );
     let mut profile = Profile::lunghub_default();
     // These test files are OT images without BurnedInAnnotation; trust them here.
     profile.burned_in.suspect_modalities.clear();
@@ -481,26 +682,43 @@ fn names_in_every_character_set_are_replaced() {
             continue;
         }
         let bytes = std::fs::read(&path).expect("read");
-        let original = OpenFileOptions::new().open_file(&path).expect("dicom-rs reads the original");
+        let original = OpenFileOptions::new()
+            .open_file(&path)
+            .expect("dicom-rs reads the original");
         let name = text(&original, Tag(0x0010, 0x0010));
-        let Ok(Outcome::Written(out)) = deid.deidentify(&bytes) else { continue };
+        let Ok(Outcome::Written(out)) = deid.deidentify(&bytes) else {
+            continue;
+        };
         let parsed = parse(&out.bytes);
         let new_name = text(&parsed, Tag(0x0010, 0x0010));
-        assert!(new_name.is_empty() || new_name.starts_with("LH-"), "{}: {new_name}", path.display());
-        for part in name.split(['^', '=', ' ']).filter(|p| p.chars().count() >= 2) {
+        assert!(
+            new_name.is_empty() || new_name.starts_with("LH-"),
+            "{}: {new_name}",
+            path.display()
+        );
+        for part in name
+            .split(['^', '=', ' '])
+            .filter(|p| p.chars().count() >= 2)
+        {
             let all = format!("{:?}", parsed);
             assert!(!all.contains(part), "{}: {part:?} survived", path.display());
         }
         checked += 1;
     }
-    assert!(checked >= 14, "only {checked} character-set files were written");
+    assert!(
+        checked >= 14,
+        "only {checked} character-set files were written"
+    );
 }
 
 #[test]
 fn clean_descriptors_keeps_text_without_the_patients_identity() {
     let mut profile = Profile::lunghub_default();
     profile.options.clean_descriptors = true;
-    let out = written(deid_with(profile, &encode(chest_xray("MRN-12345", "20200312", "1.2.3.1"), EXPLICIT_LE)));
+    let out = written(deid_with(
+        profile,
+        &encode(chest_xray("MRN-12345", "20200312", "1.2.3.1"), EXPLICIT_LE),
+    ));
     let parsed = parse(&out.bytes);
     // "Chest of John Doe": the description survives, the name does not.
     assert_eq!(text(&parsed, Tag(0x0008, 0x1030)), "Chest of *** ***");

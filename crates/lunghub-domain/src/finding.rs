@@ -14,18 +14,45 @@ pub enum Finding {
 /// Every known path, and the spellings that the public datasets use for it
 /// (compared case-insensitively, after trimming).
 const KNOWN: &[(&str, &[&str])] = &[
-    ("No Finding", &["no finding", "normal", "healthy", "regular"]),
+    (
+        "No Finding",
+        &["no finding", "normal", "healthy", "regular"],
+    ),
     ("Pneumonia", &["pneumonia"]),
     ("Pneumonia/Viral", &["viral pneumonia", "viral"]),
-    ("Pneumonia/Viral/COVID-19", &["covid-19", "covid19", "covid", "pneumonia/viral/covid-19"]),
+    (
+        "Pneumonia/Viral/COVID-19",
+        &["covid-19", "covid19", "covid", "pneumonia/viral/covid-19"],
+    ),
     ("Pneumonia/Viral/SARS", &["sars", "pneumonia/viral/sars"]),
-    ("Pneumonia/Viral/MERS", &["mers", "mers-cov", "pneumonia/viral/mers-cov"]),
-    ("Pneumonia/Viral/Influenza", &["influenza", "pneumonia/viral/influenza"]),
-    ("Pneumonia/Bacterial", &["bacterial pneumonia", "bacterial", "pneumonia/bacterial"]),
-    ("Pneumonia/Bacterial/Streptococcus", &["streptococcus", "pneumonia/bacterial/streptococcus"]),
-    ("Pneumonia/Bacterial/Klebsiella", &["klebsiella", "pneumonia/bacterial/klebsiella"]),
-    ("Pneumonia/Bacterial/Legionella", &["legionella", "pneumonia/bacterial/legionella"]),
-    ("Pneumonia/Fungal/Pneumocystis", &["pneumocystis", "pneumonia/fungal/pneumocystis"]),
+    (
+        "Pneumonia/Viral/MERS",
+        &["mers", "mers-cov", "pneumonia/viral/mers-cov"],
+    ),
+    (
+        "Pneumonia/Viral/Influenza",
+        &["influenza", "pneumonia/viral/influenza"],
+    ),
+    (
+        "Pneumonia/Bacterial",
+        &["bacterial pneumonia", "bacterial", "pneumonia/bacterial"],
+    ),
+    (
+        "Pneumonia/Bacterial/Streptococcus",
+        &["streptococcus", "pneumonia/bacterial/streptococcus"],
+    ),
+    (
+        "Pneumonia/Bacterial/Klebsiella",
+        &["klebsiella", "pneumonia/bacterial/klebsiella"],
+    ),
+    (
+        "Pneumonia/Bacterial/Legionella",
+        &["legionella", "pneumonia/bacterial/legionella"],
+    ),
+    (
+        "Pneumonia/Fungal/Pneumocystis",
+        &["pneumocystis", "pneumonia/fungal/pneumocystis"],
+    ),
     ("ARDS", &["ards"]),
 ];
 
@@ -35,7 +62,9 @@ impl Finding {
         let needle = raw.trim().to_ascii_lowercase();
         KNOWN
             .iter()
-            .find(|(path, spellings)| path.eq_ignore_ascii_case(&needle) || spellings.contains(&needle.as_str()))
+            .find(|(path, spellings)| {
+                path.eq_ignore_ascii_case(&needle) || spellings.contains(&needle.as_str())
+            })
             .map(|(path, _)| Finding::Known(path))
             .unwrap_or_else(|| Finding::Unknown(raw.trim().to_owned()))
     }
@@ -59,8 +88,14 @@ mod tests {
 
     #[test]
     fn dataset_spellings_map_to_one_path() {
-        assert_eq!(Finding::parse(" Streptococcus "), Finding::Known("Pneumonia/Bacterial/Streptococcus"));
-        assert_eq!(Finding::parse("Pneumocystis").as_str(), "Pneumonia/Fungal/Pneumocystis");
+        assert_eq!(
+            Finding::parse(" Streptococcus "),
+            Finding::Known("Pneumonia/Bacterial/Streptococcus")
+        );
+        assert_eq!(
+            Finding::parse("Pneumocystis").as_str(),
+            "Pneumonia/Fungal/Pneumocystis"
+        );
         assert_eq!(Finding::parse("NO FINDING"), Finding::Known("No Finding"));
         assert!(!Finding::parse("Lipoid").is_known());
         assert_eq!(Finding::parse("Lipoid").as_str(), "Lipoid");

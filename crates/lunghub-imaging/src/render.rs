@@ -10,12 +10,20 @@ use crate::ImagingError;
 use crate::samples::{SampleData, Samples};
 
 fn float(obj: &InMemDicomObject, tag: Tag) -> Option<f64> {
-    obj.get(tag).and_then(|e| e.to_multi_float64().ok()).and_then(|v| v.first().copied())
+    obj.get(tag)
+        .and_then(|e| e.to_multi_float64().ok())
+        .and_then(|v| v.first().copied())
 }
 
 fn u16s(obj: &InMemDicomObject, tag: Tag) -> Option<Vec<u16>> {
     let e = obj.get(tag)?;
-    e.to_multi_int::<u16>().ok().or_else(|| e.to_bytes().ok().map(|b| b.chunks_exact(2).map(|c| u16::from_le_bytes([c[0], c[1]])).collect()))
+    e.to_multi_int::<u16>().ok().or_else(|| {
+        e.to_bytes().ok().map(|b| {
+            b.chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect()
+        })
+    })
 }
 
 /// A lookup table: descriptor (entries, first mapped value, bits) and data.
@@ -30,7 +38,11 @@ impl Lut {
         let d = item.get(descriptor)?;
         let desc: Vec<i64> = d.to_multi_int::<i64>().ok()?;
         let (entries, first, bits) = (*desc.first()?, *desc.get(1)?, *desc.get(2)? as u16);
-        let entries = if entries == 0 { 65536 } else { entries as usize };
+        let entries = if entries == 0 {
+            65536
+        } else {
+            entries as usize
+        };
         let mut data = u16s(item, data)?;
         data.truncate(entries);
         if data.is_empty() {
@@ -54,7 +66,8 @@ impl Lut {
             if words[i] == 2 {
                 // Repeat `count` earlier segments from a word offset (least significant first).
                 let count = usize::from(words[i + 1]);
-                let offset = usize::from(*words.get(i + 2)?) | (usize::from(*words.get(i + 3)?) << 16);
+                let offset =
+                    usize::from(*words.get(i + 2)?) | (usize::from(*words.get(i + 3)?) << 16);
                 let mut j = *starts.iter().find(|s| **s == offset)?;
                 for _ in 0..count {
                     j = expand_segment(&words, j, &mut out)?;
@@ -64,7 +77,11 @@ impl Lut {
                 i = expand_segment(&words, i, &mut out)?;
             }
         }
-        (!out.is_empty()).then_some(Lut { first, bits, data: out })
+        (!out.is_empty()).then_some(Lut {
+            first,
+            bits,
+            data: out,
+        })
     }
 
     fn apply(&self, v: f64) -> f64 {
@@ -89,7 +106,9 @@ fn expand_segment(words: &[u16], at: usize, out: &mut Vec<u16>) -> Option<usize>
         1 => {
             let start = f64::from(*out.last()?);
             let end = f64::from(*words.get(at + 2)?);
-            out.extend((1..=len).map(|k| (start + (end - start) * k as f64 / len as f64).round() as u16));
+            out.extend(
+                (1..=len).map(|k| (start + (end - start) * k as f64 / len as f64).round() as u16),
+            );
             Some(at + 3)
         }
         _ => None,
@@ -127,14 +146,21 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
     }
     let photometric = s.photometric.as_str();
     if photometric == "PALETTE COLOR" {
-        let luts: Vec<Lut> = [(0x1101, 0x1201, 0x1221), (0x1102, 0x1202, 0x1222), (0x1103, 0x1203, 0x1223)]
-            .iter()
-            .filter_map(|(d, v, seg)| {
-                Lut::from_item(obj, Tag(0x0028, *d), Tag(0x0028, *v)).or_else(|| Lut::segmented(obj, Tag(0x0028, *d), Tag(0x0028, *seg)))
-            })
-            .collect();
+        let luts: Vec<Lut> = [
+            (0x1101, 0x1201, 0x1221),
+            (0x1102, 0x1202, 0x1222),
+            (0x1103, 0x1203, 0x1223),
+        ]
+        .iter()
+        .filter_map(|(d, v, seg)| {
+            Lut::from_item(obj, Tag(0x0028, *d), Tag(0x0028, *v))
+                .or_else(|| Lut::segmented(obj, Tag(0x0028, *d), Tag(0x0028, *seg)))
+        })
+        .collect();
         if luts.len() != 3 {
-            return Err(ImagingError::Pixels("PALETTE COLOR without three usable lookup tables".into()));
+            return Err(ImagingError::Pixels(
+                "PALETTE COLOR without three usable lookup tables".into(),
+            ));
         }
         let mut rgb = Vec::with_capacity(n * 3);
         for i in 0..n {
@@ -142,19 +168,30 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
             for lut in &luts {
                 let out = lut.apply(index);
                 // 16-bit entries keep their high byte; 8-bit ones are already in range.
-                rgb.push(if lut.bits > 8 { (out as u32 >> 8) as u8 } else { out as u8 });
+                rgb.push(if lut.bits > 8 {
+                    (out as u32 >> 8) as u8
+                } else {
+                    out as u8
+                });
             }
         }
-        return RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8).ok_or_else(bad);
+        return RgbImage::from_raw(w, h, rgb)
+            .map(DynamicImage::ImageRgb8)
+            .ok_or_else(bad);
     }
     if spp == 3 {
         let max = (0..n * 3).map(|i| value(&s.data, i)).fold(0.0f64, f64::max);
         let shift = if max > 255.0 { 255.0 / max } else { 1.0 };
-        let rgb: Vec<u8> = (0..n * 3).map(|i| (value(&s.data, i) * shift).round().clamp(0.0, 255.0) as u8).collect();
-        return RgbImage::from_raw(w, h, rgb).map(DynamicImage::ImageRgb8).ok_or_else(bad);
+        let rgb: Vec<u8> = (0..n * 3)
+            .map(|i| (value(&s.data, i) * shift).round().clamp(0.0, 255.0) as u8)
+            .collect();
+        return RgbImage::from_raw(w, h, rgb)
+            .map(DynamicImage::ImageRgb8)
+            .ok_or_else(bad);
     }
     // Modality LUT: the sequence wins over rescale slope and intercept.
-    let modality_lut = first_item(obj, Tag(0x0028, 0x3000)).and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
+    let modality_lut = first_item(obj, Tag(0x0028, 0x3000))
+        .and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
     let slope = float(obj, Tag(0x0028, 0x1053)).unwrap_or(1.0);
     let intercept = float(obj, Tag(0x0028, 0x1052)).unwrap_or(0.0);
     let values: Vec<f64> = (0..n)
@@ -167,8 +204,11 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
         })
         .collect();
     // VOI: the VOI LUT Sequence, else the first window, else the frame's own range.
-    let voi_lut = first_item(obj, Tag(0x0028, 0x3010)).and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
-    let window = float(obj, Tag(0x0028, 0x1050)).zip(float(obj, Tag(0x0028, 0x1051))).filter(|(_, w)| *w >= 1.0);
+    let voi_lut = first_item(obj, Tag(0x0028, 0x3010))
+        .and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
+    let window = float(obj, Tag(0x0028, 0x1050))
+        .zip(float(obj, Tag(0x0028, 0x1051)))
+        .filter(|(_, w)| *w >= 1.0);
     let to8: Box<dyn Fn(f64) -> f64> = if let Some(lut) = voi_lut {
         let max = lut.max();
         Box::new(move |v| lut.apply(v) / max * 255.0)
@@ -176,7 +216,11 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
         // PS3.3 C.11.2.1.2.1, the linear function.
         Box::new(move |v| (((v - (c - 0.5)) / (w - 1.0) + 0.5) * 255.0).clamp(0.0, 255.0))
     } else {
-        let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let (lo, hi) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+                (a.min(*v), b.max(*v))
+            });
         let span = (hi - lo).max(1e-9);
         Box::new(move |v| (v - lo) / span * 255.0)
     };
@@ -188,5 +232,7 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
             (if invert { 255.0 - g } else { g }) as u8
         })
         .collect();
-    GrayImage::from_raw(w, h, gray).map(DynamicImage::ImageLuma8).ok_or_else(bad)
+    GrayImage::from_raw(w, h, gray)
+        .map(DynamicImage::ImageLuma8)
+        .ok_or_else(bad)
 }

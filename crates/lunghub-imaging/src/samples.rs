@@ -8,10 +8,10 @@
 
 use std::io::Cursor;
 
-use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
-use dicom_object::mem::InMemElement;
-use dicom_pixeldata::PixelDecoder;
 use dicom_core::value::{PrimitiveValue, Value};
+use dicom_object::mem::InMemElement;
+use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
+use dicom_pixeldata::PixelDecoder;
 
 use crate::ImagingError;
 
@@ -88,7 +88,12 @@ pub struct Samples {
     pub data: SampleData,
 }
 
-const NATIVE: &[&str] = &["1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.1.99", "1.2.840.10008.1.2.2"];
+const NATIVE: &[&str] = &[
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.2",
+];
 const RLE: &str = "1.2.840.10008.1.2.5";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const JPEG_LOSSY: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
@@ -99,7 +104,10 @@ fn int(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
 }
 
 fn text(obj: &InMemDicomObject, tag: Tag) -> String {
-    obj.get(tag).and_then(|e| e.to_str().ok()).map(|s| s.trim().to_owned()).unwrap_or_default()
+    obj.get(tag)
+        .and_then(|e| e.to_str().ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
 }
 
 /// The element's value bytes in the order the file had them, except that 8-bit samples in
@@ -109,12 +117,24 @@ fn raw_bytes(elem: &InMemElement, big_endian: bool, bits: u32) -> Option<Vec<u8>
     let big_endian = big_endian && bits != 8;
     Some(match elem.value() {
         Value::Primitive(PrimitiveValue::U8(v)) => v.to_vec(),
-        Value::Primitive(PrimitiveValue::U16(v)) if big_endian => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
-        Value::Primitive(PrimitiveValue::U16(v)) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Value::Primitive(PrimitiveValue::U32(v)) if big_endian => v.iter().flat_map(|x| x.to_be_bytes()).collect(),
-        Value::Primitive(PrimitiveValue::U32(v)) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Value::Primitive(PrimitiveValue::F32(v)) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        Value::Primitive(PrimitiveValue::F64(v)) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        Value::Primitive(PrimitiveValue::U16(v)) if big_endian => {
+            v.iter().flat_map(|x| x.to_be_bytes()).collect()
+        }
+        Value::Primitive(PrimitiveValue::U16(v)) => {
+            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        }
+        Value::Primitive(PrimitiveValue::U32(v)) if big_endian => {
+            v.iter().flat_map(|x| x.to_be_bytes()).collect()
+        }
+        Value::Primitive(PrimitiveValue::U32(v)) => {
+            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        }
+        Value::Primitive(PrimitiveValue::F32(v)) => {
+            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        }
+        Value::Primitive(PrimitiveValue::F64(v)) => {
+            v.iter().flat_map(|x| x.to_le_bytes()).collect()
+        }
         _ => return None,
     })
 }
@@ -126,7 +146,11 @@ pub fn decode_samples(bytes: &[u8]) -> Result<Samples, ImagingError> {
 
 /// Parses a DICOM file and decodes its samples; the object serves the display LUTs.
 pub(crate) fn read(bytes: &[u8]) -> Result<(DefaultDicomObject, Samples), ImagingError> {
-    let from = if bytes.len() > 132 && &bytes[128..132] == b"DICM" { &bytes[128..] } else { bytes };
+    let from = if bytes.len() > 132 && &bytes[128..132] == b"DICM" {
+        &bytes[128..]
+    } else {
+        bytes
+    };
     let obj: DefaultDicomObject = OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(Cursor::new(from))
@@ -147,99 +171,197 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
         .max(1);
     let spp = int(&obj, Tag(0x0028, 0x0002)).unwrap_or(1) as u16;
     let photometric = text(&obj, Tag(0x0028, 0x0004));
-    let geometry = Geometry { rows, columns, frames, spp };
-    let pixels_needed = geometry.values().ok_or_else(|| ImagingError::Pixels("absurd image size".into()))?;
+    let geometry = Geometry {
+        rows,
+        columns,
+        frames,
+        spp,
+    };
+    let pixels_needed = geometry
+        .values()
+        .ok_or_else(|| ImagingError::Pixels("absurd image size".into()))?;
 
     for (tag, float64) in [(Tag(0x7FE0, 0x0008), false), (Tag(0x7FE0, 0x0009), true)] {
         if let Some(elem) = obj.get(tag) {
-            let raw = raw_bytes(elem, false, 32).ok_or_else(|| ImagingError::Pixels("float pixel data has no values".into()))?;
+            let raw = raw_bytes(elem, false, 32)
+                .ok_or_else(|| ImagingError::Pixels("float pixel data has no values".into()))?;
             let data = if float64 {
-                SampleData::F64(raw.chunks_exact(8).map(|c| f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])).collect())
+                SampleData::F64(
+                    raw.chunks_exact(8)
+                        .map(|c| {
+                            f64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]])
+                        })
+                        .collect(),
+                )
             } else {
-                SampleData::F32(raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+                SampleData::F32(
+                    raw.chunks_exact(4)
+                        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                        .collect(),
+                )
             };
-            return geometry.check(Samples { rows, columns, frames, samples_per_pixel: spp, photometric, data }, pixels_needed);
+            return geometry.check(
+                Samples {
+                    rows,
+                    columns,
+                    frames,
+                    samples_per_pixel: spp,
+                    photometric,
+                    data,
+                },
+                pixels_needed,
+            );
         }
     }
     let elem = obj.get(Tag(0x7FE0, 0x0010)).ok_or(ImagingError::NoPixels)?;
-    let bits = int(&obj, Tag(0x0028, 0x0100)).ok_or_else(|| ImagingError::Pixels("no BitsAllocated".into()))?;
+    let bits = int(&obj, Tag(0x0028, 0x0100))
+        .ok_or_else(|| ImagingError::Pixels("no BitsAllocated".into()))?;
     let signed = int(&obj, Tag(0x0028, 0x0103)) == Some(1);
     let planar = int(&obj, Tag(0x0028, 0x0006)) == Some(1) && spp > 1;
 
     let (values, photometric) = if NATIVE.contains(&ts.as_str()) {
-        let raw = raw_bytes(elem, ts == EXPLICIT_BE, bits).ok_or_else(|| ImagingError::Pixels("pixel data has no values".into()))?;
+        let raw = raw_bytes(elem, ts == EXPLICIT_BE, bits)
+            .ok_or_else(|| ImagingError::Pixels("pixel data has no values".into()))?;
         if photometric == "YBR_FULL_422" && bits == 8 {
             (SampleData::U8(expand_422(&raw, &geometry)?), photometric)
         } else {
-            (from_bytes(&raw, bits, signed, ts == EXPLICIT_BE, pixels_needed)?, photometric)
+            (
+                from_bytes(&raw, bits, signed, ts == EXPLICIT_BE, pixels_needed)?,
+                photometric,
+            )
         }
     } else if ts == RLE {
         let fragments = match elem.value() {
             Value::PixelSequence(seq) => seq.fragments().to_vec(),
-            _ => return Err(ImagingError::Pixels("RLE pixel data is not encapsulated".into())),
+            _ => {
+                return Err(ImagingError::Pixels(
+                    "RLE pixel data is not encapsulated".into(),
+                ));
+            }
         };
-        (rle_frames(&fragments, &geometry, bits, signed)?, photometric)
+        (
+            rle_frames(&fragments, &geometry, bits, signed)?,
+            photometric,
+        )
     } else if ts == JPEG_EXTENDED && bits == 16 {
         // 12-bit JPEG, common in CR and DX: jpeg-decoder has no 12-bit path, so this goes
         // to libjpeg-turbo-rs, a pure-Rust port of libjpeg-turbo's 12-bit decoder.
         let fragments = match elem.value() {
             Value::PixelSequence(seq) => seq,
-            _ => return Err(ImagingError::Pixels("JPEG pixel data is not encapsulated".into())),
+            _ => {
+                return Err(ImagingError::Pixels(
+                    "JPEG pixel data is not encapsulated".into(),
+                ));
+            }
         };
         let mut out = Vec::with_capacity(pixels_needed);
-        for stream in frame_streams(fragments.fragments(), fragments.offset_table(), frames as usize)? {
+        for stream in frame_streams(
+            fragments.fragments(),
+            fragments.offset_table(),
+            frames as usize,
+        )? {
             let image = libjpeg_turbo_rs::api::precision::decompress_12bit(&stream)
                 .map_err(|e| ImagingError::Pixels(format!("12-bit JPEG: {e}")))?;
             out.extend(image.data.iter().map(|v| *v as u16));
         }
-        let data = if signed { SampleData::I16(out.into_iter().map(|v| v as i16).collect()) } else { SampleData::U16(out) };
+        let data = if signed {
+            SampleData::I16(out.into_iter().map(|v| v as i16).collect())
+        } else {
+            SampleData::U16(out)
+        };
         (data, photometric)
     } else if JPEG_LOSSY.contains(&ts.as_str()) && bits == 8 {
         let fragments = match elem.value() {
             Value::PixelSequence(seq) => seq,
-            _ => return Err(ImagingError::Pixels("JPEG pixel data is not encapsulated".into())),
+            _ => {
+                return Err(ImagingError::Pixels(
+                    "JPEG pixel data is not encapsulated".into(),
+                ));
+            }
         };
-        jpeg_frames(fragments.fragments(), fragments.offset_table(), &geometry, &photometric)?
+        jpeg_frames(
+            fragments.fragments(),
+            fragments.offset_table(),
+            &geometry,
+            &photometric,
+        )?
     } else {
-        let decoded = obj.decode_pixel_data().map_err(|e| ImagingError::Pixels(e.to_string()))?;
+        let decoded = obj
+            .decode_pixel_data()
+            .map_err(|e| ImagingError::Pixels(e.to_string()))?;
         let out_bits = decoded.bits_allocated();
         let out_photometric = decoded.photometric_interpretation().as_str().to_owned();
-        (from_bytes(decoded.data(), u32::from(out_bits), signed, false, pixels_needed)?, out_photometric)
+        (
+            from_bytes(
+                decoded.data(),
+                u32::from(out_bits),
+                signed,
+                false,
+                pixels_needed,
+            )?,
+            out_photometric,
+        )
     };
-    let values = if planar && ts != RLE { interleave(values, &geometry) } else { values };
+    let values = if planar && ts != RLE {
+        interleave(values, &geometry)
+    } else {
+        values
+    };
     let stored = int(&obj, Tag(0x0028, 0x0101)).unwrap_or(bits);
     let values = keep_stored_bits(values, stored);
     // Like pydicom, colour comes out as RGB: YBR_FULL (and 4:2:2, expanded above) is
     // converted with the full-range ITU-R BT.601 matrix of PS3.3 C.7.6.3.1.2.
     let (values, photometric) = match (values, photometric.as_str()) {
-        (SampleData::U8(v), "YBR_FULL" | "YBR_FULL_422") if spp == 3 => (SampleData::U8(ybr_to_rgb(v)), "RGB".to_owned()),
+        (SampleData::U8(v), "YBR_FULL" | "YBR_FULL_422") if spp == 3 => {
+            (SampleData::U8(ybr_to_rgb(v)), "RGB".to_owned())
+        }
         (v, _) => (v, photometric),
     };
-    geometry.check(Samples { rows, columns, frames, samples_per_pixel: spp, photometric, data: values }, pixels_needed)
+    geometry.check(
+        Samples {
+            rows,
+            columns,
+            frames,
+            samples_per_pixel: spp,
+            photometric,
+            data: values,
+        },
+        pixels_needed,
+    )
 }
 
 /// Clears the bits above BitsStored, and sign-extends signed values from it, as the pixel
 /// module says the unused high bits carry nothing (they may hold overlays or garbage).
 fn keep_stored_bits(data: SampleData, stored: u32) -> SampleData {
     match data {
-        SampleData::U16(v) if stored < 16 && stored > 0 => SampleData::U16(v.into_iter().map(|x| x & ((1u16 << stored) - 1)).collect()),
+        SampleData::U16(v) if stored < 16 && stored > 0 => {
+            SampleData::U16(v.into_iter().map(|x| x & ((1u16 << stored) - 1)).collect())
+        }
         SampleData::I16(v) if stored < 16 && stored > 0 => {
             let shift = 16 - stored;
             SampleData::I16(v.into_iter().map(|x| (x << shift) >> shift).collect())
         }
-        SampleData::U32(v) if stored < 32 && stored > 0 => SampleData::U32(v.into_iter().map(|x| x & ((1u32 << stored) - 1)).collect()),
+        SampleData::U32(v) if stored < 32 && stored > 0 => {
+            SampleData::U32(v.into_iter().map(|x| x & ((1u32 << stored) - 1)).collect())
+        }
         SampleData::I32(v) if stored < 32 && stored > 0 => {
             let shift = 32 - stored;
             SampleData::I32(v.into_iter().map(|x| (x << shift) >> shift).collect())
         }
-        SampleData::U8(v) if stored < 8 && stored > 0 => SampleData::U8(v.into_iter().map(|x| x & ((1u8 << stored) - 1)).collect()),
+        SampleData::U8(v) if stored < 8 && stored > 0 => {
+            SampleData::U8(v.into_iter().map(|x| x & ((1u8 << stored) - 1)).collect())
+        }
         other => other,
     }
 }
 
 fn ybr_to_rgb(mut v: Vec<u8>) -> Vec<u8> {
     for px in v.chunks_exact_mut(3) {
-        let (y, cb, cr) = (f64::from(px[0]), f64::from(px[1]) - 128.0, f64::from(px[2]) - 128.0);
+        let (y, cb, cr) = (
+            f64::from(px[0]),
+            f64::from(px[1]) - 128.0,
+            f64::from(px[2]) - 128.0,
+        );
         let clamp = |x: f64| x.round().clamp(0.0, 255.0) as u8;
         px[0] = clamp(y + 1.402 * cr);
         px[1] = clamp(y - 0.344136 * cb - 0.714136 * cr);
@@ -272,7 +394,9 @@ impl Geometry {
         // geometry needs is an error.
         let have = s.data.len();
         if have < needed {
-            return Err(ImagingError::Pixels(format!("{have} samples where the image needs {needed}")));
+            return Err(ImagingError::Pixels(format!(
+                "{have} samples where the image needs {needed}"
+            )));
         }
         truncate(&mut s.data, needed);
         Ok(s)
@@ -293,20 +417,45 @@ fn truncate(data: &mut SampleData, n: usize) {
 }
 
 /// Interprets stored bytes as samples of `bits` bits.
-fn from_bytes(raw: &[u8], bits: u32, signed: bool, big_endian: bool, needed: usize) -> Result<SampleData, ImagingError> {
-    let u16s = |c: &[u8]| if big_endian { u16::from_be_bytes([c[0], c[1]]) } else { u16::from_le_bytes([c[0], c[1]]) };
+fn from_bytes(
+    raw: &[u8],
+    bits: u32,
+    signed: bool,
+    big_endian: bool,
+    needed: usize,
+) -> Result<SampleData, ImagingError> {
+    let u16s = |c: &[u8]| {
+        if big_endian {
+            u16::from_be_bytes([c[0], c[1]])
+        } else {
+            u16::from_le_bytes([c[0], c[1]])
+        }
+    };
     let u32s = |c: &[u8]| {
-        if big_endian { u32::from_be_bytes([c[0], c[1], c[2], c[3]]) } else { u32::from_le_bytes([c[0], c[1], c[2], c[3]]) }
+        if big_endian {
+            u32::from_be_bytes([c[0], c[1], c[2], c[3]])
+        } else {
+            u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+        }
     };
     Ok(match (bits, signed) {
-        (1, _) => SampleData::U8(raw.iter().flat_map(|b| (0..8).map(move |i| (b >> i) & 1)).take(needed).collect()),
+        (1, _) => SampleData::U8(
+            raw.iter()
+                .flat_map(|b| (0..8).map(move |i| (b >> i) & 1))
+                .take(needed)
+                .collect(),
+        ),
         (8, false) => SampleData::U8(raw.to_vec()),
         (8, true) => SampleData::I8(raw.iter().map(|b| *b as i8).collect()),
         (16, false) => SampleData::U16(raw.chunks_exact(2).map(u16s).collect()),
         (16, true) => SampleData::I16(raw.chunks_exact(2).map(|c| u16s(c) as i16).collect()),
         (32, false) => SampleData::U32(raw.chunks_exact(4).map(u32s).collect()),
         (32, true) => SampleData::I32(raw.chunks_exact(4).map(|c| u32s(c) as i32).collect()),
-        (b, _) => return Err(ImagingError::Pixels(format!("BitsAllocated {b} is not supported"))),
+        (b, _) => {
+            return Err(ImagingError::Pixels(format!(
+                "BitsAllocated {b} is not supported"
+            )));
+        }
     })
 }
 
@@ -346,7 +495,9 @@ fn interleave(data: SampleData, g: &Geometry) -> SampleData {
 fn expand_422(raw: &[u8], g: &Geometry) -> Result<Vec<u8>, ImagingError> {
     let pixels = g.rows as usize * g.columns as usize * g.frames as usize;
     if raw.len() < pixels * 2 {
-        return Err(ImagingError::Pixels("YBR_FULL_422 data is too short".into()));
+        return Err(ImagingError::Pixels(
+            "YBR_FULL_422 data is too short".into(),
+        ));
     }
     let mut out = Vec::with_capacity(pixels * 3);
     for quad in raw[..pixels * 2].chunks_exact(4) {
@@ -357,7 +508,11 @@ fn expand_422(raw: &[u8], g: &Geometry) -> Result<Vec<u8>, ImagingError> {
 
 /// The JPEG stream of each frame: one fragment per frame, or the fragments the Basic Offset
 /// Table groups, or all fragments for a single frame.
-fn frame_streams(fragments: &[Vec<u8>], offsets: &[u32], frames: usize) -> Result<Vec<Vec<u8>>, ImagingError> {
+fn frame_streams(
+    fragments: &[Vec<u8>],
+    offsets: &[u32],
+    frames: usize,
+) -> Result<Vec<Vec<u8>>, ImagingError> {
     if frames == 1 {
         return Ok(vec![fragments.concat()]);
     }
@@ -374,22 +529,35 @@ fn frame_streams(fragments: &[Vec<u8>], offsets: &[u32], frames: usize) -> Resul
         }
         let mut out = vec![Vec::new(); frames];
         for (f, start) in fragments.iter().zip(starts) {
-            let frame = offsets.iter().rposition(|o| u64::from(*o) <= start).unwrap_or(0);
+            let frame = offsets
+                .iter()
+                .rposition(|o| u64::from(*o) <= start)
+                .unwrap_or(0);
             out[frame].extend_from_slice(f);
         }
         return Ok(out);
     }
-    Err(ImagingError::Pixels(format!("{} fragments for {frames} frames and no offset table", fragments.len())))
+    Err(ImagingError::Pixels(format!(
+        "{} fragments for {frames} frames and no offset table",
+        fragments.len()
+    )))
 }
 
 /// Lossy 8-bit JPEG, one stream per frame. The colour transform is jpeg-decoder's choice
 /// from the stream's own markers (JFIF, Adobe APP14), as libjpeg and DCMTK do; DICOM's
 /// photometric interpretation would mislead on some encoders' files.
-fn jpeg_frames(fragments: &[Vec<u8>], offsets: &[u32], g: &Geometry, photometric: &str) -> Result<(SampleData, String), ImagingError> {
+fn jpeg_frames(
+    fragments: &[Vec<u8>],
+    offsets: &[u32],
+    g: &Geometry,
+    photometric: &str,
+) -> Result<(SampleData, String), ImagingError> {
     let mut out = Vec::with_capacity(g.frame_values() * g.frames as usize);
     for stream in frame_streams(fragments, offsets, g.frames as usize)? {
         let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(stream));
-        let pixels = decoder.decode().map_err(|e| ImagingError::Pixels(format!("JPEG: {e}")))?;
+        let pixels = decoder
+            .decode()
+            .map_err(|e| ImagingError::Pixels(format!("JPEG: {e}")))?;
         out.extend_from_slice(&pixels);
     }
     let photometric = if g.spp == 3 { "RGB" } else { photometric };
@@ -398,7 +566,12 @@ fn jpeg_frames(fragments: &[Vec<u8>], offsets: &[u32], g: &Geometry, photometric
 
 /// DICOM RLE (PS3.5 Annex G): one fragment per frame, one PackBits segment per byte of
 /// each sample, most significant byte first.
-fn rle_frames(fragments: &[Vec<u8>], g: &Geometry, bits: u32, signed: bool) -> Result<SampleData, ImagingError> {
+fn rle_frames(
+    fragments: &[Vec<u8>],
+    g: &Geometry,
+    bits: u32,
+    signed: bool,
+) -> Result<SampleData, ImagingError> {
     let err = |m: &str| ImagingError::Pixels(format!("RLE: {m}"));
     let bytes_per_sample = (bits / 8).max(1) as usize;
     let plane = g.rows as usize * g.columns as usize;
@@ -411,16 +584,28 @@ fn rle_frames(fragments: &[Vec<u8>], g: &Geometry, bits: u32, signed: bool) -> R
         if frame.len() < 64 {
             return Err(err("frame shorter than its header"));
         }
-        let header: Vec<usize> = frame[..64].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+        let header: Vec<usize> = frame[..64]
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+            .collect();
         let segments = header[0];
         if segments != spp * bytes_per_sample || segments > 15 {
-            return Err(err(&format!("{segments} segments where {} are needed", spp * bytes_per_sample)));
+            return Err(err(&format!(
+                "{segments} segments where {} are needed",
+                spp * bytes_per_sample
+            )));
         }
         let mut planes = Vec::with_capacity(segments);
         for s in 0..segments {
             let start = header[1 + s];
-            let end = if s + 1 < segments { header[2 + s] } else { frame.len() };
-            let segment = frame.get(start..end.max(start)).ok_or_else(|| err("segment offset past the fragment"))?;
+            let end = if s + 1 < segments {
+                header[2 + s]
+            } else {
+                frame.len()
+            };
+            let segment = frame
+                .get(start..end.max(start))
+                .ok_or_else(|| err("segment offset past the fragment"))?;
             planes.push(unpack_bits(segment, plane));
         }
         // Each pixel: for each sample, its bytes from most to least significant, stored as
@@ -433,7 +618,13 @@ fn rle_frames(fragments: &[Vec<u8>], g: &Geometry, bits: u32, signed: bool) -> R
             }
         }
     }
-    from_bytes(&raw, bits, signed, true, g.frame_values() * g.frames as usize)
+    from_bytes(
+        &raw,
+        bits,
+        signed,
+        true,
+        g.frame_values() * g.frames as usize,
+    )
 }
 
 /// PackBits, padded or cut to exactly `len` bytes.
@@ -465,7 +656,10 @@ mod tests {
 
     #[test]
     fn packbits_runs_and_literals() {
-        assert_eq!(unpack_bits(&[2, 1, 2, 3, 0xFE, 9], 6), vec![1, 2, 3, 9, 9, 9]);
+        assert_eq!(
+            unpack_bits(&[2, 1, 2, 3, 0xFE, 9], 6),
+            vec![1, 2, 3, 9, 9, 9]
+        );
         assert_eq!(unpack_bits(&[0x80, 0, 7], 2), vec![7, 0]);
     }
 }

@@ -6,7 +6,8 @@
 //! - De-identification comes first and happens in memory: bytes with identity never reach
 //!   the blob store.
 //! - Files are processed on all cores in chunks, so memory stays bounded however many files
-//!   come; the catalog is written by one task, a chunk per transaction.
+//!   come; the catalog is written by one task, a chunk per transaction, while the cores
+//!   prepare the next chunk.
 //! - Re-ingesting the same files adds nothing: an item's id is the sha256 of its
 //!   de-identified bytes, which de-identification makes deterministic.
 //! - A file whose decoded pixels equal, or whose perceptual hash nearly equals, an item
@@ -44,11 +45,18 @@ pub enum IntakeError {
 /// What happened to one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileOutcome {
-    New { item: String },
+    New {
+        item: String,
+    },
     /// These exact de-identified bytes are already catalogued.
-    Duplicate { item: String },
+    Duplicate {
+        item: String,
+    },
     /// Stored, but the same or nearly the same image is already catalogued.
-    NearDuplicate { item: String, twin: String },
+    NearDuplicate {
+        item: String,
+        twin: String,
+    },
     Quarantined(String),
     Unreadable(String),
 }
@@ -75,8 +83,17 @@ pub struct Report {
 }
 
 impl Report {
+    fn record(&mut self, outcomes: Vec<(usize, FileOutcome)>) {
+        for (slot, outcome) in outcomes {
+            self.files[slot].1 = outcome;
+        }
+    }
+
     pub fn count(&self, label: &str) -> usize {
-        self.files.iter().filter(|(_, o)| o.label() == label).count()
+        self.files
+            .iter()
+            .filter(|(_, o)| o.label() == label)
+            .count()
     }
 }
 
@@ -97,6 +114,21 @@ pub struct Intake {
 }
 
 /// The CPU-bound part of one file's journey, done in parallel.
+/// A catalogued (or about to be) item's perceptual hash.
+struct KnownHash {
+    id: String,
+    hash: PerceptualHash,
+    /// What a near-duplicate of this item is linked to: its own original, or itself.
+    original: String,
+}
+
+/// A chunk's new items, waiting to be committed, and where each one's outcome goes in the
+/// report.
+struct Pending {
+    slots: Vec<usize>,
+    batch: Vec<NewItem>,
+}
+
 enum Prepared {
     Done(FileOutcome),
     Stored(Box<NewItem>, Option<PerceptualHash>),
@@ -104,27 +136,58 @@ enum Prepared {
 
 impl Intake {
     /// Takes in every source, calling `progress` once per file.
-    pub async fn take_in(&self, found: Found, progress: &(dyn Fn() + Sync)) -> Result<Report, IntakeError> {
-        let mut report = Report { input_issues: found.issues, ..Report::default() };
-        let mut known_hashes: Vec<(String, PerceptualHash)> = self
+    pub async fn take_in(
+        &self,
+        found: Found,
+        progress: &(dyn Fn() + Sync),
+    ) -> Result<Report, IntakeError> {
+        let mut report = Report {
+            input_issues: found.issues,
+            ..Report::default()
+        };
+        let mut known_hashes: Vec<KnownHash> = self
             .catalog
             .perceptual_hashes()
             .await?
             .into_iter()
-            .filter_map(|(id, hex)| Some((id, PerceptualHash::from_hex(&hex)?)))
+            .filter_map(|h| {
+                Some(KnownHash {
+                    hash: PerceptualHash::from_hex(&h.perceptual_hash)?,
+                    id: h.id,
+                    original: h.original,
+                })
+            })
             .collect();
         let mut seen_this_run: HashSet<String> = HashSet::new();
+        // The previous chunk's rows, committed while this chunk is prepared, so that the
+        // cores decode while the disk syncs and the database writes.
+        let mut pending: Option<Pending> = None;
+        let runtime = tokio::runtime::Handle::current();
         for chunk in found.sources.chunks(CHUNK) {
-            let prepared: Vec<Prepared> = tokio::task::block_in_place(|| {
-                chunk
-                    .par_iter()
-                    .map(|s| {
-                        let p = self.prepare(s);
-                        progress();
-                        p
-                    })
-                    .collect()
+            let (prepared, committed) = tokio::task::block_in_place(|| {
+                std::thread::scope(|scope| {
+                    let worker = scope.spawn(|| {
+                        chunk
+                            .par_iter()
+                            .map(|s| {
+                                let p = self.prepare(s);
+                                progress();
+                                p
+                            })
+                            .collect::<Vec<Prepared>>()
+                    });
+                    let committed = pending.take().map(|p| runtime.block_on(self.commit(p)));
+                    (
+                        worker
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                        committed,
+                    )
+                })
             });
+            if let Some(outcomes) = committed {
+                report.record(outcomes?);
+            }
             let mut batch = Vec::new();
             let mut slots = Vec::new();
             for (i, p) in prepared.into_iter().enumerate() {
@@ -136,58 +199,110 @@ impl Intake {
                                 *report.unknown_findings.entry(finding.clone()).or_default() += 1;
                             }
                         }
-                        if !seen_this_run.insert(item.id.clone()) || self.catalog.contains_item(&item.id).await? {
-                            report.files.push((chunk[i].label.clone(), FileOutcome::Duplicate { item: item.id.clone() }));
+                        if !seen_this_run.insert(item.id.clone())
+                            || self.catalog.contains_item(&item.id).await?
+                        {
+                            report.files.push((
+                                chunk[i].label.clone(),
+                                FileOutcome::Duplicate {
+                                    item: item.id.clone(),
+                                },
+                            ));
                             continue;
                         }
                         self.link_twin(&mut item, phash, &known_hashes).await?;
-                        if let Some(h) = phash {
-                            known_hashes.push((item.id.clone(), h));
+                        if let Some(hash) = phash {
+                            let original = item
+                                .near_duplicate_of
+                                .clone()
+                                .unwrap_or_else(|| item.id.clone());
+                            known_hashes.push(KnownHash {
+                                id: item.id.clone(),
+                                hash,
+                                original,
+                            });
                         }
                         slots.push(report.files.len());
-                        report.files.push((chunk[i].label.clone(), FileOutcome::New { item: item.id.clone() }));
+                        report.files.push((
+                            chunk[i].label.clone(),
+                            FileOutcome::New {
+                                item: item.id.clone(),
+                            },
+                        ));
                         batch.push(*item);
                     }
                 }
             }
-            if batch.is_empty() {
-                continue;
+            if !batch.is_empty() {
+                pending = Some(Pending { slots, batch });
             }
-            // The chunk's blobs become durable before any row that names them is committed.
-            tokio::task::block_in_place(|| self.blobs.sync())?;
-            let outcomes = self.catalog.insert_batch(&batch).await?;
-            for ((slot, item), outcome) in slots.into_iter().zip(&batch).zip(outcomes) {
-                report.files[slot].1 = match (outcome, &item.near_duplicate_of) {
-                    (InsertOutcome::Existing, _) => FileOutcome::Duplicate { item: item.id.clone() },
-                    (InsertOutcome::New, Some(twin)) => FileOutcome::NearDuplicate { item: item.id.clone(), twin: twin.clone() },
-                    (InsertOutcome::New, None) => FileOutcome::New { item: item.id.clone() },
-                };
-            }
+        }
+        if let Some(p) = pending {
+            let outcomes = tokio::task::block_in_place(|| runtime.block_on(self.commit(p)))?;
+            report.record(outcomes);
         }
         Ok(report)
     }
 
+    /// Makes a chunk's blobs durable, then commits the rows that name them, in that order.
+    async fn commit(&self, pending: Pending) -> Result<Vec<(usize, FileOutcome)>, IntakeError> {
+        self.blobs.sync()?;
+        let outcomes = self.catalog.insert_batch(&pending.batch).await?;
+        Ok(pending
+            .slots
+            .into_iter()
+            .zip(&pending.batch)
+            .zip(outcomes)
+            .map(|((slot, item), outcome)| {
+                let outcome = match (outcome, &item.near_duplicate_of) {
+                    (InsertOutcome::Existing, _) => FileOutcome::Duplicate {
+                        item: item.id.clone(),
+                    },
+                    (InsertOutcome::New, Some(twin)) => FileOutcome::NearDuplicate {
+                        item: item.id.clone(),
+                        twin: twin.clone(),
+                    },
+                    (InsertOutcome::New, None) => FileOutcome::New {
+                        item: item.id.clone(),
+                    },
+                };
+                (slot, outcome)
+            })
+            .collect())
+    }
+
     /// Finds an item with the same decoded pixels, or failing that the nearest perceptual
-    /// hash within the threshold, and flags the new item as its near-duplicate.
+    /// hash within the threshold, and flags the new item as a near-duplicate of that twin's
+    /// original: a cluster of copies hangs off one item, never off a chain of copies.
     async fn link_twin(
         &self,
         item: &mut NewItem,
         phash: Option<PerceptualHash>,
-        known: &[(String, PerceptualHash)],
+        known: &[KnownHash],
     ) -> Result<(), IntakeError> {
         let same_pixels = match &item.pixel_hash {
-            Some(h) => self.catalog.item_with_pixels(h).await?,
+            Some(h) => self.catalog.original_with_pixels(h).await?,
             None => None,
         };
-        let twin = same_pixels.map(|t| (t, "the same decoded pixels".to_owned())).or_else(|| {
-            let h = phash?;
-            known
-                .iter()
-                .map(|(id, k)| (h.distance(k), id))
-                .filter(|(d, _)| *d <= self.near_duplicate_bits)
-                .min()
-                .map(|(d, id)| (id.clone(), format!("a perceptual hash {d} bits away")))
-        });
+        let twin = same_pixels
+            .map(|t| (t, "the same decoded pixels".to_owned()))
+            .or_else(|| {
+                let h = phash?;
+                let (d, nearest) = known
+                    .iter()
+                    .map(|k| (h.distance(&k.hash), k))
+                    .filter(|(d, _)| *d <= self.near_duplicate_bits)
+                    .min_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.id.cmp(&b.1.id)))?;
+                let why = if nearest.original == nearest.id {
+                    format!("a perceptual hash {d} bits away")
+                } else {
+                    format!(
+                        "a perceptual hash {d} bits from its near-duplicate {}",
+                        nearest.id
+                    )
+                };
+                Some((nearest.original.clone(), why))
+            });
         if let Some((twin, why)) = twin {
             item.notes.push(format!("near-duplicate of {twin}: {why}"));
             item.near_duplicate_of = Some(twin);
@@ -198,8 +313,13 @@ impl Intake {
 
     fn prepare(&self, source: &Source) -> Prepared {
         let limit = self.deid.limits().max_bytes;
-        if fs::metadata(&source.path).map(|m| m.len() > limit).unwrap_or(false) {
-            return Prepared::Done(FileOutcome::Unreadable(format!("file is larger than the {limit}-byte limit")));
+        if fs::metadata(&source.path)
+            .map(|m| m.len() > limit)
+            .unwrap_or(false)
+        {
+            return Prepared::Done(FileOutcome::Unreadable(format!(
+                "file is larger than the {limit}-byte limit"
+            )));
         }
         let bytes = match fs::read(&source.path) {
             Ok(b) => b,
@@ -207,7 +327,9 @@ impl Intake {
         };
         let file = match self.deid.deidentify(&bytes) {
             Ok(DeidOutcome::Written(f)) => f,
-            Ok(DeidOutcome::Quarantined(why)) => return Prepared::Done(FileOutcome::Quarantined(why)),
+            Ok(DeidOutcome::Quarantined(why)) => {
+                return Prepared::Done(FileOutcome::Quarantined(why));
+            }
             Err(e) => return Prepared::Done(FileOutcome::Unreadable(e.to_string())),
         };
         drop(bytes);
@@ -239,23 +361,34 @@ impl Intake {
         let dicom = file.dicom.clone().unwrap_or_default();
         let dataset = meta.source_dataset.clone().unwrap_or_default();
         let patient_id = match (&meta.patient, dicom.patient_id.is_empty()) {
-            (Some(p), _) => self.key.pseudonym("patient", &format!("{}:{dataset}:{p}", self.site_id)),
+            (Some(p), _) => self
+                .key
+                .pseudonym("patient", &format!("{}:{dataset}:{p}", self.site_id)),
             (None, false) => dicom.patient_id.clone(),
             (None, true) => self.key.pseudonym("patient", &format!("item:{id}")),
         };
         let study_id = if !dicom.study_uid.is_empty() {
             dicom.study_uid.clone()
         } else {
-            let visit = meta.offset_days.map(|o| o.to_string()).unwrap_or_else(|| id.clone());
+            let visit = meta
+                .offset_days
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| id.clone());
             self.key.uid(&format!("study:{patient_id}:{visit}"))
         };
-        let series_id =
-            if !dicom.series_uid.is_empty() { dicom.series_uid.clone() } else { self.key.uid(&format!("series:{study_id}:{id}")) };
+        let series_id = if !dicom.series_uid.is_empty() {
+            dicom.series_uid.clone()
+        } else {
+            self.key.uid(&format!("series:{study_id}:{id}"))
+        };
         let modality = meta
             .modality
             .as_deref()
             .map(|m| Modality::parse(m).code().to_owned())
-            .or_else(|| (!dicom.modality.is_empty()).then(|| Modality::parse(&dicom.modality).code().to_owned()))
+            .or_else(|| {
+                (!dicom.modality.is_empty())
+                    .then(|| Modality::parse(&dicom.modality).code().to_owned())
+            })
             .unwrap_or_else(|| "OT".into());
         let view = meta
             .view
@@ -268,14 +401,25 @@ impl Intake {
             .iter()
             .map(|raw| {
                 let f = Finding::parse(raw);
-                (f.as_str().to_owned(), f.is_known(), "metadata".to_owned(), format!("import:{dataset}"))
+                (
+                    f.as_str().to_owned(),
+                    f.is_known(),
+                    "metadata".to_owned(),
+                    format!("import:{dataset}"),
+                )
             })
             .collect();
         if let Some((unknown, ..)) = labels.iter().find(|l| !l.1) {
             notes.push(format!("unknown finding {unknown:?} kept verbatim"));
         }
-        let review_state = if notes.is_empty() { ReviewState::Pending } else { ReviewState::NeedsAttention };
-        let phash = preview.as_ref().map(|p| lunghub_imaging::perceptual_hash(&p.to_luma8()));
+        let review_state = if notes.is_empty() {
+            ReviewState::Pending
+        } else {
+            ReviewState::NeedsAttention
+        };
+        let phash = preview
+            .as_ref()
+            .map(|p| lunghub_imaging::perceptual_hash(&p.to_luma8()));
         let item = NewItem {
             id,
             site_id: self.site_id.clone(),
@@ -301,7 +445,10 @@ impl Intake {
             thumbnail,
             near_duplicate_of: None,
             age_years: meta.age_years.or(dicom.age_years),
-            sex: meta.sex.clone().or((!dicom.sex.is_empty()).then(|| dicom.sex.clone())),
+            sex: meta
+                .sex
+                .clone()
+                .or((!dicom.sex.is_empty()).then(|| dicom.sex.clone())),
             comorbidities: meta.comorbidities.clone(),
             therapy: meta.therapy.clone(),
             outcome: meta.outcome.clone(),

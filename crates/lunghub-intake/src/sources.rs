@@ -43,7 +43,11 @@ pub struct Source {
 
 impl Source {
     fn new(path: PathBuf, metadata: Metadata) -> Self {
-        Source { label: path.display().to_string(), path, metadata }
+        Source {
+            label: path.display().to_string(),
+            path,
+            metadata,
+        }
     }
 }
 
@@ -66,7 +70,11 @@ impl std::str::FromStr for Format {
             "folders" => Format::Folders,
             "pocus" => Format::Pocus,
             "plain" => Format::Plain,
-            other => return Err(format!("unknown format {other:?}: use auto, csv, folders, pocus or plain")),
+            other => {
+                return Err(format!(
+                    "unknown format {other:?}: use auto, csv, folders, pocus or plain"
+                ));
+            }
         })
     }
 }
@@ -85,7 +93,10 @@ pub enum InputIssue {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot read metadata {path}: {error}")]
     Csv { path: String, error: String },
     #[error("metadata {path} has no file-name column (filename or imagename)")]
@@ -112,7 +123,8 @@ pub fn discover(
     limits: &ArchiveLimits,
 ) -> Result<Found, SourceError> {
     let mut found = Found::default();
-    let mut pending: Vec<(PathBuf, Option<String>, Format)> = roots.iter().map(|r| (r.clone(), None, format)).collect();
+    let mut pending: Vec<(PathBuf, Option<String>, Format)> =
+        roots.iter().map(|r| (r.clone(), None, format)).collect();
     while let Some((root, label, format)) = pending.pop() {
         if root.is_file() && unpack::is_zip(&root) {
             let archive_label = label.clone().unwrap_or_else(|| root.display().to_string());
@@ -120,11 +132,20 @@ pub fn discover(
             let depth = archive_label.matches('!').count() as u32;
             for u in unpack::unpack(&root, &archive_label, scratch, limits, depth, &mut issues) {
                 let content = unpack::content_root(&u.root);
-                let inner = content.strip_prefix(&u.root).map(|p| p.display().to_string()).unwrap_or_default();
-                let label = if inner.is_empty() { u.label } else { format!("{}{inner}/", u.label) };
+                let inner = content
+                    .strip_prefix(&u.root)
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default();
+                let label = if inner.is_empty() {
+                    u.label
+                } else {
+                    format!("{}{inner}/", u.label)
+                };
                 pending.push((content, Some(label), Format::Auto));
             }
-            found.issues.extend(issues.into_iter().map(InputIssue::Archive));
+            found
+                .issues
+                .extend(issues.into_iter().map(InputIssue::Archive));
             continue;
         }
         let part = discover_root(&root, metadata.filter(|_| label.is_none()), format)?;
@@ -144,7 +165,11 @@ pub fn discover(
     Ok(found)
 }
 
-fn discover_root(root: &Path, metadata: Option<&Path>, format: Format) -> Result<Found, SourceError> {
+fn discover_root(
+    root: &Path,
+    metadata: Option<&Path>,
+    format: Format,
+) -> Result<Found, SourceError> {
     let csv_path = metadata.map(Path::to_path_buf).or_else(|| {
         let candidate = root.join("metadata.csv");
         candidate.is_file().then_some(candidate)
@@ -159,12 +184,18 @@ fn discover_root(root: &Path, metadata: Option<&Path>, format: Format) -> Result
     let mut part = match (format, csv_path) {
         (Format::Csv, Some(csv)) => from_csv(root, &csv)?,
         (Format::Csv, None) => {
-            return Err(SourceError::Csv { path: root.display().to_string(), error: "no metadata CSV".into() });
+            return Err(SourceError::Csv {
+                path: root.display().to_string(),
+                error: "no metadata CSV".into(),
+            });
         }
         (Format::Folders, _) => from_class_folders(root)?,
         (Format::Pocus, _) => from_pocus(root)?,
         _ => Found {
-            sources: files_under(root)?.into_iter().map(|path| Source::new(path, Metadata::default())).collect(),
+            sources: files_under(root)?
+                .into_iter()
+                .map(|path| Source::new(path, Metadata::default()))
+                .collect(),
             issues: Vec::new(),
         },
     };
@@ -177,7 +208,10 @@ fn discover_root(root: &Path, metadata: Option<&Path>, format: Format) -> Result
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SourceError + '_ {
-    move |source| SourceError::Io { path: path.display().to_string(), source }
+    move |source| SourceError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Every regular file under `root`, sorted, skipping metadata files.
@@ -186,12 +220,20 @@ pub fn files_under(root: &Path) -> Result<Vec<PathBuf>, SourceError> {
         return Ok(vec![root.to_path_buf()]);
     }
     let mut files = Vec::new();
-    for entry in walkdir::WalkDir::new(root).follow_links(false).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+    {
         let entry = entry.map_err(|e| SourceError::Io {
             path: root.display().to_string(),
-            source: e.into_io_error().unwrap_or_else(|| std::io::Error::other("loop in the folder tree")),
+            source: e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("loop in the folder tree")),
         })?;
-        let is_metadata = entry.path().extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let is_metadata = entry
+            .path()
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
         if entry.file_type().is_file() && !is_metadata {
             files.push(entry.into_path());
         }
@@ -204,14 +246,22 @@ fn column(headers: &BTreeMap<String, usize>, names: &[&str]) -> Option<usize> {
 }
 
 fn non_empty(v: Option<&str>) -> Option<String> {
-    v.map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+    v.map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
 }
 
 /// ieee8023-style metadata: one row per image; the images in `images/` beside the CSV
 /// (or beside it directly).
 fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
-    let csv_err = |error: String| SourceError::Csv { path: csv_path.display().to_string(), error };
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_path(csv_path).map_err(|e| csv_err(e.to_string()))?;
+    let csv_err = |error: String| SourceError::Csv {
+        path: csv_path.display().to_string(),
+        error,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(csv_path)
+        .map_err(|e| csv_err(e.to_string()))?;
     let headers: BTreeMap<String, usize> = reader
         .headers()
         .map_err(|e| csv_err(e.to_string()))?
@@ -219,10 +269,18 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
         .enumerate()
         .map(|(i, h)| (h.trim().to_ascii_lowercase(), i))
         .collect();
-    let file_col = column(&headers, &["filename", "imagename", "file", "image"])
-        .ok_or_else(|| SourceError::NoFileColumn { path: csv_path.display().to_string() })?;
+    let file_col =
+        column(&headers, &["filename", "imagename", "file", "image"]).ok_or_else(|| {
+            SourceError::NoFileColumn {
+                path: csv_path.display().to_string(),
+            }
+        })?;
     let base = csv_path.parent().unwrap_or(root);
-    let image_dir = IMAGE_FOLDERS.iter().map(|d| base.join(d)).find(|d| d.is_dir()).unwrap_or_else(|| base.to_path_buf());
+    let image_dir = IMAGE_FOLDERS
+        .iter()
+        .map(|d| base.join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| base.to_path_buf());
     let col = |names: &[&str]| column(&headers, names);
     let (finding, patient, view, modality, sex, age, offset, survival, comorbid, therapy, source) = (
         col(&["finding", "label", "class"]),
@@ -244,13 +302,19 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                found.issues.push(InputIssue::BadRow { row, error: e.to_string() });
+                found.issues.push(InputIssue::BadRow {
+                    row,
+                    error: e.to_string(),
+                });
                 continue;
             }
         };
         let get = |c: Option<usize>| non_empty(c.and_then(|c| record.get(c)));
         let Some(file) = get(Some(file_col)) else {
-            found.issues.push(InputIssue::BadRow { row, error: "empty file name".into() });
+            found.issues.push(InputIssue::BadRow {
+                row,
+                error: "empty file name".into(),
+            });
             continue;
         };
         // A file name is a name, never a path out of the dataset.
@@ -269,7 +333,9 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
                 modality: get(modality),
                 sex: get(sex),
                 age_years: get(age).and_then(|a| a.parse().ok()),
-                offset_days: get(offset).and_then(|o| o.parse::<f64>().ok()).map(|o| o.round() as i64),
+                offset_days: get(offset)
+                    .and_then(|o| o.parse::<f64>().ok())
+                    .map(|o| o.round() as i64),
                 outcome: get(survival),
                 comorbidities: get(comorbid),
                 therapy: get(therapy),
@@ -295,9 +361,18 @@ fn from_class_folders(root: &Path) -> Result<Found, SourceError> {
         .collect();
     classes.sort();
     for class in classes {
-        let name = class.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = class
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for path in files_under(&class)? {
-            found.sources.push(Source::new(path, Metadata { finding: Some(name.clone()), ..Metadata::default() }));
+            found.sources.push(Source::new(
+                path,
+                Metadata {
+                    finding: Some(name.clone()),
+                    ..Metadata::default()
+                },
+            ));
         }
     }
     Ok(found)
@@ -319,7 +394,12 @@ fn looks_like_pocus(root: &Path) -> Result<bool, SourceError> {
     let files = files_under(root)?;
     let named = files
         .iter()
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).and_then(pocus_finding).is_some())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(pocus_finding)
+                .is_some()
+        })
         .count();
     Ok(!files.is_empty() && named * 2 > files.len())
 }
@@ -327,9 +407,19 @@ fn looks_like_pocus(root: &Path) -> Result<bool, SourceError> {
 fn from_pocus(root: &Path) -> Result<Found, SourceError> {
     let mut found = Found::default();
     for path in files_under(root)? {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         let finding = pocus_finding(name).map(str::to_owned);
-        found.sources.push(Source::new(path, Metadata { finding, modality: Some("US".into()), ..Metadata::default() }));
+        found.sources.push(Source::new(
+            path,
+            Metadata {
+                finding,
+                modality: Some("US".into()),
+                ..Metadata::default()
+            },
+        ));
     }
     Ok(found)
 }
@@ -340,8 +430,14 @@ mod tests {
 
     #[test]
     fn pocus_prefixes() {
-        assert_eq!(pocus_finding("Cov_Oliviera_2020_Fig15A.jpg"), Some("COVID-19"));
-        assert_eq!(pocus_finding("pneu-effusion.png"), Some("Bacterial pneumonia"));
+        assert_eq!(
+            pocus_finding("Cov_Oliviera_2020_Fig15A.jpg"),
+            Some("COVID-19")
+        );
+        assert_eq!(
+            pocus_finding("pneu-effusion.png"),
+            Some("Bacterial pneumonia")
+        );
         assert_eq!(pocus_finding("Reg_normal.png"), Some("No Finding"));
         assert_eq!(pocus_finding("lus_something.png"), None);
     }

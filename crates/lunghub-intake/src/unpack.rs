@@ -22,7 +22,12 @@ pub struct ArchiveLimits {
 
 impl Default for ArchiveLimits {
     fn default() -> Self {
-        ArchiveLimits { max_entries: 100_000, max_total_bytes: 16 << 30, max_ratio: 200, max_depth: 3 }
+        ArchiveLimits {
+            max_entries: 100_000,
+            max_total_bytes: 16 << 30,
+            max_ratio: 200,
+            max_depth: 3,
+        }
     }
 }
 
@@ -45,18 +50,38 @@ pub struct Unpacked {
 
 pub fn is_zip(path: &Path) -> bool {
     let mut magic = [0u8; 4];
-    fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && magic == *b"PK\x03\x04"
+    fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok()
+        && magic == *b"PK\x03\x04"
 }
 
 /// Unpacks `archive` (and archives inside it) under `scratch`. Problems with single entries
 /// are reported and skipped; an archive that breaks a limit as a whole is abandoned.
-pub fn unpack(archive: &Path, label: &str, scratch: &Path, limits: &ArchiveLimits, depth: u32, issues: &mut Vec<ArchiveIssue>) -> Vec<Unpacked> {
-    let issue = |entry: Option<String>, reason: String| ArchiveIssue { archive: label.to_owned(), entry, reason };
+pub fn unpack(
+    archive: &Path,
+    label: &str,
+    scratch: &Path,
+    limits: &ArchiveLimits,
+    depth: u32,
+    issues: &mut Vec<ArchiveIssue>,
+) -> Vec<Unpacked> {
+    let issue = |entry: Option<String>, reason: String| ArchiveIssue {
+        archive: label.to_owned(),
+        entry,
+        reason,
+    };
     if depth > limits.max_depth {
-        issues.push(issue(None, format!("archives nested deeper than {} levels", limits.max_depth)));
+        issues.push(issue(
+            None,
+            format!("archives nested deeper than {} levels", limits.max_depth),
+        ));
         return Vec::new();
     }
-    let mut zip = match fs::File::open(archive).map_err(|e| e.to_string()).and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string())) {
+    let mut zip = match fs::File::open(archive)
+        .map_err(|e| e.to_string())
+        .and_then(|f| zip::ZipArchive::new(f).map_err(|e| e.to_string()))
+    {
         Ok(z) => z,
         Err(e) => {
             issues.push(issue(None, format!("not a readable ZIP archive: {e}")));
@@ -64,17 +89,29 @@ pub fn unpack(archive: &Path, label: &str, scratch: &Path, limits: &ArchiveLimit
         }
     };
     if zip.len() > limits.max_entries {
-        issues.push(issue(None, format!("{} entries, more than the limit of {}", zip.len(), limits.max_entries)));
+        issues.push(issue(
+            None,
+            format!(
+                "{} entries, more than the limit of {}",
+                zip.len(),
+                limits.max_entries
+            ),
+        ));
         return Vec::new();
     }
     // `scratch/N/<archive name>/…`: the folder keeps the archive's name, which becomes the
     // source dataset's name.
-    let root = scratch.join(unique_number().to_string()).join(archive_stem(archive));
+    let root = scratch
+        .join(unique_number().to_string())
+        .join(archive_stem(archive));
     if let Err(e) = fs::create_dir_all(&root) {
         issues.push(issue(None, format!("cannot unpack: {e}")));
         return Vec::new();
     }
-    let mut out = vec![Unpacked { root: root.clone(), label: format!("{label}!") }];
+    let mut out = vec![Unpacked {
+        root: root.clone(),
+        label: format!("{label}!"),
+    }];
     let mut total: u64 = 0;
     let mut nested = Vec::new();
     for i in 0..zip.len() {
@@ -85,15 +122,22 @@ pub fn unpack(archive: &Path, label: &str, scratch: &Path, limits: &ArchiveLimit
                 continue;
             }
         };
-        let name = entry.name().map(|n| n.into_owned()).unwrap_or_else(|_| format!("entry {i} (undecodable name)"));
+        let name = entry
+            .name()
+            .map(|n| n.into_owned())
+            .unwrap_or_else(|_| format!("entry {i} (undecodable name)"));
         if entry.is_dir() {
             continue;
         }
         // An entry may not leave the folder: absolute names and `..` are refused (zip's
         // enclosed_name() would quietly turn an absolute name into a relative one).
-        let absolute = name.starts_with('/') || name.starts_with('\\') || name.get(1..2) == Some(":");
+        let absolute =
+            name.starts_with('/') || name.starts_with('\\') || name.get(1..2) == Some(":");
         let Some(relative) = entry.enclosed_name().filter(|_| !absolute) else {
-            issues.push(issue(Some(name), "path leaves the archive (absolute or ..): refused".into()));
+            issues.push(issue(
+                Some(name),
+                "path leaves the archive (absolute or ..): refused".into(),
+            ));
             continue;
         };
         if entry.is_symlink() {
@@ -103,7 +147,14 @@ pub fn unpack(archive: &Path, label: &str, scratch: &Path, limits: &ArchiveLimit
         let declared = entry.size();
         let compressed = entry.compressed_size().max(1);
         if declared > 1 << 20 && declared / compressed > limits.max_ratio {
-            issues.push(issue(Some(name), format!("compression ratio {}:1 is over the limit of {}:1: refused", declared / compressed, limits.max_ratio)));
+            issues.push(issue(
+                Some(name),
+                format!(
+                    "compression ratio {}:1 is over the limit of {}:1: refused",
+                    declared / compressed,
+                    limits.max_ratio
+                ),
+            ));
             continue;
         }
         let budget = limits.max_total_bytes.saturating_sub(total);
@@ -114,16 +165,30 @@ pub fn unpack(archive: &Path, label: &str, scratch: &Path, limits: &ArchiveLimit
             .unwrap_or(Ok(()))
             .and_then(|_| fs::File::create(&target))
             // Never trust the declared size: stop reading at the budget whatever it says.
-            .and_then(|mut f| io::copy(&mut (&mut entry).take(budget.min(declared.saturating_add(1)) + 1), &mut f));
+            .and_then(|mut f| {
+                io::copy(
+                    &mut (&mut entry).take(budget.min(declared.saturating_add(1)) + 1),
+                    &mut f,
+                )
+            });
         match written {
             Ok(n) if n > budget => {
                 let _ = fs::remove_file(&target);
-                issues.push(issue(Some(name), format!("the archive unpacks to more than {} bytes: stopped", limits.max_total_bytes)));
+                issues.push(issue(
+                    Some(name),
+                    format!(
+                        "the archive unpacks to more than {} bytes: stopped",
+                        limits.max_total_bytes
+                    ),
+                ));
                 break;
             }
             Ok(n) if n > declared => {
                 let _ = fs::remove_file(&target);
-                issues.push(issue(Some(name), "entry is larger than its header says: refused".into()));
+                issues.push(issue(
+                    Some(name),
+                    "entry is larger than its header says: refused".into(),
+                ));
             }
             Ok(n) => {
                 total += n;
@@ -138,7 +203,14 @@ pub fn unpack(archive: &Path, label: &str, scratch: &Path, limits: &ArchiveLimit
         }
     }
     for (inner, inner_label) in nested {
-        out.extend(unpack(&inner, &inner_label, scratch, limits, depth + 1, issues));
+        out.extend(unpack(
+            &inner,
+            &inner_label,
+            scratch,
+            limits,
+            depth + 1,
+            issues,
+        ));
         let _ = fs::remove_file(&inner);
     }
     out
@@ -153,15 +225,26 @@ fn unique_number() -> u64 {
 fn archive_stem(path: &Path) -> String {
     let stem: String = path
         .file_stem()
-        .map(|s| s.to_string_lossy().chars().filter(|c| c.is_alphanumeric() || "-_.".contains(*c)).collect())
+        .map(|s| {
+            s.to_string_lossy()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || "-_.".contains(*c))
+                .collect()
+        })
         .unwrap_or_default();
-    if stem.is_empty() { "archive".into() } else { stem }
+    if stem.is_empty() {
+        "archive".into()
+    } else {
+        stem
+    }
 }
 
 /// The folder to read an unpacked archive from: a single top-level folder (the usual way
 /// datasets are zipped) stands for the whole archive.
 pub fn content_root(root: &Path) -> PathBuf {
-    let entries: Vec<PathBuf> = fs::read_dir(root).map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect()).unwrap_or_default();
+    let entries: Vec<PathBuf> = fs::read_dir(root)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
     match entries.as_slice() {
         [only] if only.is_dir() => content_root(only),
         _ => root.to_path_buf(),
@@ -178,7 +261,11 @@ mod tests {
         let path = dir.join(name);
         let mut w = zip::ZipWriter::new(fs::File::create(&path).expect("create"));
         for (n, data) in entries {
-            w.start_file(*n, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated)).expect("start");
+            w.start_file(
+                *n,
+                SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated),
+            )
+            .expect("start");
             w.write_all(data).expect("write");
         }
         w.finish().expect("finish");
@@ -194,28 +281,82 @@ mod tests {
         let outer = archive(
             dir.path(),
             "outer.zip",
-            &[("ok/a.dcm", b"fine"), ("../../etc/evil", b"x"), ("/abs/evil", b"x"), ("bomb.bin", &zeros), ("inner.zip", &inner_bytes)],
+            &[
+                ("ok/a.dcm", b"fine"),
+                ("../../etc/evil", b"x"),
+                ("/abs/evil", b"x"),
+                ("bomb.bin", &zeros),
+                ("inner.zip", &inner_bytes),
+            ],
         );
         let scratch = dir.path().join("scratch");
         let mut issues = Vec::new();
-        let out = unpack(&outer, "outer.zip", &scratch, &ArchiveLimits::default(), 0, &mut issues);
+        let out = unpack(
+            &outer,
+            "outer.zip",
+            &scratch,
+            &ArchiveLimits::default(),
+            0,
+            &mut issues,
+        );
         assert_eq!(out.len(), 2, "outer and inner roots");
         assert!(out[0].root.join("ok/a.dcm").is_file());
         assert!(out[1].root.join("deep/x.png").is_file());
         assert_eq!(out[1].label, "outer.zip!inner.zip!");
-        let reasons: Vec<_> = issues.iter().map(|i| (i.entry.clone().unwrap_or_default(), i.reason.clone())).collect();
-        assert_eq!(reasons.iter().filter(|(_, r)| r.contains("leaves the archive")).count(), 2, "{reasons:?}");
-        assert!(reasons.iter().any(|(e, r)| e == "bomb.bin" && r.contains("compression ratio")), "{reasons:?}");
+        let reasons: Vec<_> = issues
+            .iter()
+            .map(|i| (i.entry.clone().unwrap_or_default(), i.reason.clone()))
+            .collect();
+        assert_eq!(
+            reasons
+                .iter()
+                .filter(|(_, r)| r.contains("leaves the archive"))
+                .count(),
+            2,
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|(e, r)| e == "bomb.bin" && r.contains("compression ratio")),
+            "{reasons:?}"
+        );
         assert!(!dir.path().join("etc/evil").exists() && !Path::new("/abs/evil").exists());
 
         let mut issues = Vec::new();
-        let shallow = ArchiveLimits { max_depth: 0, ..ArchiveLimits::default() };
-        unpack(&outer, "outer.zip", &dir.path().join("s2"), &shallow, 0, &mut issues);
-        assert!(issues.iter().any(|i| i.reason.contains("nested deeper")), "{issues:?}");
+        let shallow = ArchiveLimits {
+            max_depth: 0,
+            ..ArchiveLimits::default()
+        };
+        unpack(
+            &outer,
+            "outer.zip",
+            &dir.path().join("s2"),
+            &shallow,
+            0,
+            &mut issues,
+        );
+        assert!(
+            issues.iter().any(|i| i.reason.contains("nested deeper")),
+            "{issues:?}"
+        );
 
         let mut issues = Vec::new();
-        let few = ArchiveLimits { max_entries: 2, ..ArchiveLimits::default() };
-        assert!(unpack(&outer, "outer.zip", &dir.path().join("s3"), &few, 0, &mut issues).is_empty());
+        let few = ArchiveLimits {
+            max_entries: 2,
+            ..ArchiveLimits::default()
+        };
+        assert!(
+            unpack(
+                &outer,
+                "outer.zip",
+                &dir.path().join("s3"),
+                &few,
+                0,
+                &mut issues
+            )
+            .is_empty()
+        );
         assert!(issues[0].reason.contains("more than the limit"));
     }
 }

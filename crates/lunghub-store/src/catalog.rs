@@ -25,6 +25,15 @@ pub struct Catalog {
     pool: AnyPool,
 }
 
+/// An item's perceptual hash and the original its near-duplicates are linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HashedItem {
+    pub id: String,
+    pub perceptual_hash: String,
+    /// The item it is a near-duplicate of, or its own id.
+    pub original: String,
+}
+
 /// Everything intake knows about one new item.
 #[derive(Debug, Clone, Default)]
 pub struct NewItem {
@@ -101,13 +110,19 @@ pub struct ItemDetail {
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 impl Catalog {
     /// The default catalog URL for a data directory.
     pub fn sqlite_url(data_dir: &Path) -> String {
-        format!("sqlite://{}?mode=rwc", data_dir.join("catalog.sqlite").display())
+        format!(
+            "sqlite://{}?mode=rwc",
+            data_dir.join("catalog.sqlite").display()
+        )
     }
 
     /// Connects and runs the embedded migrations.
@@ -126,8 +141,10 @@ impl Catalog {
                 .and_then(|p| p.split('?').next())
                 .and_then(|p| Path::new(p).parent())
             {
-                std::fs::create_dir_all(parent)
-                    .map_err(|source| StoreError::Io { path: parent.display().to_string(), source })?;
+                std::fs::create_dir_all(parent).map_err(|source| StoreError::Io {
+                    path: parent.display().to_string(),
+                    source,
+                })?;
             }
         }
         let pool = AnyPoolOptions::new()
@@ -163,35 +180,61 @@ impl Catalog {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join("-");
-        sqlx::query("INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
-            .bind(&id)
-            .bind(name.trim())
-            .bind(now_ns())
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(name.trim())
+        .bind(now_ns())
+        .execute(&self.pool)
+        .await?;
         Ok(id)
     }
 
     pub async fn contains_item(&self, id: &str) -> Result<bool, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM items WHERE id = $1").bind(id).fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM items WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    /// The item whose decoded pixels hash to `pixel_hash`, if any.
-    pub async fn item_with_pixels(&self, pixel_hash: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT id FROM items WHERE pixel_hash = $1 ORDER BY id LIMIT 1")
-            .bind(pixel_hash)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get::<String, _>("id")).transpose()?)
+    /// The original (an item that is no one's near-duplicate) of the items whose decoded
+    /// pixels hash to `pixel_hash`, if any.
+    pub async fn original_with_pixels(
+        &self,
+        pixel_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(near_duplicate_of, id) AS original FROM items WHERE pixel_hash = $1 \
+             ORDER BY CASE WHEN near_duplicate_of IS NULL THEN 0 ELSE 1 END, id LIMIT 1",
+        )
+        .bind(pixel_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row
+            .map(|r| r.try_get::<String, _>("original"))
+            .transpose()?)
     }
 
-    /// Every item's perceptual hash (hex), for near-duplicate search.
-    pub async fn perceptual_hashes(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let rows = sqlx::query("SELECT id, perceptual_hash FROM items WHERE perceptual_hash IS NOT NULL")
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| Ok((r.try_get("id")?, r.try_get("perceptual_hash")?))).collect()
+    /// Every item's perceptual hash (hex), for near-duplicate search, with the original it
+    /// is a near-duplicate of (itself if none).
+    pub async fn perceptual_hashes(&self) -> Result<Vec<HashedItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, perceptual_hash, COALESCE(near_duplicate_of, id) AS original FROM items \
+             WHERE perceptual_hash IS NOT NULL",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HashedItem {
+                    id: r.try_get("id")?,
+                    perceptual_hash: r.try_get("perceptual_hash")?,
+                    original: r.try_get("original")?,
+                })
+            })
+            .collect()
     }
 
     /// Inserts a batch of items in one transaction. Items already present are left as they
@@ -201,16 +244,20 @@ impl Catalog {
         let mut outcomes = Vec::with_capacity(items.len());
         let at = now_ns();
         for it in items {
-            sqlx::query("INSERT INTO patients (id, site_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(&it.patient_id)
-                .bind(&it.site_id)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO studies (id, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                .bind(&it.study_id)
-                .bind(&it.patient_id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO patients (id, site_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&it.patient_id)
+            .bind(&it.site_id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO studies (id, patient_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            )
+            .bind(&it.study_id)
+            .bind(&it.patient_id)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("INSERT INTO series (id, study_id) VALUES ($1, $2) ON CONFLICT DO NOTHING")
                 .bind(&it.series_id)
                 .bind(&it.study_id)
@@ -301,13 +348,19 @@ impl Catalog {
         let mut out = BTreeMap::new();
         for r in rows {
             let key: Option<String> = r.try_get("k")?;
-            out.insert(key.unwrap_or_else(|| "(none)".into()), r.try_get::<i64, _>("n")?);
+            out.insert(
+                key.unwrap_or_else(|| "(none)".into()),
+                r.try_get::<i64, _>("n")?,
+            );
         }
         Ok(out)
     }
 
     pub async fn summary(&self) -> Result<Summary, StoreError> {
-        let items: i64 = sqlx::query("SELECT COUNT(*) AS n FROM items").fetch_one(&self.pool).await?.try_get("n")?;
+        let items: i64 = sqlx::query("SELECT COUNT(*) AS n FROM items")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(Summary {
             items,
             by_site: self.counts("SELECT s.name AS k, COUNT(*) AS n FROM items i JOIN sites s ON s.id = i.site_id GROUP BY s.name").await?,
@@ -340,19 +393,59 @@ impl Catalog {
         }
         let r = &rows[0];
         let mut fields = BTreeMap::new();
-        for name in ["id", "site", "patient_id", "study_id", "series_id", "kind", "modality", "view", "photometric",
-            "pixel_hash", "perceptual_hash", "thumbnail", "near_duplicate_of", "sex", "comorbidities", "therapy",
-            "outcome", "route", "source_dataset", "tool_version", "deid_profile", "review_state"]
-        {
+        for name in [
+            "id",
+            "site",
+            "patient_id",
+            "study_id",
+            "series_id",
+            "kind",
+            "modality",
+            "view",
+            "photometric",
+            "pixel_hash",
+            "perceptual_hash",
+            "thumbnail",
+            "near_duplicate_of",
+            "sex",
+            "comorbidities",
+            "therapy",
+            "outcome",
+            "route",
+            "source_dataset",
+            "tool_version",
+            "deid_profile",
+            "review_state",
+        ] {
             let v: Option<String> = r.try_get(name)?;
-            fields.insert(name.to_owned(), v.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null));
+            fields.insert(
+                name.to_owned(),
+                v.map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::Null),
+            );
         }
-        for name in ["bits", "width", "height", "frames", "bytes", "offset_days", "intake_at"] {
+        for name in [
+            "bits",
+            "width",
+            "height",
+            "frames",
+            "bytes",
+            "offset_days",
+            "intake_at",
+        ] {
             let v: Option<i64> = r.try_get(name)?;
-            fields.insert(name.to_owned(), v.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null));
+            fields.insert(
+                name.to_owned(),
+                v.map(serde_json::Value::from)
+                    .unwrap_or(serde_json::Value::Null),
+            );
         }
         let age: Option<f64> = r.try_get("age_years")?;
-        fields.insert("age_years".into(), age.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null));
+        fields.insert(
+            "age_years".into(),
+            age.map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+        );
         let full_id: String = r.try_get("id")?;
         let labels = sqlx::query("SELECT finding, known, source, set_by, set_at FROM labels WHERE item_id = $1 ORDER BY set_at, finding")
             .bind(&full_id)
@@ -369,19 +462,28 @@ impl Catalog {
                 })
             })
             .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        let history = sqlx::query("SELECT at, kind, detail FROM item_events WHERE item_id = $1 ORDER BY at")
-            .bind(&full_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|e| Ok((e.try_get("at")?, e.try_get("kind")?, e.try_get("detail")?)))
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-        Ok(Some(ItemDetail { fields, labels, history }))
+        let history =
+            sqlx::query("SELECT at, kind, detail FROM item_events WHERE item_id = $1 ORDER BY at")
+                .bind(&full_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|e| Ok((e.try_get("at")?, e.try_get("kind")?, e.try_get("detail")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        Ok(Some(ItemDetail {
+            fields,
+            labels,
+            history,
+        }))
     }
 
     /// Ids of every item, for consistency checks.
     pub async fn item_ids(&self) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM items ORDER BY id").fetch_all(&self.pool).await?;
-        rows.iter().map(|r| r.try_get("id").map_err(StoreError::from)).collect()
+        let rows = sqlx::query("SELECT id FROM items ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get("id").map_err(StoreError::from))
+            .collect()
     }
 }

@@ -31,7 +31,7 @@ mod s3;
 use std::path::Path;
 
 pub use blobs::LocalBlobs;
-pub use catalog::{Catalog, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
+pub use catalog::{Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
 pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
@@ -41,12 +41,17 @@ pub enum StoreError {
     #[error("catalog migration failed: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("blob store I/O error at {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("blob {0} is not in the store")]
     MissingBlob(String),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
-    #[error("unsupported blob store URL {0:?}: use s3://BUCKET or s3://BUCKET/PREFIX, or none for the data directory")]
+    #[error(
+        "unsupported blob store URL {0:?}: use s3://BUCKET or s3://BUCKET/PREFIX, or none for the data directory"
+    )]
     UnsupportedBlobUrl(String),
     #[error("S3 blob store error: {0}")]
     ObjectStore(#[from] object_store::Error),
@@ -131,16 +136,28 @@ pub mod testing {
     pub async fn fresh_postgres_database(admin_url: &str) -> Result<String, StoreError> {
         sqlx::any::install_default_drivers();
         let mut conn = sqlx::AnyConnection::connect(admin_url).await?;
-        let name = format!("lunghub_test_{}_{}", std::process::id(), crate::catalog_nanos());
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await?;
+        let name = format!(
+            "lunghub_test_{}_{}",
+            std::process::id(),
+            crate::catalog_nanos()
+        );
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
         conn.close().await?;
-        let base = admin_url.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin_url);
+        let base = admin_url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .unwrap_or(admin_url);
         Ok(format!("{base}/{name}"))
     }
 }
 
 fn catalog_nanos() -> u128 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -152,17 +169,36 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let blobs = Blobs::open(dir.path(), None).expect("open");
         assert!(matches!(blobs, Blobs::Local(_)));
-        assert_eq!(blobs.ids().expect("ids of an empty store"), Vec::<String>::new());
-        let mut put: Vec<String> =
-            [&b"one"[..], b"two", b"three", b"one"].iter().map(|bytes| blobs.put(bytes).expect("put")).collect();
+        assert_eq!(
+            blobs.ids().expect("ids of an empty store"),
+            Vec::<String>::new()
+        );
+        let mut put: Vec<String> = [&b"one"[..], b"two", b"three", b"one"]
+            .iter()
+            .map(|bytes| blobs.put(bytes).expect("put"))
+            .collect();
         put.sort_unstable();
         put.dedup();
-        assert!(dir.path().join("blobs").join(&put[0][0..2]).join(&put[0][2..4]).join(&put[0]).is_file());
+        assert!(
+            dir.path()
+                .join("blobs")
+                .join(&put[0][0..2])
+                .join(&put[0])
+                .is_file()
+        );
         // Leftovers and strangers are not blobs.
-        std::fs::write(dir.path().join("blobs/tmp").join(&put[0]), b"half").expect("leftover");
-        std::fs::write(dir.path().join("blobs").join(&put[0][0..2]).join("notes.txt"), b"x").expect("stranger");
-        std::fs::write(dir.path().join("blobs").join(&put[1][0..2]).join(&put[1][2..4]).join(&put[0]), b"one")
-            .expect("misplaced");
+        let half = format!(".partial-{}.1.0", put[0]);
+        std::fs::write(
+            dir.path().join("blobs").join(&put[0][0..2]).join(half),
+            b"half",
+        )
+        .expect("leftover");
+        std::fs::write(dir.path().join("blobs").join("notes.txt"), b"x").expect("stranger");
+        std::fs::write(
+            dir.path().join("blobs").join(&put[1][0..2]).join(&put[0]),
+            b"one",
+        )
+        .expect("misplaced");
         assert_eq!(blobs.ids().expect("ids"), put);
         assert!(blobs.contains(&put[1]));
         let two = blobs::blob_id(b"two");
@@ -175,7 +211,13 @@ mod tests {
     #[test]
     fn open_refuses_urls_it_does_not_know() {
         let dir = tempfile::tempdir().expect("tempdir");
-        for url in ["gs://bucket", "/srv/blobs", "s3://", "s3:///prefix", "S3://bucket"] {
+        for url in [
+            "gs://bucket",
+            "/srv/blobs",
+            "s3://",
+            "s3:///prefix",
+            "S3://bucket",
+        ] {
             match Blobs::open(dir.path(), Some(url)) {
                 Err(StoreError::UnsupportedBlobUrl(u)) => assert_eq!(u, url),
                 other => panic!("{url}: expected UnsupportedBlobUrl, got {other:?}"),

@@ -37,7 +37,9 @@ impl S3Blobs {
     /// `AWS_DEFAULT_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, …). Nothing is
     /// sent to the server until the first request, and the bucket must already exist.
     pub fn from_url(url: &str) -> Result<Self, StoreError> {
-        let rest = url.strip_prefix("s3://").ok_or_else(|| StoreError::UnsupportedBlobUrl(url.to_owned()))?;
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| StoreError::UnsupportedBlobUrl(url.to_owned()))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
             return Err(StoreError::UnsupportedBlobUrl(url.to_owned()));
@@ -58,7 +60,12 @@ impl S3Blobs {
             .enable_all()
             .build()
             .map_err(StoreError::Runtime)?;
-        Ok(S3Blobs { store, bucket: bucket.to_owned(), prefix, runtime: Some(runtime) })
+        Ok(S3Blobs {
+            store,
+            bucket: bucket.to_owned(),
+            prefix,
+            runtime: Some(runtime),
+        })
     }
 
     /// The object key of blob `id`.
@@ -92,7 +99,10 @@ impl S3Blobs {
                 Err(e) => return Err(e),
             }
             // The payload must own its bytes; copy them only when they are really sent.
-            self.store.put(&key, PutPayload::from(bytes.to_vec())).await.map(|_| ())
+            self.store
+                .put(&key, PutPayload::from(bytes.to_vec()))
+                .await
+                .map(|_| ())
         })?;
         Ok(id)
     }
@@ -105,7 +115,9 @@ impl S3Blobs {
         });
         match fetched {
             Ok(bytes) => Ok(Vec::from(bytes)),
-            Err(object_store::Error::NotFound { .. }) => Err(StoreError::MissingBlob(id.to_owned())),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StoreError::MissingBlob(id.to_owned()))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -120,14 +132,22 @@ impl S3Blobs {
     /// content address (another application's files under the same prefix) are left out.
     pub fn ids(&self) -> Result<Vec<String>, StoreError> {
         let prefix = (!self.prefix.as_ref().is_empty()).then_some(&self.prefix);
-        let listed: Vec<Path> =
-            self.block_on(async { self.store.list(prefix).map_ok(|meta| meta.location).try_collect().await })?;
+        let listed: Vec<Path> = self.block_on(async {
+            self.store
+                .list(prefix)
+                .map_ok(|meta| meta.location)
+                .try_collect()
+                .await
+        })?;
         let mut ids: Vec<String> = listed
             .iter()
             .filter_map(|location| {
                 let parts: Vec<_> = location.prefix_match(&self.prefix)?.collect();
                 match parts.as_slice() {
-                    [s1, s2, id] if is_blob_id(id.as_ref()) && shards(id.as_ref()) == (s1.as_ref(), s2.as_ref()) => {
+                    [s1, s2, id]
+                        if is_blob_id(id.as_ref())
+                            && shards(id.as_ref()) == (s1.as_ref(), s2.as_ref()) =>
+                    {
                         Some(id.as_ref().to_owned())
                     }
                     _ => None,
@@ -151,10 +171,12 @@ impl S3Blobs {
         if tokio::runtime::Handle::try_current().is_err() {
             return runtime.block_on(future);
         }
-        std::thread::scope(|scope| match scope.spawn(|| runtime.block_on(future)).join() {
-            Ok(output) => output,
-            Err(panic) => std::panic::resume_unwind(panic),
-        })
+        std::thread::scope(
+            |scope| match scope.spawn(|| runtime.block_on(future)).join() {
+                Ok(output) => output,
+                Err(panic) => std::panic::resume_unwind(panic),
+            },
+        )
     }
 }
 

@@ -25,16 +25,30 @@ fn item(id: &str, site: &str, finding: &str) -> NewItem {
         tool_version: "0.1.0".into(),
         deid_profile: "default".into(),
         review_state: "pending".into(),
-        labels: vec![(finding.into(), finding != "Alien", "metadata".into(), "import".into())],
+        labels: vec![(
+            finding.into(),
+            finding != "Alien",
+            "metadata".into(),
+            "import".into(),
+        )],
         perceptual_hash: Some("00ff00ff00ff00ff".into()),
         ..NewItem::default()
     }
 }
 
 async fn exercise(catalog: Catalog) {
-    let site = catalog.ensure_site("Hospital  San Raffaele").await.expect("site");
+    let site = catalog
+        .ensure_site("Hospital  San Raffaele")
+        .await
+        .expect("site");
     assert_eq!(site, "hospital-san-raffaele");
-    assert_eq!(catalog.ensure_site("Hospital  San Raffaele").await.expect("again"), site);
+    assert_eq!(
+        catalog
+            .ensure_site("Hospital  San Raffaele")
+            .await
+            .expect("again"),
+        site
+    );
     let batch = vec![
         item("aaaaaaaa01", &site, "Pneumonia/Viral/COVID-19"),
         item("aaaaaaaa02", &site, "No Finding"),
@@ -52,26 +66,46 @@ async fn exercise(catalog: Catalog) {
     assert_eq!(s.by_site.get("Hospital  San Raffaele"), Some(&3));
     assert_eq!(s.by_view.get("PA"), Some(&3));
 
-    let detail = catalog.item("aaaaaaaa02").await.expect("show").expect("found");
+    let detail = catalog
+        .item("aaaaaaaa02")
+        .await
+        .expect("show")
+        .expect("found");
     assert_eq!(detail.fields["age_years"], serde_json::json!(54.5));
     assert_eq!(detail.labels[0].finding, "No Finding");
     assert_eq!(detail.history[0].1, "intake");
-    assert!(catalog.item("aaaaaaaa0").await.expect("ambiguous").is_none(), "an ambiguous prefix must not pick one");
+    assert!(
+        catalog
+            .item("aaaaaaaa0")
+            .await
+            .expect("ambiguous")
+            .is_none(),
+        "an ambiguous prefix must not pick one"
+    );
     assert_eq!(catalog.perceptual_hashes().await.expect("hashes").len(), 3);
 }
 
 #[tokio::test]
 async fn the_catalog_works_on_sqlite() {
     let dir = tempfile::tempdir().expect("tempdir");
-    exercise(Catalog::open(&Catalog::sqlite_url(dir.path())).await.expect("open")).await;
+    exercise(
+        Catalog::open(&Catalog::sqlite_url(dir.path()))
+            .await
+            .expect("open"),
+    )
+    .await;
     // Reopening runs the migrations again without harm.
-    let again = Catalog::open(&Catalog::sqlite_url(dir.path())).await.expect("reopen");
+    let again = Catalog::open(&Catalog::sqlite_url(dir.path()))
+        .await
+        .expect("reopen");
     assert_eq!(again.summary().await.expect("summary").items, 3);
 }
 
 #[tokio::test]
 async fn the_catalog_works_on_postgres() {
-    let url = lunghub_store::testing::fresh_postgres_database(&postgres_admin_url()).await.expect("fresh database");
+    let url = lunghub_store::testing::fresh_postgres_database(&postgres_admin_url())
+        .await
+        .expect("fresh database");
     exercise(Catalog::open(&url).await.expect("open")).await;
     let again = Catalog::open(&url).await.expect("reopen");
     assert_eq!(again.summary().await.expect("summary").items, 3);

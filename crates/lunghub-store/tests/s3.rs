@@ -60,13 +60,20 @@ fn boto3(script: &str, args: &[&str]) -> String {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", server.python));
-    assert!(output.status.success(), "boto3 failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "boto3 failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).expect("boto3 prints UTF-8")
 }
 
 /// A bucket no other test (or earlier run against the same server) has used.
 fn fresh_bucket(tag: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
     let bucket = format!("lunghub-{tag}-{}-{nanos}", std::process::id());
     boto3("s3.create_bucket(Bucket=sys.argv[2])", &[&bucket]);
     bucket
@@ -78,13 +85,20 @@ fn keys_in(bucket: &str) -> Vec<String> {
          print('\\n'.join(o['Key'] for p in pages for o in p.get('Contents', [])))",
         &[bucket],
     );
-    let mut keys: Vec<String> = listed.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    let mut keys: Vec<String> = listed
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect();
     keys.sort();
     keys
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// 6 MB of bytes that do not compress, so no layer can shortcut them.
@@ -104,10 +118,17 @@ fn big_blob() -> Vec<u8> {
 fn blobs_round_trip_through_an_s3_bucket() {
     server();
     let bucket = fresh_bucket("roundtrip");
-    let blobs = Blobs::open(Path::new("unused-by-s3"), Some(&format!("s3://{bucket}"))).expect("open");
+    let blobs =
+        Blobs::open(Path::new("unused-by-s3"), Some(&format!("s3://{bucket}"))).expect("open");
     assert!(matches!(blobs, Blobs::S3(_)));
-    assert!(!Path::new("unused-by-s3").exists(), "an S3 store must not create local folders");
-    assert_eq!(blobs.ids().expect("ids of an empty bucket"), Vec::<String>::new());
+    assert!(
+        !Path::new("unused-by-s3").exists(),
+        "an S3 store must not create local folders"
+    );
+    assert_eq!(
+        blobs.ids().expect("ids of an empty bucket"),
+        Vec::<String>::new()
+    );
 
     let id = blobs.put(b"hello").expect("put");
     assert_eq!(id, HELLO_ID);
@@ -118,7 +139,10 @@ fn blobs_round_trip_through_an_s3_bucket() {
     let big = big_blob();
     let big_id = blobs.put(&big).expect("put 6 MB");
     assert_eq!(big_id, sha256_hex(&big));
-    assert!(blobs.get(&big_id).expect("get 6 MB") == big, "the 6 MB blob came back different");
+    assert!(
+        blobs.get(&big_id).expect("get 6 MB") == big,
+        "the 6 MB blob came back different"
+    );
     assert_eq!(blobs.put(&big).expect("put 6 MB again"), big_id);
 
     let empty_id = blobs.put(b"").expect("put nothing");
@@ -133,9 +157,16 @@ fn blobs_round_trip_through_an_s3_bucket() {
     let mut expected = vec![id.clone(), big_id.clone(), empty_id.clone()];
     expected.sort();
     assert_eq!(blobs.ids().expect("ids"), expected);
-    let mut expected_keys: Vec<String> = expected.iter().map(|i| format!("{}/{}/{i}", &i[0..2], &i[2..4])).collect();
+    let mut expected_keys: Vec<String> = expected
+        .iter()
+        .map(|i| format!("{}/{}/{i}", &i[0..2], &i[2..4]))
+        .collect();
     expected_keys.sort();
-    assert_eq!(keys_in(&bucket), expected_keys, "putting twice must not add objects");
+    assert_eq!(
+        keys_in(&bucket),
+        expected_keys,
+        "putting twice must not add objects"
+    );
 }
 
 #[test]
@@ -145,23 +176,36 @@ fn a_prefix_in_the_url_is_honoured() {
     let one = S3Blobs::from_url(&format!("s3://{bucket}/sites/one")).expect("open sites/one");
     let two = S3Blobs::from_url(&format!("s3://{bucket}/sites/two")).expect("open sites/two");
     let root = S3Blobs::from_url(&format!("s3://{bucket}")).expect("open the root");
-    let one_again = S3Blobs::from_url(&format!("s3://{bucket}/sites/one/")).expect("open with a trailing slash");
+    let one_again = S3Blobs::from_url(&format!("s3://{bucket}/sites/one/"))
+        .expect("open with a trailing slash");
     assert_eq!(one.bucket(), bucket);
 
     let id = one.put(b"hello").expect("put");
     assert_eq!(id, HELLO_ID);
-    assert_eq!(keys_in(&bucket), vec![format!("sites/one/2c/f2/{HELLO_ID}")]);
-    assert_eq!(one.key_of(&id).as_ref(), format!("sites/one/2c/f2/{HELLO_ID}"));
+    assert_eq!(
+        keys_in(&bucket),
+        vec![format!("sites/one/2c/f2/{HELLO_ID}")]
+    );
+    assert_eq!(
+        one.key_of(&id).as_ref(),
+        format!("sites/one/2c/f2/{HELLO_ID}")
+    );
 
     assert!(one.contains(&id));
     assert!(one_again.contains(&id));
-    assert_eq!(one_again.get(&id).expect("get through the same prefix"), b"hello");
+    assert_eq!(
+        one_again.get(&id).expect("get through the same prefix"),
+        b"hello"
+    );
     assert!(!two.contains(&id));
     assert!(matches!(two.get(&id), Err(StoreError::MissingBlob(_))));
     assert!(!root.contains(&id));
 
     assert_eq!(one.ids().expect("ids under sites/one"), vec![id.clone()]);
-    assert_eq!(two.ids().expect("ids under sites/two"), Vec::<String>::new());
+    assert_eq!(
+        two.ids().expect("ids under sites/two"),
+        Vec::<String>::new()
+    );
     assert_eq!(
         root.ids().expect("ids at the root"),
         Vec::<String>::new(),
@@ -178,17 +222,25 @@ fn a_prefix_in_the_url_is_honoured() {
     assert_eq!(one.ids().expect("ids among strangers"), vec![id.clone()]);
 
     let two_id = two.put(b"two").expect("put under sites/two");
-    assert_eq!(two.ids().expect("ids under sites/two"), vec![two_id.clone()]);
+    assert_eq!(
+        two.ids().expect("ids under sites/two"),
+        vec![two_id.clone()]
+    );
     assert!(!one.contains(&two_id));
 }
 
 #[test]
 fn a_missing_bucket_is_an_error() {
     server();
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_nanos();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos();
     let blobs = S3Blobs::from_url(&format!("s3://lunghub-never-created-{nanos}")).expect("open");
     match blobs.put(b"hello") {
-        Err(e @ StoreError::ObjectStore(_)) => assert!(e.to_string().starts_with("S3 blob store error"), "{e}"),
+        Err(e @ StoreError::ObjectStore(_)) => {
+            assert!(e.to_string().starts_with("S3 blob store error"), "{e}")
+        }
         other => panic!("put into a missing bucket: expected an ObjectStore error, got {other:?}"),
     }
     assert!(matches!(blobs.ids(), Err(StoreError::ObjectStore(_))));
@@ -197,9 +249,18 @@ fn a_missing_bucket_is_an_error() {
 #[test]
 fn open_refuses_a_bad_prefix() {
     server();
-    assert!(matches!(S3Blobs::from_url("s3://bucket/a//b"), Err(StoreError::ObjectStore(_))));
-    assert!(matches!(S3Blobs::from_url("s3://bucket/a/../b"), Err(StoreError::ObjectStore(_))));
-    assert!(matches!(S3Blobs::from_url("s3:/bucket"), Err(StoreError::UnsupportedBlobUrl(_))));
+    assert!(matches!(
+        S3Blobs::from_url("s3://bucket/a//b"),
+        Err(StoreError::ObjectStore(_))
+    ));
+    assert!(matches!(
+        S3Blobs::from_url("s3://bucket/a/../b"),
+        Err(StoreError::ObjectStore(_))
+    ));
+    assert!(matches!(
+        S3Blobs::from_url("s3:/bucket"),
+        Err(StoreError::UnsupportedBlobUrl(_))
+    ));
 }
 
 /// The command line opens, cleans and drops the store inside its tokio runtime, where
@@ -208,7 +269,8 @@ fn open_refuses_a_bad_prefix() {
 async fn usable_from_inside_an_async_runtime() {
     server();
     let bucket = fresh_bucket("async");
-    let blobs = Blobs::open(Path::new("unused-by-s3"), Some(&format!("s3://{bucket}/p"))).expect("open");
+    let blobs =
+        Blobs::open(Path::new("unused-by-s3"), Some(&format!("s3://{bucket}/p"))).expect("open");
     assert_eq!(blobs.clean_partial_writes().expect("clean"), 0);
     let id = blobs.put(b"hello").expect("put");
     assert_eq!(blobs.get(&id).expect("get"), b"hello");
@@ -237,11 +299,16 @@ fn many_threads_share_one_store() {
             .map(|t| {
                 let blobs = &blobs;
                 scope.spawn(move || {
-                    (0..10).map(|i| blobs.put(format!("blob {t} {i}").as_bytes()).expect("put")).collect::<Vec<_>>()
+                    (0..10)
+                        .map(|i| blobs.put(format!("blob {t} {i}").as_bytes()).expect("put"))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("thread")).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("thread"))
+            .collect()
     });
     ids.sort();
     assert_eq!(ids.len(), 80);

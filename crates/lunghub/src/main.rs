@@ -6,7 +6,11 @@ mod commands;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "lunghub", version, about = "Open platform for COVID-19 lung imaging: de-identify, ingest, publish, learn")]
+#[command(
+    name = "lunghub",
+    version,
+    about = "Open platform for COVID-19 lung imaging: de-identify, ingest, publish, learn"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -32,7 +32,9 @@ enum What {
 }
 
 pub fn run(args: CatalogArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let catalog = args.storage.catalog().await?;
         match args.what {
@@ -70,12 +72,23 @@ pub fn run(args: CatalogArgs) -> Result<ExitCode> {
                 } else {
                     for (k, v) in &item.fields {
                         if !v.is_null() {
-                            println!("{k:>18}: {}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+                            println!(
+                                "{k:>18}: {}",
+                                v.as_str()
+                                    .map(str::to_owned)
+                                    .unwrap_or_else(|| v.to_string())
+                            );
                         }
                     }
                     println!("\nlabels:");
                     for l in &item.labels {
-                        println!("  {} ({}, by {}{})", l.finding, l.source, l.set_by, if l.known { "" } else { ", unknown finding" });
+                        println!(
+                            "  {} ({}, by {}{})",
+                            l.finding,
+                            l.source,
+                            l.set_by,
+                            if l.known { "" } else { ", unknown finding" }
+                        );
                     }
                     println!("\nhistory:");
                     for (at, kind, detail) in &item.history {

@@ -87,7 +87,8 @@ pub fn load_profile(path: Option<&Path>) -> Result<Profile> {
     match path {
         None => Ok(Profile::lunghub_default()),
         Some(p) => {
-            let text = fs::read_to_string(p).with_context(|| format!("cannot read profile {}", p.display()))?;
+            let text = fs::read_to_string(p)
+                .with_context(|| format!("cannot read profile {}", p.display()))?;
             Profile::from_toml(&text).with_context(|| format!("profile {}", p.display()))
         }
     }
@@ -97,7 +98,8 @@ pub fn load_profile(path: Option<&Path>) -> Result<Profile> {
 pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for input in inputs {
-        let meta = fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
+        let meta =
+            fs::metadata(input).with_context(|| format!("cannot read {}", input.display()))?;
         if meta.is_dir() {
             let mut found: Vec<PathBuf> = Vec::new();
             for entry in walkdir::WalkDir::new(input).follow_links(false) {
@@ -117,7 +119,12 @@ pub fn collect_inputs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// De-identifies `files` into `out` on all cores. Per-file problems become report rows;
 /// only a failure to write into `out` is an error.
-pub fn deidentify_all(deid: &Deidentifier, files: &[PathBuf], out: &Path, progress: &ProgressBar) -> Result<Vec<ReportRow>> {
+pub fn deidentify_all(
+    deid: &Deidentifier,
+    files: &[PathBuf],
+    out: &Path,
+    progress: &ProgressBar,
+) -> Result<Vec<ReportRow>> {
     let temp_counter = AtomicU64::new(0);
     let rows: Vec<Result<ReportRow>> = files
         .par_iter()
@@ -130,16 +137,41 @@ pub fn deidentify_all(deid: &Deidentifier, files: &[PathBuf], out: &Path, progre
     rows.into_iter().collect()
 }
 
-fn process_one(deid: &Deidentifier, path: &Path, out: &Path, counter: &AtomicU64) -> Result<ReportRow> {
+fn process_one(
+    deid: &Deidentifier,
+    path: &Path,
+    out: &Path,
+    counter: &AtomicU64,
+) -> Result<ReportRow> {
     let input = path.display().to_string();
-    let row = |outcome, output: String, detail: String| ReportRow { input: input.clone(), outcome, output, detail };
-    let too_big = fs::metadata(path).map(|m| m.len() > deid.limits().max_bytes).unwrap_or(false);
+    let row = |outcome, output: String, detail: String| ReportRow {
+        input: input.clone(),
+        outcome,
+        output,
+        detail,
+    };
+    let too_big = fs::metadata(path)
+        .map(|m| m.len() > deid.limits().max_bytes)
+        .unwrap_or(false);
     if too_big {
-        return Ok(row("unreadable", String::new(), format!("file is larger than the {}-byte limit", deid.limits().max_bytes)));
+        return Ok(row(
+            "unreadable",
+            String::new(),
+            format!(
+                "file is larger than the {}-byte limit",
+                deid.limits().max_bytes
+            ),
+        ));
     }
     let bytes = match fs::read(path) {
         Ok(b) => b,
-        Err(e) => return Ok(row("unreadable", String::new(), format!("cannot read: {e}"))),
+        Err(e) => {
+            return Ok(row(
+                "unreadable",
+                String::new(),
+                format!("cannot read: {e}"),
+            ));
+        }
     };
     match deid.deidentify(&bytes) {
         Ok(Outcome::Written(file)) => {
@@ -148,9 +180,15 @@ fn process_one(deid: &Deidentifier, path: &Path, out: &Path, counter: &AtomicU64
             let n = counter.fetch_add(1, Ordering::Relaxed);
             let tmp = out.join(format!(".partial-{}-{n}", std::process::id()));
             let target = out.join(&file.file_name);
-            fs::write(&tmp, &file.bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-            fs::rename(&tmp, &target).with_context(|| format!("cannot write {}", target.display()))?;
-            let detail = if file.pixels_cleaned { "pixels cleaned by profile rule".into() } else { String::new() };
+            fs::write(&tmp, &file.bytes)
+                .with_context(|| format!("cannot write {}", tmp.display()))?;
+            fs::rename(&tmp, &target)
+                .with_context(|| format!("cannot write {}", target.display()))?;
+            let detail = if file.pixels_cleaned {
+                "pixels cleaned by profile rule".into()
+            } else {
+                String::new()
+            };
             Ok(row("written", file.file_name, detail))
         }
         Ok(Outcome::Quarantined(reason)) => Ok(row("quarantined", String::new(), reason)),
@@ -159,7 +197,10 @@ fn process_one(deid: &Deidentifier, path: &Path, out: &Path, counter: &AtomicU64
 }
 
 pub fn write_report(rows: &[ReportRow], to: Option<&Path>) -> Result<()> {
-    let json = to.is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")));
+    let json = to.is_some_and(|p| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+    });
     let mut sink: Box<dyn Write> = match to {
         Some(p) => Box::new(io::BufWriter::new(
             fs::File::create(p).with_context(|| format!("cannot create report {}", p.display()))?,
@@ -183,13 +224,21 @@ pub fn write_report(rows: &[ReportRow], to: Option<&Path>) -> Result<()> {
 pub fn run(args: DeidArgs) -> Result<ExitCode> {
     let profile = load_profile(args.profile.as_deref())?;
     let key = site_key(args.site_key.as_deref())?;
-    fs::create_dir_all(&args.out).with_context(|| format!("cannot create {}", args.out.display()))?;
+    fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
     if let Some(report) = &args.report {
         let out = fs::canonicalize(&args.out)?;
-        let parent = report.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let report_dir = fs::canonicalize(parent).with_context(|| format!("cannot write report into {}", parent.display()))?;
+        let parent = report
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let report_dir = fs::canonicalize(parent)
+            .with_context(|| format!("cannot write report into {}", parent.display()))?;
         if report_dir.starts_with(&out) {
-            bail!("the report names input files, so it must not go inside the output directory {}", args.out.display());
+            bail!(
+                "the report names input files, so it must not go inside the output directory {}",
+                args.out.display()
+            );
         }
     }
     let deid = Deidentifier::new(profile, key)?;

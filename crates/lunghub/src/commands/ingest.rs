@@ -53,7 +53,9 @@ pub struct IngestArgs {
 }
 
 pub fn run(args: IngestArgs) -> Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(ingest(args))
 }
 
@@ -61,7 +63,11 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     let profile_name = args
         .profile
         .as_ref()
-        .map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default())
+        .map(|p| {
+            p.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
         .unwrap_or_else(|| "lunghub-default".into());
     let profile = load_profile(args.profile.as_deref())?;
     let key = site_key(args.site_key.as_deref())?;
@@ -73,10 +79,17 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     // and go when intake is done (or at the start of the next run, after a crash).
     let scratch = args.storage.data_dir.join("unpacking");
     if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot clear {}", scratch.display()))?;
     }
-    let found = discover(&args.paths, args.metadata.as_deref(), args.format, &scratch, &ArchiveLimits::default())
-        .context("cannot read the input")?;
+    let found = discover(
+        &args.paths,
+        args.metadata.as_deref(),
+        args.format,
+        &scratch,
+        &ArchiveLimits::default(),
+    )
+    .context("cannot read the input")?;
     let total = found.sources.len() as u64;
     let intake = Intake {
         deid: Deidentifier::new(profile, key.clone())?,
@@ -91,7 +104,8 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     let bar = super::file_progress(total);
     let report = intake.take_in(found, &|| bar.inc(1)).await;
     if scratch.exists() {
-        std::fs::remove_dir_all(&scratch).with_context(|| format!("cannot clear {}", scratch.display()))?;
+        std::fs::remove_dir_all(&scratch)
+            .with_context(|| format!("cannot clear {}", scratch.display()))?;
     }
     let report = report?;
     bar.finish_and_clear();
@@ -105,7 +119,9 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     }
     for issue in &report.input_issues {
         match issue {
-            InputIssue::MissingFile { row, file } => eprintln!("metadata row {row}: file {file:?} is not there"),
+            InputIssue::MissingFile { row, file } => {
+                eprintln!("metadata row {row}: file {file:?} is not there")
+            }
             InputIssue::BadRow { row, error } => eprintln!("metadata row {row}: {error}"),
             InputIssue::Archive(a) => match &a.entry {
                 Some(entry) => eprintln!("archive {}: entry {entry:?}: {}", a.archive, a.reason),

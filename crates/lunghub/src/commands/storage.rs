@@ -9,10 +9,20 @@ use lunghub_store::{Blobs, Catalog};
 #[derive(Args, Clone)]
 pub struct StorageArgs {
     /// Directory for the SQLite catalog and the blobs
-    #[arg(long, env = "LUNGHUB_DATA_DIR", default_value = "./lunghub-data", global = true)]
+    #[arg(
+        long,
+        env = "LUNGHUB_DATA_DIR",
+        default_value = "./lunghub-data",
+        global = true
+    )]
     pub data_dir: PathBuf,
     /// Catalog database (postgres://… or sqlite://…); default: SQLite in the data directory
-    #[arg(long, env = "LUNGHUB_DATABASE_URL", hide_env_values = true, global = true)]
+    #[arg(
+        long,
+        env = "LUNGHUB_DATABASE_URL",
+        hide_env_values = true,
+        global = true
+    )]
     pub database_url: Option<String>,
     /// Blob store: s3://BUCKET[/PREFIX] (endpoint and credentials from the AWS_* environment
     /// variables); default: DATA_DIR/blobs
@@ -22,8 +32,13 @@ pub struct StorageArgs {
 
 impl StorageArgs {
     pub async fn catalog(&self) -> Result<Catalog> {
-        let url = self.database_url.clone().unwrap_or_else(|| Catalog::sqlite_url(&self.data_dir));
-        Catalog::open(&url).await.with_context(|| format!("cannot open the catalog at {}", redact(&url)))
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| Catalog::sqlite_url(&self.data_dir));
+        Catalog::open(&url)
+            .await
+            .with_context(|| format!("cannot open the catalog at {}", redact(&url)))
     }
 
     pub fn blobs(&self) -> Result<Blobs> {

@@ -9,7 +9,11 @@ use std::process::{Command, Output};
 pub fn shared_data(sub: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");
     let path = root.join(sub);
-    assert!(path.exists(), "test data {} is missing: ../shared must sit beside the repository", path.display());
+    assert!(
+        path.exists(),
+        "test data {} is missing: ../shared must sit beside the repository",
+        path.display()
+    );
     path.canonicalize().expect("canonical data path")
 }
 
@@ -19,14 +23,28 @@ pub fn require_tool(name: &str) -> PathBuf {
     std::env::split_paths(&paths)
         .map(|p| p.join(name))
         .find(|p| p.is_file())
-        .unwrap_or_else(|| panic!("{name} is not installed; run the tests through `bash .ci/run`, which installs it"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed; run the tests through `bash .ci/run`, which installs it"
+            )
+        })
 }
 
 /// The Python with pydicom: $LUNGHUB_PYTHON, else python3 on PATH.
 pub fn python() -> PathBuf {
-    let python = std::env::var_os("LUNGHUB_PYTHON").map(PathBuf::from).unwrap_or_else(|| require_tool("python3"));
-    let ok = Command::new(&python).args(["-c", "import pydicom, numpy"]).status().map(|s| s.success()).unwrap_or(false);
-    assert!(ok, "{} cannot import pydicom and numpy; run the tests through `bash .ci/run`", python.display());
+    let python = std::env::var_os("LUNGHUB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| require_tool("python3"));
+    let ok = Command::new(&python)
+        .args(["-c", "import pydicom, numpy"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import pydicom and numpy; run the tests through `bash .ci/run`",
+        python.display()
+    );
     python
 }
 
@@ -50,7 +68,11 @@ pub fn run_ok(cmd: &mut Command) -> Output {
 /// A site key file with a fixed key, so runs are comparable.
 pub fn key_file(dir: &Path) -> PathBuf {
     let path = dir.join("site.key");
-    std::fs::write(&path, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n").expect("write key");
+    std::fs::write(
+        &path,
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n",
+    )
+    .expect("write key");
     path
 }
 
@@ -96,9 +118,22 @@ pub fn read_report(path: &Path) -> Vec<ReportRow> {
 }
 
 /// Runs `lunghub deid` on `inputs` into `out` and returns the parsed report.
-pub fn deid(inputs: &[&Path], out: &Path, key: &Path, profile: Option<&Path>, report: &Path) -> Vec<ReportRow> {
+pub fn deid(
+    inputs: &[&Path],
+    out: &Path,
+    key: &Path,
+    profile: Option<&Path>,
+    report: &Path,
+) -> Vec<ReportRow> {
     let mut cmd = lunghub();
-    cmd.arg("deid").args(inputs).arg("--out").arg(out).arg("--site-key").arg(key).arg("--report").arg(report);
+    cmd.arg("deid")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .arg("--site-key")
+        .arg(key)
+        .arg("--report")
+        .arg(report);
     if let Some(p) = profile {
         cmd.arg("--profile").arg(p);
     }

@@ -79,7 +79,9 @@ fn default_python() -> PathBuf {
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lunghub/target")));
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/lunghub/target"))
+        });
     match target.and_then(|t| t.parent().map(|p| p.join("venv/bin/python"))) {
         Some(venv) if venv.is_file() => venv,
         _ => PathBuf::from("python3"),
@@ -91,7 +93,9 @@ fn build_corpus(source: &Path, count: usize, dir: &Path) -> Result<u64> {
     let files: Vec<PathBuf> = collect_inputs(&[source.to_path_buf()])?
         .into_iter()
         .filter(|p| {
-            fs::read(p).map(|b| b.len() > 132 && &b[128..132] == b"DICM").unwrap_or(false)
+            fs::read(p)
+                .map(|b| b.len() > 132 && &b[128..132] == b"DICM")
+                .unwrap_or(false)
                 || p.extension().is_some_and(|e| e == "dcm")
         })
         .collect();
@@ -122,7 +126,11 @@ struct Contender<'a> {
 /// which would otherwise punish whoever runs next. Dirty pages are flushed before each run.
 fn race(contenders: &mut [Contender], rounds: usize, scratch: &Path) -> Result<()> {
     for round in 0..rounds {
-        for (i, c) in contenders.iter_mut().enumerate().filter(|(_, c)| round < c.runs) {
+        for (i, c) in contenders
+            .iter_mut()
+            .enumerate()
+            .filter(|(_, c)| round < c.runs)
+        {
             let out = scratch.join(format!("out-{i}-{round}"));
             fs::create_dir_all(&out)?;
             let _ = Command::new("sync").status();
@@ -181,7 +189,10 @@ fn deid_bench(b: DeidBench) -> Result<ExitCode> {
             run: Box::new(|out: &Path| {
                 let rows = deidentify_all(&deid, &files, out, &ProgressBar::hidden())?;
                 let written = rows.iter().filter(|r| r.outcome == "written").count();
-                Ok(format!("{written} written, {} unreadable", rows.len() - written))
+                Ok(format!(
+                    "{written} written, {} unreadable",
+                    rows.len() - written
+                ))
             }),
             best: Duration::MAX,
             note: String::new(),
@@ -190,7 +201,13 @@ fn deid_bench(b: DeidBench) -> Result<ExitCode> {
             name: "cp -r",
             runs: b.runs,
             run: Box::new(|out: &Path| {
-                if !Command::new("cp").arg("-r").arg(&corpus).arg(out).status()?.success() {
+                if !Command::new("cp")
+                    .arg("-r")
+                    .arg(&corpus)
+                    .arg(out)
+                    .status()?
+                    .success()
+                {
                     bail!("cp failed");
                 }
                 Ok("plain copy".into())
@@ -198,11 +215,23 @@ fn deid_bench(b: DeidBench) -> Result<ExitCode> {
             best: Duration::MAX,
             note: String::new(),
         },
-        Contender { name: "dcmanon 0.3.1", runs: b.runs, run: Box::new(peer("dcmanon")), best: Duration::MAX, note: String::new() },
+        Contender {
+            name: "dcmanon 0.3.1",
+            runs: b.runs,
+            run: Box::new(peer("dcmanon")),
+            best: Duration::MAX,
+            note: String::new(),
+        },
     ];
     if !b.no_dicognito {
         // About 15 s a run: once is enough to see a factor of 20.
-        contenders.push(Contender { name: "dicognito 0.19.0", runs: 1, run: Box::new(peer("dicognito")), best: Duration::MAX, note: String::new() });
+        contenders.push(Contender {
+            name: "dicognito 0.19.0",
+            runs: 1,
+            run: Box::new(peer("dicognito")),
+            best: Duration::MAX,
+            note: String::new(),
+        });
     }
     race(&mut contenders, b.runs, work.path())?;
     let results = contenders;
@@ -230,9 +259,19 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
     use lunghub_store::{Blobs, Catalog};
 
     let work = tempfile::tempdir()?;
-    let found = discover(&b.datasets, None, Format::Auto, &work.path().join("unpacking"), &ArchiveLimits::default())?;
+    let found = discover(
+        &b.datasets,
+        None,
+        Format::Auto,
+        &work.path().join("unpacking"),
+        &ArchiveLimits::default(),
+    )?;
     let files: Vec<PathBuf> = found.sources.iter().map(|s| s.path.clone()).collect();
-    let bytes: u64 = files.iter().filter_map(|f| fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let bytes: u64 = files
+        .iter()
+        .filter_map(|f| fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     println!(
         "corpus: {} images, {:.1} MB from {} datasets; best of {} runs; {} threads",
         files.len(),
@@ -243,7 +282,9 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
     );
     let key = SiteKey::from_bytes([7; 32]);
     let deid = Deidentifier::new(Profile::lunghub_default(), key.clone())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     let mut round = 0;
     let mut contenders = vec![
         Contender {
@@ -251,7 +292,10 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
             runs: b.runs,
             run: Box::new(|out: &Path| {
                 let rows = deidentify_all(&deid, &files, out, &ProgressBar::hidden())?;
-                Ok(format!("{} written", rows.iter().filter(|r| r.outcome == "written").count()))
+                Ok(format!(
+                    "{} written",
+                    rows.iter().filter(|r| r.outcome == "written").count()
+                ))
             }),
             best: Duration::MAX,
             note: String::new(),
@@ -275,8 +319,20 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
                         profile_name: "lunghub-default".into(),
                         near_duplicate_bits: 24,
                     };
-                    let report = intake.take_in(Found { sources: found.sources.clone(), issues: Vec::new() }, &|| {}).await?;
-                    Ok::<_, anyhow::Error>(format!("{} new, {} near-duplicate", report.count("new"), report.count("near-duplicate")))
+                    let report = intake
+                        .take_in(
+                            Found {
+                                sources: found.sources.clone(),
+                                issues: Vec::new(),
+                            },
+                            &|| {},
+                        )
+                        .await?;
+                    Ok::<_, anyhow::Error>(format!(
+                        "{} new, {} near-duplicate",
+                        report.count("new"),
+                        report.count("near-duplicate")
+                    ))
                 })
             }),
             best: Duration::MAX,
@@ -289,7 +345,14 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
     println!("|---|---:|---:|---:|---|");
     for c in &contenders {
         let s = c.best.as_secs_f64();
-        println!("| {} | {:.2} | {:.0} | {:.2}x | {} |", c.name, s, files.len() as f64 / s, s / deid_s, c.note);
+        println!(
+            "| {} | {:.2} | {:.0} | {:.2}x | {} |",
+            c.name,
+            s,
+            files.len() as f64 / s,
+            s / deid_s,
+            c.note
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
