@@ -8,8 +8,13 @@
 //! assert_eq!(Finding::parse("Aliens"), Finding::Unknown("Aliens".into()));
 //! ```
 
+pub mod access;
 mod finding;
 mod imaging;
+pub mod onboarding;
+pub mod people;
 
 pub use finding::Finding;
 pub use imaging::{Modality, ReviewState, View};
+pub use onboarding::{Move, RequestedData, Stage, TransitionError};
+pub use people::{AccountRole, SignupRole};

@@ -1,0 +1,66 @@
+//! The one place that decides who may do what to which site's data. Every handler of the
+//! web platform asks [`may`]; nothing else grants access.
+
+use crate::people::AccountRole;
+
+/// A signed-in, confirmed account as far as access is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub role: AccountRole,
+    /// The one site an uploader is bound to; ignored for other roles.
+    pub site: Option<String>,
+}
+
+/// Things one can ask to do. Those that touch a site's (non-public) data name the site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// Public pages, the status table, released datasets.
+    ViewPublic,
+    /// Join a working track or offer to coordinate it.
+    JoinTrack,
+    /// The coordinator pages: institutes, stages, contacts, letters, the stalled view.
+    ManageInstitutes,
+    /// Ethics approvals and signed forms of institutes.
+    ViewInstituteDocuments,
+    /// Send images for a site (web upload, DICOMweb, C-STORE).
+    UploadImages { site: &'a str },
+    /// See a site's de-identified images before they are released.
+    ViewSiteImages { site: &'a str },
+    /// Review a site's images and labels.
+    ReviewImages { site: &'a str },
+    /// Grant roles, bind uploaders to sites.
+    ManageAccounts,
+    /// Read the outbox of emails that were not sent by SMTP.
+    ReadOutbox,
+}
+
+impl Action<'_> {
+    /// The site the action touches, if any.
+    pub fn site(&self) -> Option<&str> {
+        match self {
+            Action::UploadImages { site } | Action::ViewSiteImages { site } | Action::ReviewImages { site } => Some(site),
+            _ => None,
+        }
+    }
+}
+
+/// Whether `actor` (None: an anonymous visitor) may do `action`.
+///
+/// Uploaders are the only role bound to a site: everything they may do touches their own
+/// site only. Coordinators run onboarding but do not review images; reviewers review any
+/// site's images but run nothing; the admin may do everything.
+pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
+    use AccountRole::*;
+    let Some(actor) = actor else {
+        return action == Action::ViewPublic;
+    };
+    let own_site = |site: &str| actor.site.as_deref() == Some(site);
+    match (actor.role, action) {
+        (_, Action::ViewPublic | Action::JoinTrack) => true,
+        (Admin, _) => true,
+        (Coordinator, Action::ManageInstitutes | Action::ViewInstituteDocuments | Action::ViewSiteImages { .. }) => true,
+        (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,
+        (Uploader, Action::UploadImages { site } | Action::ViewSiteImages { site }) => own_site(site),
+        _ => false,
+    }
+}
