@@ -38,7 +38,9 @@ impl Action<'_> {
     /// The site the action touches, if any.
     pub fn site(&self) -> Option<&str> {
         match self {
-            Action::UploadImages { site } | Action::ViewSiteImages { site } | Action::ReviewImages { site } => Some(site),
+            Action::UploadImages { site }
+            | Action::ViewSiteImages { site }
+            | Action::ReviewImages { site } => Some(site),
             _ => None,
         }
     }
@@ -58,9 +60,16 @@ pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
     match (actor.role, action) {
         (_, Action::ViewPublic | Action::JoinTrack) => true,
         (Admin, _) => true,
-        (Coordinator, Action::ManageInstitutes | Action::ViewInstituteDocuments | Action::ViewSiteImages { .. }) => true,
+        (
+            Coordinator,
+            Action::ManageInstitutes
+            | Action::ViewInstituteDocuments
+            | Action::ViewSiteImages { .. },
+        ) => true,
         (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,
-        (Uploader, Action::UploadImages { site } | Action::ViewSiteImages { site }) => own_site(site),
+        (Uploader, Action::UploadImages { site } | Action::ViewSiteImages { site }) => {
+            own_site(site)
+        }
         _ => false,
     }
 }

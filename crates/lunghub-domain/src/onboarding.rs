@@ -82,7 +82,10 @@ impl Stage {
 
     /// 1 to 7.
     pub fn number(self) -> usize {
-        Stage::ALL.iter().position(|s| *s == self).map_or(0, |i| i + 1)
+        Stage::ALL
+            .iter()
+            .position(|s| *s == self)
+            .map_or(0, |i| i + 1)
     }
 
     pub fn parse(key: &str) -> Result<Stage, TransitionError> {
@@ -97,7 +100,9 @@ impl Stage {
     }
 
     fn previous(self) -> Option<Stage> {
-        self.number().checked_sub(2).and_then(|i| Stage::ALL.get(i).copied())
+        self.number()
+            .checked_sub(2)
+            .and_then(|i| Stage::ALL.get(i).copied())
     }
 
     /// Where `mv` leads from this stage. Ethics approval is a stage like any other unless
@@ -196,21 +201,42 @@ mod tests {
             seen.push(stage);
         }
         assert_eq!(seen, Stage::ALL);
-        assert_eq!(stage.apply(Move::Forward, ""), Err(TransitionError::AtLastStage(Stage::DatasetAvailable)));
+        assert_eq!(
+            stage.apply(Move::Forward, ""),
+            Err(TransitionError::AtLastStage(Stage::DatasetAvailable))
+        );
     }
 
     #[test]
     fn back_is_one_step_and_needs_a_reason() {
-        assert_eq!(Stage::DataReceived.apply(Move::Back, "wrong files"), Ok(Stage::WaitingForData));
-        assert_eq!(Stage::DataReceived.apply(Move::Back, "  "), Err(TransitionError::BackNeedsReason));
-        assert_eq!(Stage::FirstContact.apply(Move::Back, "x"), Err(TransitionError::AtFirstStage(Stage::FirstContact)));
+        assert_eq!(
+            Stage::DataReceived.apply(Move::Back, "wrong files"),
+            Ok(Stage::WaitingForData)
+        );
+        assert_eq!(
+            Stage::DataReceived.apply(Move::Back, "  "),
+            Err(TransitionError::BackNeedsReason)
+        );
+        assert_eq!(
+            Stage::FirstContact.apply(Move::Back, "x"),
+            Err(TransitionError::AtFirstStage(Stage::FirstContact))
+        );
     }
 
     #[test]
     fn ethics_can_be_skipped_only_right_before_it() {
-        assert_eq!(Stage::DataRequestSent.apply(Move::SkipEthics, ""), Ok(Stage::WaitingForData));
-        for stage in Stage::ALL.into_iter().filter(|s| *s != Stage::DataRequestSent) {
-            assert_eq!(stage.apply(Move::SkipEthics, ""), Err(TransitionError::CannotSkipEthicsFrom(stage)));
+        assert_eq!(
+            Stage::DataRequestSent.apply(Move::SkipEthics, ""),
+            Ok(Stage::WaitingForData)
+        );
+        for stage in Stage::ALL
+            .into_iter()
+            .filter(|s| *s != Stage::DataRequestSent)
+        {
+            assert_eq!(
+                stage.apply(Move::SkipEthics, ""),
+                Err(TransitionError::CannotSkipEthicsFrom(stage))
+            );
         }
     }
 

@@ -24,7 +24,12 @@ pub struct Question {
 }
 
 const fn ask(key: &'static str, label: &'static str, required: bool, max_chars: usize) -> Question {
-    Question { key, label, required, max_chars }
+    Question {
+        key,
+        label,
+        required,
+        max_chars,
+    }
 }
 
 const INSTITUTION: Question = ask("institution", "Hospital or institution", true, 200);
@@ -80,11 +85,15 @@ impl SignupRole {
             SignupRole::TechnologyCompany => {
                 "Offer compute, storage, tools or engineering time, and be listed among our partners if you wish."
             }
-            SignupRole::Developer => "Build the platform with us: intake, de-identification, the web site and the model pipeline.",
+            SignupRole::Developer => {
+                "Build the platform with us: intake, de-identification, the web site and the model pipeline."
+            }
             SignupRole::CommunicationSpecialist => {
                 "Help us explain the work to hospitals, volunteers and the public, in more languages."
             }
-            SignupRole::Interested => "Get our updates by email. Unsubscribe with one click at any time.",
+            SignupRole::Interested => {
+                "Get our updates by email. Unsubscribe with one click at any time."
+            }
         }
     }
 
@@ -95,15 +104,38 @@ impl SignupRole {
     /// The questions this role is asked beyond name and email: only what the group needs
     /// to work with someone in that role.
     pub fn questions(self) -> &'static [Question] {
-        const FRONTLINE: &[Question] = &[INSTITUTION, LOCATION, ask("specialty", "Specialty", false, 120)];
-        const MEDICAL: &[Question] = &[INSTITUTION, LOCATION, ask("profession", "Profession (radiologist, nurse, …)", true, 120)];
-        const SCIENTIST: &[Question] =
-            &[ask("affiliation", "Affiliation", false, 200), ask("profile", "Link to your work (GitHub, Scholar)", false, 300)];
-        const COMPANY: &[Question] =
-            &[ask("company", "Company", true, 200), ask("website", "Website", false, 300), ask("offer", "What you can offer", true, 2000)];
-        const DEVELOPER: &[Question] = &[ask("skills", "Languages and skills", true, 300), ask("profile", "GitHub or similar", false, 300)];
-        const COMMUNICATION: &[Question] =
-            &[ask("organisation", "Organisation or outlet", false, 200), ask("languages", "Languages you work in", true, 200)];
+        const FRONTLINE: &[Question] = &[
+            INSTITUTION,
+            LOCATION,
+            ask("specialty", "Specialty", false, 120),
+        ];
+        const MEDICAL: &[Question] = &[
+            INSTITUTION,
+            LOCATION,
+            ask(
+                "profession",
+                "Profession (radiologist, nurse, …)",
+                true,
+                120,
+            ),
+        ];
+        const SCIENTIST: &[Question] = &[
+            ask("affiliation", "Affiliation", false, 200),
+            ask("profile", "Link to your work (GitHub, Scholar)", false, 300),
+        ];
+        const COMPANY: &[Question] = &[
+            ask("company", "Company", true, 200),
+            ask("website", "Website", false, 300),
+            ask("offer", "What you can offer", true, 2000),
+        ];
+        const DEVELOPER: &[Question] = &[
+            ask("skills", "Languages and skills", true, 300),
+            ask("profile", "GitHub or similar", false, 300),
+        ];
+        const COMMUNICATION: &[Question] = &[
+            ask("organisation", "Organisation or outlet", false, 200),
+            ask("languages", "Languages you work in", true, 200),
+        ];
         match self {
             SignupRole::FrontlineDoctor => FRONTLINE,
             SignupRole::MedicalPersonnel => MEDICAL,
@@ -199,8 +231,14 @@ mod tests {
         for role in AccountRole::ALL {
             assert_eq!(AccountRole::parse(role.key()), Some(role));
         }
-        assert_eq!(SignupRole::DataScientist.account_role(), AccountRole::DataScientist);
-        assert_eq!(SignupRole::FrontlineDoctor.account_role(), AccountRole::Member);
+        assert_eq!(
+            SignupRole::DataScientist.account_role(),
+            AccountRole::DataScientist
+        );
+        assert_eq!(
+            SignupRole::FrontlineDoctor.account_role(),
+            AccountRole::Member
+        );
         assert!(!SignupRole::Interested.makes_account());
     }
 }

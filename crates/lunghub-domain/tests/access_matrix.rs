@@ -46,9 +46,22 @@ fn action<'a>(name: &str, site: &'a str) -> Action<'a> {
 #[test]
 fn every_cell_of_role_by_site_by_action_is_as_written() {
     let actors: Vec<Option<Actor>> = std::iter::once(None)
-        .chain([AccountRole::Admin, AccountRole::Coordinator, AccountRole::Reviewer, AccountRole::Uploader, AccountRole::DataScientist, AccountRole::Member].map(
-            |role| Some(Actor { role, site: (role == AccountRole::Uploader).then(|| "site-a".to_owned()) }),
-        ))
+        .chain(
+            [
+                AccountRole::Admin,
+                AccountRole::Coordinator,
+                AccountRole::Reviewer,
+                AccountRole::Uploader,
+                AccountRole::DataScientist,
+                AccountRole::Member,
+            ]
+            .map(|role| {
+                Some(Actor {
+                    role,
+                    site: (role == AccountRole::Uploader).then(|| "site-a".to_owned()),
+                })
+            }),
+        )
         .collect();
     let mut cells = 0;
     let mut wrong = Vec::new();
@@ -63,7 +76,10 @@ fn every_cell_of_role_by_site_by_action_is_as_written() {
         for (actor, expected) in actors.iter().zip(&words[2..]) {
             let got = may(actor.as_ref(), action(words[0], site));
             if got != (*expected == "Y") {
-                wrong.push(format!("{actor:?} {} on {site}: expected {expected}, got {got}", words[0]));
+                wrong.push(format!(
+                    "{actor:?} {} on {site}: expected {expected}, got {got}",
+                    words[0]
+                ));
             }
             cells += 1;
         }
@@ -75,7 +91,10 @@ fn every_cell_of_role_by_site_by_action_is_as_written() {
 
 #[test]
 fn an_uploader_without_a_site_may_upload_nowhere() {
-    let lost = Actor { role: AccountRole::Uploader, site: None };
+    let lost = Actor {
+        role: AccountRole::Uploader,
+        site: None,
+    };
     assert!(!may(Some(&lost), Action::UploadImages { site: "site-a" }));
     assert!(!may(Some(&lost), Action::ViewSiteImages { site: "" }));
 }

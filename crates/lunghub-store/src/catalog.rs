@@ -109,7 +109,7 @@ pub struct ItemDetail {
     pub history: Vec<(i64, String, String)>,
 }
 
-fn now_ns() -> i64 {
+pub(crate) fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
@@ -166,6 +166,11 @@ impl Catalog {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Catalog { pool })
+    }
+
+    /// The web platform's tables, on the same database.
+    pub fn platform(&self) -> crate::Platform {
+        crate::Platform::new(self.pool.clone())
     }
 
     /// The site's id, creating the site on first use.

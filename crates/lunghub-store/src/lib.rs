@@ -26,12 +26,14 @@
 
 mod blobs;
 mod catalog;
+pub mod platform;
 mod s3;
 
 use std::path::Path;
 
 pub use blobs::LocalBlobs;
 pub use catalog::{Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
+pub use platform::Platform;
 pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,12 @@ pub enum StoreError {
     ObjectStore(#[from] object_store::Error),
     #[error("cannot start the S3 blob store's I/O runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the system's random number source failed: {0}")]
+    Random(String),
 }
 
 /// The blob store a deployment uses: a local directory or an S3-compatible bucket, chosen
