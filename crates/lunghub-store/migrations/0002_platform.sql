@@ -103,3 +103,10 @@ INSERT INTO tracks (id, name, summary, position) VALUES
     ('clinical-correlation', 'Clinical data correlation', 'How clinical fields (age, comorbidities, days since onset) relate to imaging findings and outcome.', 3),
     ('drug-impact', 'Drug impact analysis', 'What the therapies recorded with the images tell about outcome, with the caution observational data needs.', 4),
     ('maker-equipment', 'Maker equipment', 'Open designs for equipment hospitals run short of, checked by clinicians.', 5);
+
+-- Server-wide secrets and settings shared by every instance on this database (the key
+-- that signs CSRF tokens, for one).
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);

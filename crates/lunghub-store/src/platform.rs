@@ -173,6 +173,25 @@ impl Platform {
         Platform { pool }
     }
 
+    /// A setting, created with `make` on first use. Concurrent first uses agree on one
+    /// value: the first insert wins and everyone reads it back.
+    pub async fn setting_or_insert(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<String, StoreError> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(make())
+            .execute(&self.pool)
+            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
     // ---- accounts ------------------------------------------------------------------
 
     /// Creates an account; an email already registered is a [`StoreError::Conflict`].

@@ -2,6 +2,7 @@ pub mod bench;
 pub mod catalog;
 pub mod deid;
 pub mod ingest;
+pub mod serve;
 pub mod storage;
 
 use std::io::IsTerminal;

@@ -1,0 +1,134 @@
+//! The page shell every HTML page shares: header with navigation, main column, footer.
+//! Plain HTML and one stylesheet; no script is needed for anything.
+
+use axum::response::Html;
+use lunghub_domain::access::Action;
+use maud::{DOCTYPE, Markup, html};
+
+use crate::Viewer;
+
+pub const STYLESHEET: &str = include_str!("../static/site.css");
+
+/// A full page for `viewer`.
+pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (head(title))
+                body {
+                    header.site {
+                        div.bar {
+                            a.brand href="/" { span.mark { "lh" } " lunghub" }
+                            nav {
+                                a href="/help" { "How to help" }
+                                a href="/status" { "Hospitals" }
+                                a href="/tracks" { "Working tracks" }
+                                a href="/partners" { "Partners" }
+                                @if viewer.may(Action::ManageInstitutes) { a href="/coord" { "Onboarding" } }
+                                @if viewer.may(Action::ManageAccounts) { a href="/admin/accounts" { "Admin" } }
+                            }
+                            div.account {
+                                @match &viewer.account {
+                                    Some(a) => {
+                                        a href="/account" { (a.name) }
+                                        form.inline method="post" action="/signout" {
+                                            input type="hidden" name="csrf" value=(viewer.csrf);
+                                            button.link type="submit" { "Sign out" }
+                                        }
+                                    }
+                                    None => { a href="/signin" { "Sign in" } }
+                                }
+                            }
+                        }
+                    }
+                    main { (body) }
+                    footer.site {
+                        p {
+                            "lunghub is run by volunteers fighting COVID-19 with medical imaging. "
+                            "Images are de-identified before they are stored; no patient identity is ever published. "
+                            a href="/subscribe" { "Get updates" } " · " a href="/api/openapi.json" { "API" }
+                        }
+                    }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A page without the viewer (errors before a session is known).
+pub fn bare(title: &str, message: &str) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (head(title))
+                body {
+                    header.site { div.bar { a.brand href="/" { span.mark { "lh" } " lunghub" } } }
+                    main { h1 { (title) } p.notice { (message) } p { a href="/" { "Back to the home page" } } }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · lunghub" }
+            link rel="stylesheet" href="/static/site.css";
+        }
+    }
+}
+
+/// The problems of a form, above it.
+pub fn problems(list: &[String]) -> Markup {
+    html! {
+        @if !list.is_empty() {
+            div.problems role="alert" {
+                p { strong { "Please correct the following:" } }
+                ul { @for p in list { li { (p) } } }
+            }
+        }
+    }
+}
+
+pub fn csrf(viewer: &Viewer) -> Markup {
+    html! { input type="hidden" name="csrf" value=(viewer.csrf); }
+}
+
+/// Days between two nanosecond times, rounded down.
+pub fn days_between(earlier_ns: i64, later_ns: i64) -> i64 {
+    (later_ns - earlier_ns).max(0) / (86_400 * 1_000_000_000)
+}
+
+/// A UTC date (YYYY-MM-DD) of a nanosecond time.
+pub fn date(ns: i64) -> String {
+    let days = ns.div_euclid(86_400 * 1_000_000_000);
+    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(super::date(0), "1970-01-01");
+        assert_eq!(super::date(1_795_392_000 * 1_000_000_000), "2026-11-23");
+        assert_eq!(super::date(951_782_400 * 1_000_000_000), "2000-02-29");
+        assert_eq!(super::days_between(0, 3 * 86_400 * 1_000_000_000 + 5), 3);
+    }
+}

@@ -1,0 +1,384 @@
+//! lunghub's web platform: the public site (mission, sign-up by role, subscriptions,
+//! partners, the hospital onboarding status table, working tracks), the coordinators'
+//! onboarding pages, accounts, and a JSON API described at `/api/openapi.json`.
+//!
+//! - Server-rendered HTML (maud) that works without JavaScript.
+//! - Every state-changing request carries a CSRF token, checked in one middleware.
+//! - Every access decision goes through `lunghub_domain::access::may`.
+//! - Email goes to an outbox folder the admin reads at `/admin/outbox`.
+
+mod api;
+pub mod auth;
+mod form;
+mod layout;
+pub mod mail;
+mod pages;
+mod status;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use lunghub_domain::AccountRole;
+use lunghub_domain::access::{Action, Actor, may};
+use lunghub_store::platform::{Account, NewAccount};
+use lunghub_store::{Blobs, Catalog, Platform, StoreError};
+
+pub use mail::Mailer;
+
+/// Largest form body accepted, and largest document upload.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+pub const MAX_DOCUMENT_BYTES: usize = 20 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Internal(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("not found")]
+    NotFound,
+    #[error("you may not do this")]
+    Forbidden,
+    #[error("sign in first")]
+    SignInFirst(String),
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let (status, title, message) = match &self {
+            WebError::Store(StoreError::NotFound(what)) => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                format!("There is no such {what}."),
+            ),
+            WebError::Store(StoreError::Conflict(why)) => {
+                (StatusCode::CONFLICT, "Conflict", why.clone())
+            }
+            WebError::Store(_) | WebError::Internal(_) => {
+                eprintln!("error: {self}");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The server could not complete the request. It has been logged.".into(),
+                )
+            }
+            WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", why.clone()),
+            WebError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page.".into(),
+            ),
+            WebError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your account may not open this page. If you think it should, ask a coordinator."
+                    .into(),
+            ),
+            WebError::SignInFirst(next) => {
+                let to = format!("/signin?next={}", form::url_encode(next));
+                return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
+            }
+        };
+        (status, layout::bare(title, &message)).into_response()
+    }
+}
+
+/// Settings of one running platform.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    /// The address people reach the site at, for links in emails.
+    pub public_url: String,
+}
+
+/// Everything handlers share.
+pub struct App {
+    pub catalog: Catalog,
+    pub platform: Platform,
+    pub blobs: Blobs,
+    pub mailer: Mailer,
+    pub config: Config,
+    pub throttle: auth::Throttle,
+    csrf_key: Vec<u8>,
+    status_cache: status::Cache,
+}
+
+pub type Shared = Arc<App>;
+
+impl App {
+    pub async fn new(catalog: Catalog, blobs: Blobs, config: Config) -> Result<Shared, WebError> {
+        let platform = catalog.platform();
+        let key_hex = platform
+            .setting_or_insert("csrf-key", || auth::new_token().unwrap_or_default())
+            .await?;
+        if key_hex.len() < 32 {
+            return Err(WebError::Internal(
+                "the stored CSRF key is too short".into(),
+            ));
+        }
+        let mailer = Mailer::outbox(
+            config.data_dir.join("outbox"),
+            "lunghub <noreply@lunghub.invalid>",
+        )?;
+        Ok(Arc::new(App {
+            catalog,
+            platform,
+            blobs,
+            mailer,
+            throttle: auth::Throttle::default(),
+            csrf_key: key_hex.into_bytes(),
+            status_cache: status::Cache::default(),
+            config,
+        }))
+    }
+
+    fn secure_cookies(&self) -> bool {
+        self.config.public_url.starts_with("https://")
+    }
+
+    pub fn link(&self, path: &str) -> String {
+        format!("{}{path}", self.config.public_url.trim_end_matches('/'))
+    }
+
+    /// A one-time token for `purpose` and `subject`, valid for `hours`; returns the token
+    /// (only its hash is stored).
+    pub async fn one_time_token(
+        &self,
+        purpose: &str,
+        subject: &str,
+        hours: i64,
+    ) -> Result<String, WebError> {
+        let token = auth::new_token()?;
+        let expires = now_ns().saturating_add(hours * 3600 * 1_000_000_000);
+        self.platform
+            .create_token(&auth::token_hash(&token), purpose, subject, expires)
+            .await?;
+        Ok(token)
+    }
+
+    /// On first start, an admin account with no password and a one-time sign-in link.
+    /// Returns the link, or None when an admin exists already.
+    pub async fn first_start(&self, admin_email: &str) -> Result<Option<String>, WebError> {
+        if self.platform.admin_count().await? > 0 {
+            return Ok(None);
+        }
+        let admin = match self.platform.account_by_email(admin_email).await? {
+            Some(a) => a,
+            None => {
+                let new = NewAccount {
+                    email: admin_email.into(),
+                    name: "Administrator".into(),
+                    role: AccountRole::Admin.key().into(),
+                    profile: "{}".into(),
+                    confirmed: true,
+                    ..NewAccount::default()
+                };
+                self.platform.create_account(&new).await?
+            }
+        };
+        self.platform
+            .set_role(&admin.id, AccountRole::Admin.key(), None)
+            .await?;
+        let token = self.one_time_token("signin", &admin.id, 24).await?;
+        Ok(Some(self.link(&format!("/signin/once/{token}"))))
+    }
+}
+
+pub(crate) fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Who is asking, and the CSRF token their forms must carry.
+#[derive(Debug, Clone)]
+pub struct Viewer {
+    pub account: Option<Account>,
+    pub csrf: String,
+}
+
+impl Viewer {
+    pub fn actor(&self) -> Option<Actor> {
+        let a = self.account.as_ref().filter(|a| a.confirmed)?;
+        Some(Actor {
+            role: AccountRole::parse(&a.role)?,
+            site: a.site_id.clone(),
+        })
+    }
+
+    pub fn may(&self, action: Action<'_>) -> bool {
+        may(self.actor().as_ref(), action)
+    }
+
+    /// Refuses unless the viewer may do `action`: anonymous visitors are sent to sign in.
+    pub fn require(&self, action: Action<'_>, here: &str) -> Result<&Account, WebError> {
+        match &self.account {
+            None => Err(WebError::SignInFirst(here.to_owned())),
+            Some(a) if self.may(action) => Ok(a),
+            Some(_) => Err(WebError::Forbidden),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Viewer {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Viewer>()
+            .cloned()
+            .ok_or_else(|| WebError::Internal("the session layer is missing".into()))
+    }
+}
+
+/// Loads the session's account, sets the CSRF cookie on first visit, and refuses any
+/// state-changing request whose CSRF token is missing or wrong.
+async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let account = match auth::cookie(&parts.headers, auth::SESSION_COOKIE) {
+        Some(token) => app
+            .platform
+            .session_account(&auth::token_hash(token))
+            .await
+            .unwrap_or_else(|e| {
+                eprintln!("error: cannot load a session: {e}");
+                None
+            }),
+        None => None,
+    };
+    let existing = auth::cookie(&parts.headers, auth::CSRF_COOKIE)
+        .filter(|c| c.len() == 64)
+        .map(str::to_owned);
+    let (cookie_value, new_cookie) = match existing {
+        Some(c) => (c, false),
+        None => match auth::new_token() {
+            Ok(t) => (t, true),
+            Err(e) => return e.into_response(),
+        },
+    };
+    let mut body = body;
+    if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        let (checked, rebuilt) = match csrf_submitted(&mut parts, body).await {
+            Ok(x) => x,
+            Err(e) => return e.into_response(),
+        };
+        body = rebuilt;
+        let valid = !new_cookie
+            && checked.is_some_and(|t| auth::csrf_token_is_valid(&app.csrf_key, &cookie_value, &t));
+        if !valid {
+            return (
+                StatusCode::FORBIDDEN,
+                layout::bare(
+                    "Form expired",
+                    "This form was not sent from a page of this site, or it has expired. Go back, reload the page and send it again. Nothing was changed.",
+                ),
+            )
+                .into_response();
+        }
+    }
+    let csrf = auth::csrf_token(&app.csrf_key, &cookie_value);
+    parts.extensions.insert(Viewer { account, csrf });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if new_cookie {
+        let cookie = auth::set_cookie(
+            auth::CSRF_COOKIE,
+            &cookie_value,
+            365 * 86_400,
+            app.secure_cookies(),
+        );
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// The submitted CSRF token, from the `X-CSRF-Token` header, the `csrf` query parameter
+/// (multipart forms), or the `csrf` field of a urlencoded body, which is read and put back.
+async fn csrf_submitted(parts: &mut Parts, body: Body) -> Result<(Option<String>, Body), WebError> {
+    if let Some(h) = parts
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+    {
+        return Ok((Some(h.to_owned()), body));
+    }
+    if let Some(t) = parts.uri.query().and_then(|q| {
+        form::pairs(q)
+            .into_iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v)
+    }) {
+        return Ok((Some(t), body));
+    }
+    let is_form = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Ok((None, body));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES)
+        .await
+        .map_err(|_| {
+            WebError::BadRequest(format!(
+                "The form is larger than {} KiB.",
+                MAX_FORM_BYTES / 1024
+            ))
+        })?;
+    let token = form::pairs(&String::from_utf8_lossy(&bytes))
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v);
+    Ok((token, Body::from(bytes)))
+}
+
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'self'; img-src 'self' data:; style-src 'self'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    response
+}
+
+/// The whole site.
+pub fn router(app: Shared) -> Router {
+    Router::new()
+        .merge(pages::routes())
+        .merge(status::routes())
+        .merge(api::routes())
+        .layer(middleware::from_fn_with_state(
+            app.clone(),
+            session_and_csrf,
+        ))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+/// Serves until the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, app: Shared) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(app).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

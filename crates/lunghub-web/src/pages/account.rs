@@ -1,0 +1,366 @@
+//! Signing in and out, the admin's one-time first sign-in, password reset through the
+//! outbox, and the account page.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lunghub_domain::{AccountRole, SignupRole};
+use maud::html;
+use serde::Deserialize;
+
+use super::{see_other, with_status};
+use crate::form::{FormFields, Problems};
+use crate::layout::{csrf, page, problems};
+use crate::{Shared, Viewer, WebError, auth, now_ns};
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/signin", get(signin_form).post(signin))
+        .route("/signout", post(signout))
+        .route("/signin/once/{token}", get(signin_once))
+        .route("/reset", get(reset_request_form).post(reset_request))
+        .route("/reset/{token}", get(reset_form).post(reset))
+        .route("/account", get(account))
+        .route("/account/password", post(change_password))
+}
+
+#[derive(Deserialize, Default)]
+struct Next {
+    next: Option<String>,
+}
+
+/// Only paths on this site: never another host, so a link can't bounce people elsewhere.
+fn local_path(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next
+    } else {
+        "/account"
+    }
+}
+
+fn signin_page(
+    viewer: &Viewer,
+    email: &str,
+    next: &str,
+    list: &[String],
+) -> axum::response::Html<String> {
+    let body = html! {
+        h1 { "Sign in" }
+        (problems(list))
+        form.stacked method="post" action="/signin" {
+            (csrf(viewer))
+            input type="hidden" name="next" value=(next);
+            label for="email" { "Email" }
+            input type="email" id="email" name="email" required value=(email) autocomplete="username";
+            label for="password" { "Password" }
+            input type="password" id="password" name="password" required autocomplete="current-password";
+            button.primary type="submit" { "Sign in" }
+        }
+        p { a href="/reset" { "Forgot your password?" } " · " a href="/help" { "Sign up" } }
+    };
+    page(viewer, "Sign in", body)
+}
+
+async fn signin_form(viewer: Viewer, Query(next): Query<Next>) -> Response {
+    signin_page(&viewer, "", next.next.as_deref().unwrap_or("/account"), &[]).into_response()
+}
+
+/// Starts a session for an account: a fresh random token in an HttpOnly cookie, its hash
+/// in the database.
+async fn start_session(app: &Shared, account_id: &str, to: &str) -> Result<Response, WebError> {
+    let token = auth::new_token()?;
+    let expires = now_ns() + auth::SESSION_DAYS * 86_400 * 1_000_000_000;
+    app.platform
+        .create_session(&auth::token_hash(&token), account_id, expires)
+        .await?;
+    let cookie = auth::set_cookie(
+        auth::SESSION_COOKIE,
+        &token,
+        auth::SESSION_DAYS * 86_400,
+        app.config.public_url.starts_with("https://"),
+    );
+    let mut response = see_other(to);
+    response.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+async fn signin(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let email = fields.get("email").trim().to_lowercase();
+    let next = local_path(fields.get("next")).to_owned();
+    let (account_key, address_key) = (format!("account:{email}"), format!("address:{}", peer.ip()));
+    let refuse = |why: &str| {
+        with_status(
+            StatusCode::UNAUTHORIZED,
+            signin_page(&viewer, &email, &next, &[why.to_owned()]),
+        )
+    };
+    if !app
+        .throttle
+        .allows(&account_key, auth::MAX_FAILURES_PER_ACCOUNT)
+        || !app
+            .throttle
+            .allows(&address_key, auth::MAX_FAILURES_PER_ADDRESS)
+    {
+        return Ok(with_status(
+            StatusCode::TOO_MANY_REQUESTS,
+            signin_page(
+                &viewer,
+                &email,
+                &next,
+                &["Too many failed attempts. Wait 15 minutes, or reset your password.".into()],
+            ),
+        ));
+    }
+    let account = app.platform.account_by_email(&email).await?;
+    let password = fields.get("password");
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    // Verify even without an account, so timing does not tell who has one.
+    let ok = auth::verify_password(
+        password,
+        hash.as_deref().unwrap_or_else(|| auth::decoy_hash()),
+    ) && hash.is_some();
+    let Some(account) = account.filter(|_| ok) else {
+        app.throttle.fail(&account_key);
+        app.throttle.fail(&address_key);
+        return Ok(refuse("The email or the password is wrong."));
+    };
+    if !account.confirmed {
+        return Ok(refuse(
+            "Confirm your email first: open the link we sent you when you signed up.",
+        ));
+    }
+    app.throttle.clear(&account_key);
+    start_session(&app, &account.id, &next).await
+}
+
+async fn signout(
+    State(app): State<Shared>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, WebError> {
+    if let Some(token) = auth::cookie(&headers, auth::SESSION_COOKIE) {
+        app.platform
+            .delete_session(&auth::token_hash(token))
+            .await?;
+    }
+    let mut response = see_other("/");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        auth::set_cookie(auth::SESSION_COOKIE, "", 0, false),
+    );
+    Ok(response)
+}
+
+async fn signin_once(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    match app
+        .platform
+        .take_token(&auth::token_hash(&token), "signin")
+        .await?
+    {
+        Some(account_id) => start_session(&app, &account_id, "/account").await,
+        None => Ok(with_status(
+            StatusCode::NOT_FOUND,
+            page(
+                &viewer,
+                "Link expired",
+                html! { h1 { "This sign-in link does not work" } p.notice.warn { "It was already used, or it expired." } },
+            ),
+        )),
+    }
+}
+
+fn reset_request_page(viewer: &Viewer, list: &[String]) -> axum::response::Html<String> {
+    let body = html! {
+        h1 { "Reset your password" }
+        (problems(list))
+        form.stacked method="post" action="/reset" {
+            (csrf(viewer))
+            label for="email" { "Email" }
+            input type="email" id="email" name="email" required;
+            button.primary type="submit" { "Send me a reset link" }
+        }
+    };
+    page(viewer, "Reset your password", body)
+}
+
+async fn reset_request_form(viewer: Viewer) -> Response {
+    reset_request_page(&viewer, &[]).into_response()
+}
+
+async fn reset_request(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let mut p = Problems::default();
+    let email = p.email(&fields, "email");
+    if !p.is_empty() {
+        return Ok(with_status(
+            StatusCode::BAD_REQUEST,
+            reset_request_page(&viewer, &p.0),
+        ));
+    }
+    if let Some(account) = app.platform.account_by_email(&email).await? {
+        let token = app.one_time_token("reset", &account.id, 1).await?;
+        app.mailer.send(
+            &email,
+            "Reset your lunghub password",
+            &format!(
+                "Open this link within an hour to choose a new password:\n\n{}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n",
+                app.link(&format!("/reset/{token}"))
+            ),
+        )?;
+    }
+    let body = html! { h1 { "Check your email" } p.notice { "If an account uses " strong { (email) } ", we sent it a link to reset the password." } };
+    Ok(page(&viewer, "Check your email", body).into_response())
+}
+
+fn reset_page(viewer: &Viewer, token: &str, list: &[String]) -> axum::response::Html<String> {
+    let body = html! {
+        h1 { "Choose a new password" }
+        (problems(list))
+        form.stacked method="post" action=(format!("/reset/{token}")) {
+            (csrf(viewer))
+            label for="password" { "New password " span.hint { "(at least 10 characters)" } }
+            input type="password" id="password" name="password" required minlength="10" autocomplete="new-password";
+            label for="password2" { "New password again" }
+            input type="password" id="password2" name="password2" required minlength="10" autocomplete="new-password";
+            button.primary type="submit" { "Set the password" }
+        }
+    };
+    page(viewer, "Choose a new password", body)
+}
+
+async fn reset_form(viewer: Viewer, Path(token): Path<String>) -> Response {
+    // Showing the form does not use the token: only setting the password does.
+    reset_page(&viewer, &token, &[]).into_response()
+}
+
+async fn reset(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(token): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let mut p = Problems::default();
+    let password = p.new_password(&fields, "password", "password2");
+    if !p.is_empty() {
+        return Ok(with_status(
+            StatusCode::BAD_REQUEST,
+            reset_page(&viewer, &token, &p.0),
+        ));
+    }
+    let Some(account_id) = app
+        .platform
+        .take_token(&auth::token_hash(&token), "reset")
+        .await?
+    else {
+        return Ok(with_status(
+            StatusCode::NOT_FOUND,
+            reset_page(
+                &viewer,
+                &token,
+                &["This reset link was already used, or it expired. Ask for a new one.".into()],
+            ),
+        ));
+    };
+    app.platform
+        .set_password(&account_id, &auth::hash_password(&password)?)
+        .await?;
+    // A reset is often the answer to a stolen password: end every session.
+    app.platform.delete_sessions_of(&account_id).await?;
+    // Whoever can read the mailbox owns the account, so the address is confirmed too.
+    app.platform.confirm_account(&account_id).await?;
+    let body = html! { h1 { "Password changed" } p.notice { "Sign in with your new password." } p { a.button href="/signin" { "Sign in" } } };
+    Ok(page(&viewer, "Password changed", body).into_response())
+}
+
+fn account_page(
+    viewer: &Viewer,
+    list: &[String],
+    done: bool,
+) -> Result<axum::response::Html<String>, WebError> {
+    let a = viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let role = AccountRole::parse(&a.role).map_or(a.role.as_str(), |r| r.label());
+    let signed_up_as = a
+        .signup_role
+        .as_deref()
+        .and_then(SignupRole::parse)
+        .map(|r| r.label());
+    let body = html! {
+        h1 { "Your account" }
+        div.panel {
+            p { strong { (a.name) } " · " (a.email) }
+            p.meta { "Role: " (role) @if let Some(s) = signed_up_as { " · signed up as " (s.to_lowercase()) } @if let Some(site) = &a.site_id { " · site " (site) } }
+        }
+        @if a.password_hash.is_none() { p.notice.warn { "Your account has no password yet. Choose one now: the link you used works only once." } }
+        @if done { p.notice { "Your password is changed." } }
+        h2 { "Change your password" }
+        (problems(list))
+        form.stacked method="post" action="/account/password" {
+            (csrf(viewer))
+            @if a.password_hash.is_some() {
+                label for="current" { "Current password" }
+                input type="password" id="current" name="current" required autocomplete="current-password";
+            }
+            label for="password" { "New password " span.hint { "(at least 10 characters)" } }
+            input type="password" id="password" name="password" required minlength="10" autocomplete="new-password";
+            label for="password2" { "New password again" }
+            input type="password" id="password2" name="password2" required minlength="10" autocomplete="new-password";
+            button.primary type="submit" { "Change password" }
+        }
+    };
+    Ok(page(viewer, "Your account", body))
+}
+
+#[derive(Deserialize, Default)]
+struct Done {
+    done: Option<String>,
+}
+
+async fn account(viewer: Viewer, Query(done): Query<Done>) -> Result<Response, WebError> {
+    Ok(account_page(&viewer, &[], done.done.is_some())?.into_response())
+}
+
+async fn change_password(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let a = viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let mut p = Problems::default();
+    if let Some(hash) = &a.password_hash
+        && !auth::verify_password(fields.get("current"), hash)
+    {
+        p.add("The current password is wrong.");
+    }
+    let password = p.new_password(&fields, "password", "password2");
+    if !p.is_empty() {
+        return Ok(with_status(
+            StatusCode::BAD_REQUEST,
+            account_page(&viewer, &p.0, false)?,
+        ));
+    }
+    app.platform
+        .set_password(&a.id, &auth::hash_password(&password)?)
+        .await?;
+    Ok(see_other("/account?done=1"))
+}

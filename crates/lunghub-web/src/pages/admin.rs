@@ -1,0 +1,203 @@
+//! The admin's pages: roles (and an uploader's site), track coordinators, and the outbox
+//! of emails that were not sent by SMTP.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lunghub_domain::AccountRole;
+use lunghub_domain::access::Action;
+use maud::html;
+
+use super::{see_other, with_status};
+use crate::form::FormFields;
+use crate::layout::{csrf, date, page, problems};
+use crate::{Shared, Viewer, WebError};
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/admin/accounts", get(accounts))
+        .route("/admin/accounts/{id}", post(set_role))
+        .route("/admin/tracks/{id}/coordinator", post(set_coordinator))
+        .route("/admin/outbox", get(outbox))
+        .route("/admin/outbox/{name}", get(message))
+}
+
+async fn accounts_page(
+    app: &Shared,
+    viewer: &Viewer,
+    status: StatusCode,
+    list: &[String],
+) -> Result<Response, WebError> {
+    let accounts = app.platform.accounts().await?;
+    let tracks = app.platform.tracks().await?;
+    let mut offers = Vec::new();
+    for t in &tracks {
+        for a in app
+            .platform
+            .track_people(&t.id, "coordinator-offer")
+            .await?
+        {
+            offers.push((t.clone(), a));
+        }
+    }
+    let body = html! {
+        h1 { "Accounts" }
+        (problems(list))
+        div.table-wrap {
+            table.responsive {
+                thead { tr { th { "Name" } th { "Email" } th { "Confirmed" } th { "Since" } th { "Role and site" } } }
+                tbody {
+                    @for a in &accounts {
+                        tr {
+                            td data-label="Name" { (a.name) }
+                            td data-label="Email" { (a.email) }
+                            td data-label="Confirmed" { @if a.confirmed { "yes" } @else { span.stale { "no" } } }
+                            td data-label="Since" { (date(a.created_at)) }
+                            td data-label="Role" {
+                                form.inline method="post" action=(format!("/admin/accounts/{}", a.id)) {
+                                    (csrf(viewer))
+                                    select name="role" aria-label="Role" {
+                                        @for r in AccountRole::ALL { option value=(r.key()) selected[r.key() == a.role] { (r.label()) } }
+                                    }
+                                    " "
+                                    input type="text" name="site" placeholder="Site (uploaders)" aria-label="Site" value=(a.site_id.clone().unwrap_or_default()) maxlength="120";
+                                    " "
+                                    button.secondary type="submit" { "Save" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        h2 { "Offers to coordinate a track" }
+        @if offers.is_empty() { p.muted { "None." } }
+        ul {
+            @for (t, a) in &offers {
+                li {
+                    (a.name) " offers to coordinate " strong { (t.name) }
+                    @if let Some(c) = &t.coordinator { span.muted { " (coordinated by " (c) ")" } }
+                    " "
+                    form.inline method="post" action=(format!("/admin/tracks/{}/coordinator", t.id)) {
+                        (csrf(viewer))
+                        input type="hidden" name="account" value=(a.id);
+                        button.secondary type="submit" { "Appoint" }
+                    }
+                }
+            }
+        }
+        p { a href="/admin/outbox" { "Outbox" } }
+    };
+    Ok(with_status(status, page(viewer, "Accounts", body)))
+}
+
+async fn accounts(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
+    viewer.require(Action::ManageAccounts, "/admin/accounts")?;
+    accounts_page(&app, &viewer, StatusCode::OK, &[]).await
+}
+
+async fn set_role(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let me = viewer
+        .require(Action::ManageAccounts, "/admin/accounts")?
+        .clone();
+    let Some(role) = AccountRole::parse(fields.get("role")) else {
+        return accounts_page(
+            &app,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            &[format!("Unknown role {:?}.", fields.get("role"))],
+        )
+        .await;
+    };
+    let site_name = fields.get("site").trim();
+    if site_name.chars().count() > 120 || site_name.chars().any(char::is_control) {
+        return accounts_page(
+            &app,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            &["The site name must be at most 120 plain characters.".into()],
+        )
+        .await;
+    }
+    if id == me.id && role != AccountRole::Admin && app.platform.admin_count().await? <= 1 {
+        return accounts_page(
+            &app,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            &["You are the only admin: appoint another admin before giving up the role.".into()],
+        )
+        .await;
+    }
+    let site = match (role, site_name.is_empty()) {
+        (AccountRole::Uploader, true) => {
+            return accounts_page(
+                &app,
+                &viewer,
+                StatusCode::BAD_REQUEST,
+                &["A hospital uploader must be bound to a site: give its name.".into()],
+            )
+            .await;
+        }
+        (AccountRole::Uploader, false) => Some(app.catalog.ensure_site(site_name).await?),
+        _ => None,
+    };
+    app.platform
+        .set_role(&id, role.key(), site.as_deref())
+        .await?;
+    Ok(see_other("/admin/accounts"))
+}
+
+async fn set_coordinator(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    viewer.require(Action::ManageAccounts, "/admin/accounts")?;
+    let account = app
+        .platform
+        .account(fields.get("account"))
+        .await?
+        .ok_or(WebError::NotFound)?;
+    app.platform
+        .set_track_coordinator(&id, Some(&account.id))
+        .await?;
+    Ok(see_other("/admin/accounts"))
+}
+
+async fn outbox(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
+    viewer.require(Action::ReadOutbox, "/admin/outbox")?;
+    let entries = app.mailer.list()?;
+    let body = html! {
+        h1 { "Outbox" }
+        p.lead { "Email is written here because no SMTP server is configured. Forward what needs forwarding." }
+        div.table-wrap {
+            table.responsive {
+                thead { tr { th { "To" } th { "Subject" } } }
+                tbody {
+                    @for e in &entries { tr { td data-label="To" { (e.to) } td data-label="Subject" { a href=(format!("/admin/outbox/{}", e.name)) { (e.subject) } } } }
+                    @if entries.is_empty() { tr { td colspan="2" { "Empty." } } }
+                }
+            }
+        }
+    };
+    Ok(page(&viewer, "Outbox", body).into_response())
+}
+
+async fn message(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(name): Path<String>,
+) -> Result<Response, WebError> {
+    viewer.require(Action::ReadOutbox, "/admin/outbox")?;
+    let text = app.mailer.read(&name).ok_or(WebError::NotFound)?;
+    let body = html! { p.meta { a href="/admin/outbox" { "← Outbox" } } pre.mail { (text) } };
+    Ok(page(&viewer, "Message", body).into_response())
+}

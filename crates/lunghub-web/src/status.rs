@@ -1,0 +1,355 @@
+//! The public hospital onboarding status: the live table the group used to keep by hand,
+//! as HTML (filterable), JSON, CSV and Markdown, all in one column layout:
+//! Institute | Location | Requested data | Status | Last update.
+
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use lunghub_domain::{RequestedData, Stage};
+use lunghub_store::platform::Institute;
+use maud::html;
+use serde::Deserialize;
+
+use crate::layout::{self, page};
+use crate::{Shared, Viewer, WebError, now_ns};
+
+pub const COLUMNS: [&str; 5] = [
+    "Institute",
+    "Location",
+    "Requested data",
+    "Status",
+    "Last update",
+];
+
+/// How long an anonymous rendering of the whole table is reused. Every change made
+/// through this server clears it at once; the time limit covers changes made by other
+/// servers on the same PostgreSQL, and the day count ticking over.
+const CACHE_FOR: Duration = Duration::from_secs(5);
+
+#[derive(Default)]
+pub struct Cache {
+    entries: RwLock<Vec<(Format, Instant, Bytes)>>,
+}
+
+impl Cache {
+    fn get(&self, format: Format) -> Option<Bytes> {
+        let entries = self.entries.read().unwrap_or_else(|p| p.into_inner());
+        entries
+            .iter()
+            .find(|(f, at, _)| *f == format && at.elapsed() < CACHE_FOR)
+            .map(|(_, _, b)| b.clone())
+    }
+
+    fn put(&self, format: Format, bytes: Bytes) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|(f, _, _)| *f != format);
+        entries.push((format, Instant::now(), bytes));
+    }
+
+    /// Forgets every rendering: call after any change to an institute.
+    pub fn clear(&self) {
+        self.entries
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Html,
+    Json,
+    Csv,
+    Markdown,
+}
+
+impl Format {
+    fn content_type(self) -> &'static str {
+        match self {
+            Format::Html => "text/html; charset=utf-8",
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Markdown => "text/markdown; charset=utf-8",
+        }
+    }
+}
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/status", get(html_table))
+        .route("/status.json", get(json_table))
+        .route("/api/status", get(json_table))
+        .route("/status.csv", get(csv_table))
+        .route("/status.md", get(markdown_table))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Filter {
+    status: Option<String>,
+    location: Option<String>,
+}
+
+impl Filter {
+    fn is_empty(&self) -> bool {
+        self.status.as_deref().unwrap_or("").is_empty()
+            && self.location.as_deref().unwrap_or("").is_empty()
+    }
+
+    fn stage(&self) -> Result<Option<Stage>, WebError> {
+        match self.status.as_deref().unwrap_or("") {
+            "" => Ok(None),
+            key => Stage::parse(key).map(Some).map_err(|_| {
+                WebError::BadRequest(format!(
+                    "Unknown status {key:?}. Use one of: {}.",
+                    Stage::ALL
+                        .iter()
+                        .map(|s| s.key())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }),
+        }
+    }
+}
+
+/// One row, in the public column layout.
+pub struct Row {
+    pub institute: String,
+    pub location: String,
+    pub requested: String,
+    pub stage: Stage,
+    pub last_update: String,
+    pub days_since_update: i64,
+}
+
+fn requested_labels(keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| RequestedData::parse(k).map_or(k.as_str(), |r| r.label()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+async fn rows(app: &Shared, filter: &Filter) -> Result<Vec<Row>, WebError> {
+    let stage = filter.stage()?;
+    let location = filter
+        .location
+        .as_deref()
+        .unwrap_or("")
+        .trim()
+        .to_lowercase();
+    let now = now_ns();
+    Ok(app
+        .platform
+        .institutes()
+        .await?
+        .into_iter()
+        .filter_map(|i: Institute| {
+            let s = Stage::parse(&i.stage).ok()?;
+            let keep = stage.is_none_or(|want| want == s)
+                && (location.is_empty() || i.location.to_lowercase().contains(&location));
+            keep.then(|| Row {
+                requested: requested_labels(&i.requested_data),
+                stage: s,
+                last_update: layout::date(i.updated_at),
+                days_since_update: layout::days_between(i.updated_at, now),
+                institute: i.name,
+                location: i.location,
+            })
+        })
+        .collect())
+}
+
+fn respond(format: Format, bytes: Bytes) -> Response {
+    let mut r = bytes.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    r
+}
+
+/// Serves from the cache when the request is anonymous and unfiltered.
+async fn cached<F, Fut>(
+    app: &Shared,
+    format: Format,
+    cacheable: bool,
+    render: F,
+) -> Result<Response, WebError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<String, WebError>>,
+{
+    if cacheable && let Some(bytes) = app.status_cache.get(format) {
+        return Ok(respond(format, bytes));
+    }
+    let bytes = Bytes::from(render().await?);
+    if cacheable {
+        app.status_cache.put(format, bytes.clone());
+    }
+    Ok(respond(format, bytes))
+}
+
+async fn html_table(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Query(filter): Query<Filter>,
+) -> Result<Response, WebError> {
+    let cacheable = filter.is_empty() && viewer.account.is_none();
+    let app2 = app.clone();
+    cached(&app, Format::Html, cacheable, || async move {
+        let rows = rows(&app2, &filter).await?;
+        let mut locations: Vec<String> = app2.platform.institutes().await?.into_iter().map(|i| i.location).collect();
+        locations.sort();
+        locations.dedup();
+        let chosen_stage = filter.stage()?;
+        let chosen_location = filter.location.clone().unwrap_or_default();
+        let body = html! {
+            h1 { "Hospital onboarding status" }
+            p.lead { "Where each hospital stands on its way to sharing de-identified images. Updated live by our coordinators." }
+            ol.steps { @for s in Stage::ALL { li { (s.number()) ". " (s.label()) } } }
+            form.filters method="get" action="/status" {
+                label { "Status"
+                    select name="status" {
+                        option value="" { "All" }
+                        @for s in Stage::ALL { option value=(s.key()) selected[chosen_stage == Some(s)] { (s.label()) } }
+                    }
+                }
+                label { "Location"
+                    select name="location" {
+                        option value="" { "All" }
+                        @for l in &locations { option value=(l) selected[*l == chosen_location] { (l) } }
+                    }
+                }
+                button.secondary type="submit" { "Filter" }
+                span.meta { (rows.len()) " institutes · also as " a href="/status.json" { "JSON" } ", " a href="/status.csv" { "CSV" } ", " a href="/status.md" { "Markdown" } }
+            }
+            div.table-wrap {
+                table.responsive id="status" {
+                    thead { tr { @for c in COLUMNS { th scope="col" { (c) } } } }
+                    tbody {
+                        @for r in &rows {
+                            tr {
+                                td data-label="Institute" { (r.institute) }
+                                td data-label="Location" { (r.location) }
+                                td data-label="Requested data" { (r.requested) }
+                                td data-label="Status" { span class=(format!("stage s{}", r.stage.number())) { (r.stage.number()) "/7 · " (r.stage.label()) } }
+                                td data-label="Last update" {
+                                    (r.last_update) " "
+                                    span class=(if r.days_since_update >= 14 { "stale" } else { "muted" }) {
+                                        "(" (days_phrase(r.days_since_update)) ")"
+                                    }
+                                }
+                            }
+                        }
+                        @if rows.is_empty() { tr { td colspan="5" { "No institute matches." } } }
+                    }
+                }
+            }
+        };
+        Ok(page(&viewer, "Hospital onboarding status", body).0)
+    })
+    .await
+}
+
+fn days_phrase(days: i64) -> String {
+    match days {
+        0 => "today".into(),
+        1 => "1 day ago".into(),
+        n => format!("{n} days ago"),
+    }
+}
+
+async fn json_table(
+    State(app): State<Shared>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, WebError> {
+    let cacheable = filter.is_empty();
+    let app2 = app.clone();
+    cached(&app, Format::Json, cacheable, || async move {
+        let rows = rows(&app2, &filter).await?;
+        let list: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    COLUMNS[0]: r.institute,
+                    COLUMNS[1]: r.location,
+                    COLUMNS[2]: r.requested,
+                    COLUMNS[3]: r.stage.label(),
+                    COLUMNS[4]: r.last_update,
+                })
+            })
+            .collect();
+        serde_json::to_string_pretty(&list).map_err(|e| WebError::Internal(e.to_string()))
+    })
+    .await
+}
+
+async fn csv_table(
+    State(app): State<Shared>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, WebError> {
+    let cacheable = filter.is_empty();
+    let app2 = app.clone();
+    cached(&app, Format::Csv, cacheable, || async move {
+        let rows = rows(&app2, &filter).await?;
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let fail = |e: csv::Error| WebError::Internal(e.to_string());
+        w.write_record(COLUMNS).map_err(fail)?;
+        for r in &rows {
+            w.write_record([
+                &r.institute,
+                &r.location,
+                &r.requested,
+                r.stage.label(),
+                &r.last_update,
+            ])
+            .map_err(fail)?;
+        }
+        let bytes = w
+            .into_inner()
+            .map_err(|e| WebError::Internal(e.to_string()))?;
+        String::from_utf8(bytes).map_err(|e| WebError::Internal(e.to_string()))
+    })
+    .await
+}
+
+/// A Markdown cell: pipes escaped and line breaks flattened, so a name can't break the table.
+fn md_cell(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace(['\r', '\n'], " ")
+}
+
+async fn markdown_table(
+    State(app): State<Shared>,
+    Query(filter): Query<Filter>,
+) -> Result<Response, WebError> {
+    let cacheable = filter.is_empty();
+    let app2 = app.clone();
+    cached(&app, Format::Markdown, cacheable, || async move {
+        let rows = rows(&app2, &filter).await?;
+        let mut out = format!(
+            "| {} |\n|{}\n",
+            COLUMNS.join(" | "),
+            "---|".repeat(COLUMNS.len())
+        );
+        for r in &rows {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                md_cell(&r.institute),
+                md_cell(&r.location),
+                md_cell(&r.requested),
+                r.stage.label(),
+                r.last_update
+            ));
+        }
+        Ok(out)
+    })
+    .await
+}

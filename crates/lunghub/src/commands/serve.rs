@@ -1,0 +1,50 @@
+//! `lunghub serve`: the web platform on the catalog's database and blob store.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use lunghub_web::{App, Config};
+
+use super::storage::StorageArgs;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port, printed at start)
+    #[arg(long, env = "LUNGHUB_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// The address people reach the site at, for links in emails; default http://LISTEN.
+    /// An https:// address makes cookies Secure.
+    #[arg(long, env = "LUNGHUB_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Email of the admin account created on first start
+    #[arg(long, env = "LUNGHUB_ADMIN_EMAIL", default_value = "admin@localhost")]
+    admin_email: String,
+    #[command(flatten)]
+    storage: StorageArgs,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let catalog = args.storage.catalog().await?;
+        let blobs = args.storage.blobs()?;
+        let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let bound = listener.local_addr()?;
+        let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
+        let config = Config { data_dir: args.storage.data_dir.clone(), public_url: public_url.clone() };
+        let app = App::new(catalog, blobs, config).await.context("cannot start the platform")?;
+        println!("lunghub serving on {public_url} (listening on {bound})");
+        if let Some(link) = app.first_start(&args.admin_email).await.context("cannot create the first admin")? {
+            println!("First start: an admin account {} was created. Sign in once with this link (valid 24 hours), then set a password:", args.admin_email);
+            println!("  {link}");
+        }
+        println!("Email goes to the outbox: {}", app.mailer.outbox_dir().display());
+        std::io::stdout().flush()?;
+        lunghub_web::serve(listener, app).await.context("the server stopped")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
