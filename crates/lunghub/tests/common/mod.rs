@@ -2,6 +2,8 @@
 //! `../shared/data` and check its output with real peers (pydicom, dciodvfy).
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

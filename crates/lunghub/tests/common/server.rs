@@ -1,0 +1,297 @@
+//! The real `lunghub serve` on a random port with a fresh database (SQLite in a temporary
+//! data directory, or a fresh PostgreSQL database), and a small HTTP client that keeps its
+//! own cookies, follows nothing by itself, and remembers the last CSRF token it saw.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: PathBuf,
+    /// The one-time admin sign-in link printed at first start.
+    pub admin_link: String,
+    _tmp: tempfile::TempDir,
+}
+
+/// A fresh PostgreSQL database URL (LUNGHUB_TEST_POSTGRES_URL names the server).
+pub async fn fresh_postgres() -> String {
+    let admin = std::env::var("LUNGHUB_TEST_POSTGRES_URL")
+        .expect("LUNGHUB_TEST_POSTGRES_URL is not set: run the tests through `bash .ci/run`, which starts PostgreSQL");
+    lunghub_store::testing::fresh_postgres_database(&admin)
+        .await
+        .expect("fresh database")
+}
+
+impl Server {
+    pub fn start(database_url: Option<&str>) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lunghub"));
+        cmd.args(["serve", "--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(&data_dir);
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("lunghub serve starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (mut base, mut admin_link) = (String::new(), String::new());
+        let start = Instant::now();
+        while (base.is_empty() || admin_link.is_empty())
+            && start.elapsed() < Duration::from_secs(60)
+        {
+            let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
+                break;
+            };
+            if let Some(rest) = line.strip_prefix("lunghub serving on ") {
+                base = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+            } else if line.trim_start().starts_with("http") && line.contains("/signin/once/") {
+                admin_link = line.trim().to_owned();
+            }
+        }
+        assert!(
+            !base.is_empty() && !admin_link.is_empty(),
+            "lunghub serve did not print its address and admin link"
+        );
+        Server {
+            child,
+            base,
+            data_dir,
+            admin_link,
+            _tmp: tmp,
+        }
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// The text of the newest outbox message to `to`.
+    pub fn last_mail_to(&self, to: &str) -> String {
+        let dir = self.data_dir.join("outbox");
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .expect("outbox")
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .rev()
+            .map(|p| std::fs::read_to_string(p).expect("mail"))
+            .find(|m| {
+                m.lines()
+                    .any(|l| l.eq_ignore_ascii_case(&format!("To: {to}")))
+            })
+            .unwrap_or_else(|| panic!("no mail to {to} in the outbox"))
+    }
+
+    /// The first link in the newest mail to `to` whose path starts with `prefix`.
+    pub fn link_in_mail(&self, to: &str, prefix: &str) -> String {
+        let mail = self.last_mail_to(to);
+        mail.split_whitespace()
+            .find(|w| w.starts_with(&format!("{}{prefix}", self.base)))
+            .unwrap_or_else(|| panic!("no {prefix} link in the mail to {to}:\n{mail}"))
+            .to_owned()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    /// The raw `Set-Cookie` headers, attributes included.
+    pub set_cookies: Vec<String>,
+    pub location: Option<String>,
+    pub content_type: String,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    cookies: Mutex<BTreeMap<String, String>>,
+    csrf: Mutex<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Client {
+            http,
+            base: base.to_owned(),
+            cookies: Mutex::default(),
+            csrf: Mutex::default(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        if path.starts_with("http") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    pub fn has_cookie(&self, name: &str) -> bool {
+        self.cookies.lock().expect("cookies").contains_key(name)
+    }
+
+    pub fn csrf(&self) -> String {
+        self.csrf.lock().expect("csrf").clone()
+    }
+
+    async fn finish(&self, r: reqwest::Response) -> Response {
+        let set_cookies: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        for text in &set_cookies {
+            let pair = text.split(';').next().unwrap_or_default();
+            if let Some((k, v)) = pair.split_once('=') {
+                let mut jar = self.cookies.lock().expect("cookies");
+                if v.is_empty() || text.contains("Max-Age=0") {
+                    jar.remove(k);
+                } else {
+                    jar.insert(k.to_owned(), v.to_owned());
+                }
+            }
+        }
+        let status = r.status().as_u16();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = r.text().await.expect("body");
+        if let Some(i) = body.find("name=\"csrf\" value=\"") {
+            let rest = &body[i + 19..];
+            if let Some(end) = rest.find('"') {
+                *self.csrf.lock().expect("csrf") = rest[..end].to_owned();
+            }
+        }
+        Response {
+            status,
+            set_cookies,
+            location,
+            content_type,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        self.finish(r).await
+    }
+
+    /// Posts a form with the last CSRF token seen (unless the form has its own `csrf`).
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
+        let mut pairs: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        if !fields.iter().any(|(k, _)| *k == "csrf") {
+            pairs.push(("csrf".into(), self.csrf()));
+        }
+        let body: String = pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(r).await
+    }
+
+    pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Response {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .multipart(form)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(r).await
+    }
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

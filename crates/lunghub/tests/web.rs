@@ -1,0 +1,858 @@
+//! The web platform end to end, over HTTP, against the real `lunghub serve` on a random
+//! port with a fresh database: on SQLite and on PostgreSQL. Sign-up by role with email
+//! confirmation, accounts and roles, a hospital through all seven stages with the public
+//! table in every format, documents, the letter, subscriptions, tracks and partners, and
+//! bad input of every kind refused with a clear message and nothing changed.
+
+mod common;
+
+use common::server::{Client, Server, fresh_postgres};
+
+const PASSWORD: &str = "a long enough password";
+
+/// Signs someone up as `role` with extra answers, confirms through the outbox link, and
+/// returns a signed-in client.
+async fn sign_up(
+    server: &Server,
+    role: &str,
+    name: &str,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> Client {
+    let c = server.client();
+    assert_eq!(c.get(&format!("/join/{role}")).await.status, 200);
+    let mut fields = vec![
+        ("name", name),
+        ("email", email),
+        ("password", PASSWORD),
+        ("password2", PASSWORD),
+    ];
+    fields.extend_from_slice(extra);
+    let r = c.post(&format!("/join/{role}"), &fields).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Check your email"));
+    let link = server.link_in_mail(email, "/confirm/");
+    assert!(c.get(&link).await.body.contains("Email confirmed"));
+    sign_in(&c, email, PASSWORD).await;
+    c
+}
+
+async fn sign_in(c: &Client, email: &str, password: &str) {
+    c.get("/signin").await;
+    let r = c
+        .post(
+            "/signin",
+            &[
+                ("email", email),
+                ("password", password),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/account")),
+        "{}",
+        r.body
+    );
+    let session = r
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("lh_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+}
+
+/// The admin, signed in with the one-time link printed at first start.
+async fn admin(server: &Server) -> Client {
+    let c = server.client();
+    let r = c.get(&server.admin_link).await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/account")));
+    assert_eq!(
+        c.get(&server.admin_link).await.status,
+        404,
+        "the admin link works only once"
+    );
+    c
+}
+
+/// Sets an account's role (and site) through the admin page.
+async fn set_role(admin: &Client, email: &str, role: &str, site: &str) {
+    let action = admin_form_action(admin, email).await;
+    let r = admin.post(&action, &[("role", role), ("site", site)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+fn institute_id(location: &str) -> String {
+    location.rsplit('/').next().expect("an id").to_owned()
+}
+
+fn status_of(server_json: &serde_json::Value, institute: &str) -> String {
+    server_json
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["Institute"] == institute)
+        .map(|r| r["Status"].as_str().expect("status").to_owned())
+        .unwrap_or_else(|| panic!("{institute} is not in the table"))
+}
+
+async fn exercise(server: Server) {
+    let anonymous = server.client();
+    for page in [
+        "/",
+        "/help",
+        "/status",
+        "/tracks",
+        "/partners",
+        "/subscribe",
+        "/signin",
+        "/static/site.css",
+    ] {
+        assert_eq!(anonymous.get(page).await.status, 200, "{page}");
+    }
+    assert_eq!(anonymous.get("/no-such-page").await.status, 404);
+    assert_eq!(anonymous.get("/join/astronaut").await.status, 404);
+
+    // The OpenAPI document lists every API path, and each one answers as it says.
+    let doc = anonymous.get("/api/openapi.json").await.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 7);
+    for (path, item) in paths {
+        let protected = item["get"]["security"].is_array();
+        let r = anonymous.get(&path.replace("{id}", "none")).await;
+        if protected {
+            assert_eq!(
+                r.status, 303,
+                "{path} must send anonymous visitors to sign in"
+            );
+        } else {
+            assert_eq!(r.status, 200, "{path}");
+            assert!(
+                r.content_type.starts_with("application/json"),
+                "{path}: {}",
+                r.content_type
+            );
+        }
+    }
+
+    // Sign-up: nothing is created from a bad form, or from a form without its token.
+    let c = server.client();
+    c.get("/join/data-scientist").await;
+    let long_name = "x".repeat(121);
+    let r = c
+        .post(
+            "/join/data-scientist",
+            &[
+                ("name", &long_name),
+                ("email", "ada@example.org"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body
+            .contains("Your name is too long: at most 120 characters."),
+        "{}",
+        r.body
+    );
+    let r = c
+        .post(
+            "/join/data-scientist",
+            &[
+                ("name", "Ada"),
+                ("email", "not an email"),
+                ("password", "short"),
+                ("password2", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("Email must be a valid address")
+            && r.body.contains("at least 10 characters")
+    );
+    let forged = server.client();
+    let r = forged
+        .post(
+            "/join/data-scientist",
+            &[
+                ("name", "Ada"),
+                ("email", "ada@example.org"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+                ("csrf", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("Nothing was changed"));
+    // A token from another visitor's page is no good either.
+    forged.get("/join/data-scientist").await;
+    let r = forged
+        .post(
+            "/join/data-scientist",
+            &[
+                ("name", "Ada"),
+                ("email", "ada@example.org"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+                ("csrf", &c.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 403);
+    assert!(
+        !server.data_dir.join("outbox").exists()
+            || std::fs::read_dir(server.data_dir.join("outbox"))
+                .expect("outbox")
+                .count()
+                == 0
+    );
+
+    // An unconfirmed account can't sign in; confirming works once.
+    let r = c
+        .post(
+            "/join/data-scientist",
+            &[
+                ("name", "Ada Lovelace"),
+                ("email", "Ada@Example.org"),
+                ("affiliation", "Analytical Engines"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    c.get("/signin").await;
+    let r = c
+        .post(
+            "/signin",
+            &[("email", "ada@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 401);
+    assert!(r.body.contains("Confirm your email first"));
+    let link = server.link_in_mail("ada@example.org", "/confirm/");
+    assert!(c.get(&link).await.body.contains("Email confirmed"));
+    assert_eq!(c.get(&link).await.status, 404);
+    sign_in(&c, "ada@example.org", PASSWORD).await;
+    let ada = c;
+    let account = ada.get("/account").await;
+    assert!(
+        account.body.contains("Ada Lovelace") && account.body.contains("Role: Data scientist"),
+        "{}",
+        account.body
+    );
+    // Signing up again with the same address says the same, and tells the owner.
+    let again = server.client();
+    again.get("/join/developer").await;
+    let r = again
+        .post(
+            "/join/developer",
+            &[
+                ("name", "Eve"),
+                ("email", "ada@example.org"),
+                ("skills", "Rust"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(
+        server
+            .last_mail_to("ada@example.org")
+            .contains("already has an account")
+    );
+
+    // Roles: the admin makes a coordinator and a hospital uploader.
+    let admin = admin(&server).await;
+    assert_eq!(admin.get("/admin/accounts").await.status, 200);
+    let coord = sign_up(
+        &server,
+        "frontline-doctor",
+        "Carla Coordinator",
+        "carla@example.org",
+        &[("institution", "Ospedale"), ("location", "Milan")],
+    )
+    .await;
+    let uploader = sign_up(
+        &server,
+        "medical-personnel",
+        "Umberto Uploader",
+        "umberto@example.org",
+        &[
+            ("institution", "Test Hospital"),
+            ("location", "Rome"),
+            ("profession", "radiographer"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        coord.get("/coord").await.status,
+        403,
+        "a member is no coordinator yet"
+    );
+    set_role(&admin, "carla@example.org", "coordinator", "").await;
+    let r = admin
+        .post(
+            &admin_form_action(&admin, "umberto@example.org").await,
+            &[("role", "uploader"), ("site", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "an uploader needs a site");
+    assert!(r.body.contains("must be bound to a site"));
+    set_role(&admin, "umberto@example.org", "uploader", "Test Hospital").await;
+    let r = admin
+        .post(
+            &admin_form_action(&admin, "umberto@example.org").await,
+            &[("role", "emperor"), ("site", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Unknown role"));
+
+    // Who may open the coordinator pages.
+    for (who, client, expected) in [
+        ("uploader", &uploader, 403),
+        ("data scientist", &ada, 403),
+        ("coordinator", &coord, 200),
+        ("admin", &admin, 200),
+    ] {
+        for page in [
+            "/coord",
+            "/coord/institutes/new",
+            "/coord/stalled",
+            "/api/institutes",
+        ] {
+            assert_eq!(client.get(page).await.status, expected, "{who} on {page}");
+        }
+    }
+    let r = anonymous.get("/coord").await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/signin?next=/coord"))
+    );
+    assert_eq!(uploader.get("/admin/accounts").await.status, 403);
+    assert_eq!(coord.get("/admin/outbox").await.status, 403);
+
+    // A new institute: bad input is refused with reasons, and nothing is added.
+    coord.get("/coord/institutes/new").await;
+    let r = coord
+        .post(
+            "/coord/institutes/new",
+            &[
+                ("name", "Ospedale San Raffaele"),
+                ("location", &"y".repeat(121)),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.body.contains("Location is too long")
+            && r.body
+                .contains("Choose at least one kind of requested data"),
+        "{}",
+        r.body
+    );
+    let r = coord
+        .post(
+            "/coord/institutes/new",
+            &[
+                ("name", "Ospedale San Raffaele"),
+                ("location", "Milan, Italy"),
+                ("requested", "xray-martian"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Unknown kind of requested data"));
+    assert_eq!(
+        anonymous
+            .get("/status.json")
+            .await
+            .json()
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let fields = [
+        ("name", "Ospedale San Raffaele"),
+        ("location", "Milan, Italy"),
+        ("requested", "xray-covid"),
+        ("requested", "ultrasound-lung"),
+        ("contacts", "Dr. Rossi, radiology"),
+    ];
+    let r = coord.post("/coord/institutes/new", &fields).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let id = institute_id(r.location.as_deref().expect("location"));
+    assert_eq!(
+        coord.post("/coord/institutes/new", &fields).await.status,
+        409,
+        "names are unique"
+    );
+    let url = format!("/coord/institutes/{id}");
+    let stage_url = format!("{url}/stage");
+    assert!(coord.get(&url).await.body.contains("Ospedale San Raffaele"));
+
+    // Moves the rules forbid, each refused with its reason.
+    let refused = [
+        (
+            vec![
+                ("move", "back"),
+                ("expected", "first-contact"),
+                ("note", ""),
+            ],
+            400,
+            "going back a stage needs a reason",
+        ),
+        (
+            vec![
+                ("move", "sideways"),
+                ("expected", "first-contact"),
+                ("note", ""),
+            ],
+            400,
+            "unknown move",
+        ),
+        (
+            vec![("move", "forward"), ("expected", "launched"), ("note", "")],
+            400,
+            "unknown stage",
+        ),
+        (
+            vec![
+                ("move", "skip-ethics"),
+                ("expected", "first-contact"),
+                ("note", ""),
+            ],
+            400,
+            "ethics approval can only be skipped",
+        ),
+        (
+            vec![
+                ("move", "forward"),
+                ("expected", "data-received"),
+                ("note", ""),
+            ],
+            409,
+            "changed meanwhile",
+        ),
+    ];
+    for (form, status, why) in refused {
+        coord.get(&url).await;
+        let r = coord.post(&stage_url, &form).await;
+        assert_eq!(r.status, status, "{form:?}: {}", r.body);
+        assert!(r.body.contains(why), "{form:?}: expected {why:?}");
+    }
+    let r = server
+        .client()
+        .post(
+            &stage_url,
+            &[("move", "forward"), ("expected", "first-contact")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "no CSRF token, no move");
+
+    // All seven stages, each visible at once in every public format.
+    let stages = [
+        ("first-contact", "First contact"),
+        ("introductory-call", "Introductory call"),
+        (
+            "data-request-sent",
+            "Project description and data request sent",
+        ),
+        ("ethics-approval", "Ethical committee approval"),
+        ("waiting-for-data", "Waiting for data"),
+        ("data-received", "Data received"),
+        ("dataset-available", "Dataset available"),
+    ];
+    assert_eq!(
+        status_of(
+            &anonymous.get("/status.json").await.json(),
+            "Ospedale San Raffaele"
+        ),
+        stages[0].1
+    );
+    for pair in stages.windows(2) {
+        coord.get(&url).await;
+        let r = coord
+            .post(
+                &stage_url,
+                &[
+                    ("move", "forward"),
+                    ("expected", pair[0].0),
+                    ("note", &format!("reached {}", pair[1].0)),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{}", r.body);
+        assert_eq!(
+            status_of(
+                &anonymous.get("/status.json").await.json(),
+                "Ospedale San Raffaele"
+            ),
+            pair[1].1
+        );
+        assert!(anonymous.get("/status").await.body.contains(pair[1].1));
+    }
+    let csv = anonymous.get("/status.csv").await;
+    assert!(csv.content_type.starts_with("text/csv"));
+    let mut lines = csv.body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("Institute,Location,Requested data,Status,Last update")
+    );
+    assert!(lines.next().expect("a row").starts_with("Ospedale San Raffaele,\"Milan, Italy\",\"X-ray COVID-19, Ultrasound lung\",Dataset available,"));
+    let md = anonymous.get("/status.md").await.body;
+    assert!(md.starts_with("| Institute | Location | Requested data | Status | Last update |\n|---|---|---|---|---|\n| Ospedale San Raffaele |"), "{md}");
+    let detail = coord.get(&format!("/api/institutes/{id}")).await.json();
+    let history = detail["history"].as_array().expect("history");
+    assert_eq!(history.len(), 7, "added, then six moves");
+    assert_eq!(history[6]["to_stage"], "dataset-available");
+    assert_eq!(history[6]["actor"], "carla@example.org");
+    assert_eq!(history[6]["note"], "reached dataset-available");
+    // One step back needs a reason, which the history keeps.
+    coord.get(&url).await;
+    let r = coord
+        .post(
+            &stage_url,
+            &[
+                ("move", "back"),
+                ("expected", "dataset-available"),
+                ("note", "files were corrupt"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        status_of(
+            &anonymous.get("/status.json").await.json(),
+            "Ospedale San Raffaele"
+        ),
+        "Data received"
+    );
+
+    // An institute that needs no ethics approval skips that stage, and only that way.
+    coord.get("/coord/institutes/new").await;
+    let r = coord
+        .post(
+            "/coord/institutes/new",
+            &[
+                ("name", "Clínica Pública"),
+                ("location", "Madrid, Spain"),
+                ("requested", "xray-healthy"),
+                ("ethics_not_required", "on"),
+            ],
+        )
+        .await;
+    let other = format!("{}/stage", r.location.expect("created"));
+    for (from, _) in &stages[..2] {
+        coord.get("/coord").await;
+        assert_eq!(
+            coord
+                .post(
+                    &other,
+                    &[("move", "forward"), ("expected", from), ("note", "")]
+                )
+                .await
+                .status,
+            303
+        );
+    }
+    let r = coord
+        .post(
+            &other,
+            &[
+                ("move", "forward"),
+                ("expected", "data-request-sent"),
+                ("note", ""),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("needs no ethics approval"));
+    coord.get("/coord").await;
+    assert_eq!(
+        coord
+            .post(
+                &other,
+                &[
+                    ("move", "skip-ethics"),
+                    ("expected", "data-request-sent"),
+                    ("note", "")
+                ]
+            )
+            .await
+            .status,
+        303
+    );
+    assert_eq!(
+        status_of(
+            &anonymous.get("/status.json").await.json(),
+            "Clínica Pública"
+        ),
+        "Waiting for data"
+    );
+    // Filters.
+    let only = anonymous
+        .get("/status.json?status=waiting-for-data")
+        .await
+        .json();
+    assert_eq!(only.as_array().map(Vec::len), Some(1));
+    let madrid = anonymous.get("/status?location=madrid").await.body;
+    assert!(madrid.contains("Clínica Pública") && !madrid.contains("Ospedale San Raffaele"));
+    let r = anonymous.get("/status?status=launched").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Unknown status"));
+
+    // Stalled view: its number of days is checked.
+    let r = coord.get("/coord/stalled?days=abc").await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Days must be a whole number"));
+    let r = coord.get("/coord/stalled?days=1").await;
+    assert!(
+        r.status == 200 && r.body.contains("0 institutes"),
+        "{}",
+        r.body
+    );
+
+    // Documents: PDFs only, and they come back as they went in.
+    let pdf = b"%PDF-1.4\n% ethics approval\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n".to_vec();
+    coord.get(&url).await;
+    let upload = format!("{url}/documents?csrf={}", coord.csrf());
+    let form = |bytes: Vec<u8>, name: &str| {
+        reqwest::multipart::Form::new()
+            .text("kind", "ethics-approval")
+            .part(
+                "file",
+                reqwest::multipart::Part::bytes(bytes)
+                    .file_name(name.to_owned())
+                    .mime_str("application/pdf")
+                    .expect("mime"),
+            )
+    };
+    let r = coord
+        .post_multipart(&upload, form(b"MZ not a pdf".to_vec(), "approval.pdf"))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("this file is not a PDF"));
+    let r = coord
+        .post_multipart(
+            &format!("{url}/documents"),
+            form(pdf.clone(), "approval.pdf"),
+        )
+        .await;
+    assert_eq!(r.status, 403, "no CSRF token, no upload");
+    let r = coord
+        .post_multipart(&upload, form(pdf.clone(), "approval.pdf"))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = coord.get(&url).await.body;
+    let start = page
+        .find("href=\"/coord/documents/")
+        .expect("the document is listed")
+        + 6;
+    let href = &page[start..start + page[start..].find('"').expect("end")];
+    let download = coord.get(href).await;
+    assert_eq!(download.content_type, "application/pdf");
+    assert_eq!(download.body.as_bytes(), &pdf[..]);
+    assert_eq!(uploader.get(href).await.status, 403);
+
+    // The data request letter is filled in.
+    let letter = coord.get(&format!("{url}/letter")).await.body;
+    assert!(
+        letter.contains("Ospedale San Raffaele")
+            && letter.contains("Milan, Italy")
+            && letter.contains("<li>Ultrasound lung</li>")
+    );
+
+    // Sign-in throttling: after five failures even the right password is refused.
+    let guesser = server.client();
+    guesser.get("/signin").await;
+    for _ in 0..5 {
+        assert_eq!(
+            guesser
+                .post(
+                    "/signin",
+                    &[("email", "ada@example.org"), ("password", "wrong guess!")]
+                )
+                .await
+                .status,
+            401
+        );
+    }
+    let r = guesser
+        .post(
+            "/signin",
+            &[("email", "ada@example.org"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status, 429);
+    assert!(r.body.contains("Too many failed attempts"));
+
+    // Password reset through the outbox ends old sessions.
+    let resetter = server.client();
+    resetter.get("/reset").await;
+    assert_eq!(
+        resetter
+            .post("/reset", &[("email", "carla@example.org")])
+            .await
+            .status,
+        200
+    );
+    let link = server.link_in_mail("carla@example.org", "/reset/");
+    resetter.get(&link).await;
+    let r = resetter
+        .post(&link, &[("password", "short"), ("password2", "short")])
+        .await;
+    assert_eq!(r.status, 400);
+    let r = resetter
+        .post(
+            &link,
+            &[
+                ("password", "a brand new password"),
+                ("password2", "a brand new password"),
+            ],
+        )
+        .await;
+    assert!(r.body.contains("Password changed"));
+    assert_eq!(
+        coord.get("/coord").await.status,
+        303,
+        "the old session ended"
+    );
+    sign_in(&resetter, "carla@example.org", "a brand new password").await;
+
+    // Subscriptions: confirm, then one click to leave.
+    let reader = server.client();
+    reader.get("/subscribe").await;
+    assert!(
+        reader
+            .post("/subscribe", &[("email", "reader@example.org")])
+            .await
+            .body
+            .contains("Check your email")
+    );
+    assert!(
+        reader
+            .get(&server.link_in_mail("reader@example.org", "/subscribe/confirm/"))
+            .await
+            .body
+            .contains("Subscribed")
+    );
+    let leave = server.link_in_mail("reader@example.org", "/unsubscribe/");
+    assert!(
+        anonymous
+            .get(&leave)
+            .await
+            .body
+            .contains("will get no more updates")
+    );
+
+    // Tracks: join, offer to coordinate, the admin appoints.
+    ada.get("/tracks").await;
+    assert_eq!(
+        ada.post("/tracks/medical-imaging/join", &[]).await.status,
+        303
+    );
+    assert_eq!(
+        ada.post("/tracks/medical-imaging/coordinate", &[])
+            .await
+            .status,
+        303
+    );
+    assert_eq!(ada.post("/tracks/astrology/join", &[]).await.status, 404);
+    let tracks = anonymous.get("/api/tracks").await.json();
+    assert_eq!(tracks[0]["members"], 1);
+    assert!(
+        anonymous
+            .get("/tracks")
+            .await
+            .body
+            .contains("Coordinator required")
+    );
+    let page = admin.get("/admin/accounts").await.body;
+    assert!(page.contains("offers to coordinate"));
+    let start = page
+        .find("action=\"/admin/tracks/medical-imaging/coordinator\"")
+        .expect("appoint form");
+    let account = &page[start..];
+    let v = account
+        .find("name=\"account\" value=\"")
+        .expect("account id")
+        + 22;
+    let account_id = &account[v..v + account[v..].find('"').expect("end")];
+    assert_eq!(
+        admin
+            .post(
+                "/admin/tracks/medical-imaging/coordinator",
+                &[("account", account_id)]
+            )
+            .await
+            .status,
+        303
+    );
+    assert!(
+        anonymous
+            .get("/tracks")
+            .await
+            .body
+            .contains("Coordinator: <strong>Ada Lovelace</strong>")
+    );
+
+    // Partners: listed with consent only.
+    sign_up(
+        &server,
+        "technology-company",
+        "Tess",
+        "tess@example.org",
+        &[
+            ("company", "Imaging Compute Ltd"),
+            ("offer", "GPU hours"),
+            ("listed", "on"),
+        ],
+    )
+    .await;
+    let partners = anonymous.get("/partners").await.body;
+    assert!(partners.contains("Imaging Compute Ltd"));
+    assert!(
+        !partners.contains("Ada Lovelace"),
+        "Ada did not agree to be listed"
+    );
+
+    // The outbox is for the admin only.
+    assert!(
+        admin
+            .get("/admin/outbox")
+            .await
+            .body
+            .contains("Confirm your email for lunghub")
+    );
+}
+
+async fn admin_form_action(admin: &Client, email: &str) -> String {
+    let page = admin.get("/admin/accounts").await;
+    let at = page.body.find(&format!(">{email}<")).expect("listed");
+    let rest = &page.body[at..];
+    let start = rest.find("action=\"/admin/accounts/").expect("a role form") + 8;
+    rest[start..start + rest[start..].find('"').expect("end")].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_platform_works_end_to_end_on_sqlite() {
+    exercise(Server::start(None)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_platform_works_end_to_end_on_postgres() {
+    let url = fresh_postgres().await;
+    exercise(Server::start(Some(&url))).await;
+}
