@@ -5,7 +5,8 @@
 //! - Server-rendered HTML (maud) that works without JavaScript.
 //! - Every state-changing request carries a CSRF token, checked in one middleware.
 //! - Every access decision goes through `lunghub_domain::access::may`.
-//! - Email goes to an outbox folder the admin reads at `/admin/outbox`.
+//! - Email goes out by SMTP when configured, else to an outbox folder the admin reads at
+//!   `/admin/outbox`.
 
 mod api;
 pub mod auth;
@@ -99,6 +100,10 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The address people reach the site at, for links in emails.
     pub public_url: String,
+    /// Where email goes out; None: only to the outbox in the data directory.
+    pub smtp_url: Option<String>,
+    /// The sender of every email.
+    pub mail_from: String,
 }
 
 /// Everything handlers share.
@@ -126,9 +131,10 @@ impl App {
                 "the stored CSRF key is too short".into(),
             ));
         }
-        let mailer = Mailer::outbox(
+        let mailer = Mailer::new(
             config.data_dir.join("outbox"),
-            "lunghub <noreply@lunghub.invalid>",
+            &config.mail_from,
+            config.smtp_url.as_deref(),
         )?;
         Ok(Arc::new(App {
             catalog,

@@ -1,19 +1,33 @@
-//! Outgoing email. Without SMTP configured, every message is written to an outbox folder
-//! that the admin reads in the browser, so sign-up, confirmation and password reset work
-//! on a machine with no network at all.
+//! Outgoing email: through SMTP when a server is configured, else into an outbox folder
+//! that the admin reads in the browser, so that sign-up, confirmation and password reset
+//! work on a machine with no network at all. A message SMTP refuses goes to the outbox too,
+//! so nothing is lost.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
 use crate::WebError;
 
-#[derive(Debug)]
 pub struct Mailer {
     outbox: PathBuf,
     from: String,
+    smtp: Option<AsyncSmtpTransport<Tokio1Executor>>,
     counter: AtomicU64,
+}
+
+impl std::fmt::Debug for Mailer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the SMTP URL: it may hold a password.
+        f.debug_struct("Mailer")
+            .field("outbox", &self.outbox)
+            .field("smtp", &self.smtp.is_some())
+            .finish()
+    }
 }
 
 /// One message in the outbox.
@@ -25,27 +39,74 @@ pub struct OutboxEntry {
 }
 
 impl Mailer {
-    pub fn outbox(dir: impl Into<PathBuf>, from: &str) -> Result<Self, WebError> {
-        let outbox = dir.into();
+    /// A mailer that sends through `smtp_url` (lettre's URL forms: `smtps://` for TLS,
+    /// `smtp://…?tls=required` for STARTTLS, plain `smtp://` for a local relay), or only to
+    /// the outbox.
+    pub fn new(
+        outbox: impl Into<PathBuf>,
+        from: &str,
+        smtp_url: Option<&str>,
+    ) -> Result<Self, WebError> {
+        let outbox = outbox.into();
         fs::create_dir_all(&outbox).map_err(|e| {
             WebError::Internal(format!(
                 "cannot create the outbox {}: {e}",
                 outbox.display()
             ))
         })?;
+        from.parse::<lettre::message::Mailbox>().map_err(|e| {
+            WebError::BadRequest(format!("the sender address {from:?} is not valid: {e}"))
+        })?;
+        let smtp = smtp_url
+            .map(|url| {
+                AsyncSmtpTransport::<Tokio1Executor>::from_url(url).map(|b| b.timeout(Some(std::time::Duration::from_secs(15))).build()).map_err(|e| {
+                    WebError::BadRequest(format!("the SMTP URL is not valid ({e}); use smtps://USER:PASSWORD@HOST, smtp://…?tls=required or smtp://HOST"))
+                })
+            })
+            .transpose()?;
         Ok(Mailer {
             outbox,
             from: from.to_owned(),
+            smtp,
             counter: AtomicU64::new(0),
         })
+    }
+
+    pub fn uses_smtp(&self) -> bool {
+        self.smtp.is_some()
     }
 
     pub fn outbox_dir(&self) -> &Path {
         &self.outbox
     }
 
-    /// Sends (here: files) one plain-text message. The file appears whole or not at all.
-    pub fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), WebError> {
+    /// Sends one plain-text message by SMTP, or files it in the outbox.
+    pub async fn send(&self, to: &str, subject: &str, body: &str) -> Result<(), WebError> {
+        let Some(smtp) = &self.smtp else {
+            return self.file(to, subject, body);
+        };
+        let message = (|| {
+            Message::builder()
+                .from(self.from.parse().map_err(|e| format!("{e}"))?)
+                .to(to.parse().map_err(|e| format!("{e}"))?)
+                .subject(subject)
+                .header(ContentType::TEXT_PLAIN)
+                .body(body.to_owned())
+                .map_err(|e| format!("{e}"))
+        })();
+        let sent = match message {
+            Ok(m) => smtp.send(m).await.map(|_| ()).map_err(|e| e.to_string()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            eprintln!("warning: email to {to} not sent by SMTP ({e}); it is in the outbox");
+            return self.file(to, subject, body);
+        }
+        Ok(())
+    }
+
+    /// Files one message in the outbox; the file appears whole or not at all.
+    fn file(&self, to: &str, subject: &str, body: &str) -> Result<(), WebError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_nanos())

@@ -856,3 +856,137 @@ async fn the_platform_works_end_to_end_on_postgres() {
     let url = fresh_postgres().await;
     exercise(Server::start(Some(&url))).await;
 }
+
+/// aiosmtpd (PyPI) as a real SMTP server, storing what it receives in a maildir.
+struct SmtpPeer {
+    child: std::process::Child,
+    port: u16,
+    maildir: tempfile::TempDir,
+}
+
+impl SmtpPeer {
+    fn start() -> SmtpPeer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let maildir = tempfile::tempdir().expect("tempdir");
+        let child = std::process::Command::new(common::python())
+            .args([
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+            ])
+            .arg(maildir.path().join("box"))
+            .spawn()
+            .expect("aiosmtpd starts (installed by .ci/run)");
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(30),
+                "aiosmtpd did not listen on {port}: is it installed? Run `bash .ci/run`"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        SmtpPeer {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// Every message received so far.
+    fn received(&self) -> Vec<String> {
+        let new = self.maildir.path().join("box/new");
+        std::fs::read_dir(new)
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for SmtpPeer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn email_goes_out_by_smtp_and_what_smtp_refuses_waits_in_the_outbox() {
+    let smtp = SmtpPeer::start();
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let server = Server::start_with(
+        None,
+        &[
+            "--smtp-url",
+            &url,
+            "--mail-from",
+            "lunghub <noreply@example.org>",
+        ],
+    );
+    let c = server.client();
+    c.get("/subscribe").await;
+    assert_eq!(
+        c.post("/subscribe", &[("email", "reader@example.org")])
+            .await
+            .status,
+        200
+    );
+    let start = std::time::Instant::now();
+    let mail = loop {
+        if let Some(m) = smtp
+            .received()
+            .into_iter()
+            .find(|m| m.contains("reader@example.org"))
+        {
+            break m;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "aiosmtpd received nothing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        mail.contains("From: lunghub <noreply@example.org>"),
+        "{mail}"
+    );
+    assert!(
+        mail.contains(&format!("{}/subscribe/confirm/", server.base)),
+        "{mail}"
+    );
+    assert_eq!(
+        server.outbox_len(),
+        0,
+        "sent mail must not also sit in the outbox"
+    );
+    drop(server);
+
+    // Nobody listens here: the message is kept in the outbox for the admin.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let server = Server::start_with(None, &["--smtp-url", &format!("smtp://127.0.0.1:{closed}")]);
+    let c = server.client();
+    c.get("/subscribe").await;
+    assert_eq!(
+        c.post("/subscribe", &[("email", "later@example.org")])
+            .await
+            .status,
+        200
+    );
+    assert!(
+        server
+            .last_mail_to("later@example.org")
+            .contains("/subscribe/confirm/")
+    );
+}

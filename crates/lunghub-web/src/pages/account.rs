@@ -221,7 +221,7 @@ async fn reset_request(
                 "Open this link within an hour to choose a new password:\n\n{}\n\nIf you did not ask for this, ignore this message: your password stays as it is.\n",
                 app.link(&format!("/reset/{token}"))
             ),
-        )?;
+        ).await?;
     }
     let body = html! { h1 { "Check your email" } p.notice { "If an account uses " strong { (email) } ", we sent it a link to reset the password." } };
     Ok(page(&viewer, "Check your email", body).into_response())

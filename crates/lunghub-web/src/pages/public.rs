@@ -180,7 +180,7 @@ async fn join(
                     role.label().to_lowercase(),
                     app.link(&format!("/confirm/{token}"))
                 ),
-            )?;
+            ).await?;
         }
         // Say the same as for a new address, so the form does not reveal who has an
         // account; tell the owner instead.
@@ -192,7 +192,7 @@ async fn join(
                 app.link("/signin"),
                 app.link("/reset")
             ),
-        )?,
+        ).await?,
         Err(e) => return Err(e.into()),
     }
     if fields.checked("subscribe") {
@@ -265,7 +265,7 @@ async fn start_subscription(app: &Shared, email: &str) -> Result<(), WebError> {
                 app.link(&format!("/subscribe/confirm/{token}")),
                 app.link(&format!("/unsubscribe/{unsubscribe}"))
             ),
-        )?;
+        ).await?;
     }
     Ok(())
 }

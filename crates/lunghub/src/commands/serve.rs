@@ -18,6 +18,19 @@ pub struct ServeArgs {
     /// An https:// address makes cookies Secure.
     #[arg(long, env = "LUNGHUB_PUBLIC_URL")]
     public_url: Option<String>,
+    /// SMTP server for outgoing email: smtps://USER:PASSWORD@HOST[:PORT] (TLS),
+    /// smtp://USER:PASSWORD@HOST[:PORT]?tls=required (STARTTLS), or smtp://HOST[:PORT]
+    /// (unencrypted: a relay on this machine only); default: none, email goes to
+    /// DATA_DIR/outbox for the admin
+    #[arg(long, env = "LUNGHUB_SMTP_URL", hide_env_values = true)]
+    smtp_url: Option<String>,
+    /// Sender of outgoing email
+    #[arg(
+        long,
+        env = "LUNGHUB_MAIL_FROM",
+        default_value = "lunghub <noreply@localhost>"
+    )]
+    mail_from: String,
     /// Email of the admin account created on first start
     #[arg(long, env = "LUNGHUB_ADMIN_EMAIL", default_value = "admin@localhost")]
     admin_email: String,
@@ -35,14 +48,23 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         let bound = listener.local_addr()?;
         let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
-        let config = Config { data_dir: args.storage.data_dir.clone(), public_url: public_url.clone() };
+        let config = Config {
+            data_dir: args.storage.data_dir.clone(),
+            public_url: public_url.clone(),
+            smtp_url: args.smtp_url.clone(),
+            mail_from: args.mail_from.clone(),
+        };
         let app = App::new(catalog, blobs, config).await.context("cannot start the platform")?;
         println!("lunghub serving on {public_url} (listening on {bound})");
         if let Some(link) = app.first_start(&args.admin_email).await.context("cannot create the first admin")? {
             println!("First start: an admin account {} was created. Sign in once with this link (valid 24 hours), then set a password:", args.admin_email);
             println!("  {link}");
         }
-        println!("Email goes to the outbox: {}", app.mailer.outbox_dir().display());
+        if app.mailer.uses_smtp() {
+            println!("Email goes out by SMTP; what SMTP refuses lands in {}", app.mailer.outbox_dir().display());
+        } else {
+            println!("Email goes to the outbox: {} (read it at {public_url}/admin/outbox)", app.mailer.outbox_dir().display());
+        }
         std::io::stdout().flush()?;
         lunghub_web::serve(listener, app).await.context("the server stopped")?;
         Ok(ExitCode::SUCCESS)

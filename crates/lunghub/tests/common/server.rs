@@ -30,6 +30,11 @@ pub async fn fresh_postgres() -> String {
 
 impl Server {
     pub fn start(database_url: Option<&str>) -> Server {
+        Server::start_with(database_url, &[])
+    }
+
+    /// Starts the server with extra `serve` arguments.
+    pub fn start_with(database_url: Option<&str>, extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lunghub"));
@@ -39,6 +44,7 @@ impl Server {
         if let Some(url) = database_url {
             cmd.arg("--database-url").arg(url);
         }
+        cmd.args(extra);
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -86,6 +92,17 @@ impl Server {
 
     pub fn client(&self) -> Client {
         Client::new(&self.base)
+    }
+
+    /// The messages in the outbox.
+    pub fn outbox_len(&self) -> usize {
+        std::fs::read_dir(self.data_dir.join("outbox"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     /// The text of the newest outbox message to `to`.

@@ -15,6 +15,8 @@ use lunghub_intake::Found;
 
 use super::deid::{collect_inputs, deidentify_all};
 
+mod web;
+
 const PEERS_PY: &str = include_str!("peers.py");
 
 #[derive(Args)]
@@ -29,6 +31,8 @@ enum Bench {
     Deid(DeidBench),
     /// The whole intake pipeline next to de-identification alone, on ../shared/data/cxr-*
     Ingest(IngestBench),
+    /// The public status page: `lunghub serve` vs nginx serving a saved copy, under wrk
+    Web(web::WebBench),
 }
 
 #[derive(Args)]
@@ -70,6 +74,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     match args.what {
         Bench::Deid(b) => deid_bench(b),
         Bench::Ingest(b) => ingest_bench(b),
+        Bench::Web(b) => web::web_bench(b),
     }
 }
 

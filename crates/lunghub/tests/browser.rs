@@ -1,0 +1,1026 @@
+//! The site in a real browser: the real `lunghub serve` driven through headless Chromium
+//! with chromedriver's W3C WebDriver protocol, the way people use it.
+//!
+//! - A data scientist signs up with the form, confirms the address with the link from the
+//!   outbox, signs in and lands on their account page.
+//! - A coordinator adds an institute and takes it through all seven onboarding stages with
+//!   the stage form, a note each time; after every move the public `/status` table (as an
+//!   anonymous visitor sees it, through its cache) shows the new stage, and the institute's
+//!   history lists every move.
+//! - The admin makes someone a hospital uploader in the accounts table; the uploader is
+//!   refused the coordinators' pages ("Not allowed") and is not offered them in the menu.
+//!
+//! Key pages are photographed at desktop (1280×900) and phone (390×844) width, whole page,
+//! into `$LUNGHUB_ARTIFACTS/screenshots` (else `$CARGO_TARGET_DIR/artifacts/screenshots`),
+//! for people to look at. Chromium and chromedriver are required, never skipped:
+//! `bash .ci/run` installs them.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::server::{Client, Server};
+use lunghub_domain::Stage;
+use serde_json::{Value, json};
+
+/// How long to wait for something that should happen at once (a page, an element).
+const PATIENCE: Duration = Duration::from_secs(20);
+
+const DESKTOP: (u32, u32) = (1280, 900);
+const PHONE: (u32, u32) = (390, 844);
+
+const CHROMIUM_ARGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+];
+
+/// The key W3C WebDriver uses for an element reference in JSON.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+/// A program the browser tests need; missing is a failure that says how to get it.
+fn require(name: &str) -> PathBuf {
+    let paths = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&paths)
+        .map(|p| p.join(name))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} is not installed: the browser tests need Debian's chromium and \
+                 chromium-driver; run the tests through `bash .ci/run`, which installs them"
+            )
+        })
+}
+
+/// chromedriver, killed when dropped (also when the test panics half-way through a start).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let program = require("chromedriver");
+        // Port 0 lets chromedriver pick a free port and print it: no race between tests.
+        let mut child = Command::new(&program)
+            .arg("--port=0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
+        let stdout = child.stdout.take().expect("chromedriver's stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keeps reading after the port line, so that chromedriver never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    let _ = tx.send(rest.trim_end_matches('.').trim().parse::<u16>().ok());
+                }
+            }
+        });
+        let port = rx.recv_timeout(PATIENCE).ok().flatten();
+        let mut driver = Driver { child, port: 0 };
+        driver.port = port.unwrap_or_else(|| {
+            panic!("chromedriver did not say which port it listens on within {PATIENCE:?}")
+        });
+        driver
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A WebDriver error answer: its `error` code and `message`.
+#[derive(Debug)]
+struct WebDriverError {
+    error: String,
+    message: String,
+}
+
+/// One headless Chromium session on the site at `base`.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    session: String,
+    driver: Driver,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start(base: &str) -> Browser {
+        let chromium = require("chromium");
+        let driver = Driver::start();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("HTTP client for chromedriver");
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let ready = match http.get(driver.url("/status")).send().await {
+                Ok(r) => r
+                    .text()
+                    .await
+                    .ok()
+                    .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                    .is_some_and(|v| v["value"]["ready"] == true),
+                Err(_) => false,
+            };
+            if ready {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not get ready within {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("a temporary Chromium profile");
+        let mut args: Vec<String> = CHROMIUM_ARGS.iter().map(|a| a.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.path().display()));
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": { "binary": chromium, "args": args },
+        } } });
+        let (_, value) = exchange(http.post(driver.url("/session")), Some(&capabilities))
+            .await
+            .unwrap_or_else(|e| panic!("POST /session: {e}"));
+        let session = value["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("Chromium did not start: {value}"))
+            .to_owned();
+        let browser = Browser {
+            http,
+            base: base.to_owned(),
+            session,
+            driver,
+            _profile: profile,
+        };
+        browser.set_viewport(DESKTOP).await;
+        browser
+    }
+
+    /// One WebDriver command of this session; `path` is relative to the session.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, WebDriverError> {
+        let url = self.driver.url(&format!("/session/{}{path}", self.session));
+        // WebDriver wants a JSON object with every POST, even an empty one.
+        let body = (method == reqwest::Method::POST).then(|| body.unwrap_or_else(|| json!({})));
+        let request = self.http.request(method.clone(), &url);
+        let (ok, mut answer) = exchange(request, body.as_ref())
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let value = answer["value"].take();
+        if ok {
+            Ok(value)
+        } else {
+            Err(WebDriverError {
+                error: value["error"]
+                    .as_str()
+                    .unwrap_or("unknown error")
+                    .to_owned(),
+                message: value["message"].as_str().unwrap_or_default().to_owned(),
+            })
+        }
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {}: {}", e.error, e.message))
+    }
+
+    /// Opens a path of the site, or an absolute link (from an email).
+    async fn open(&self, path_or_url: &str) {
+        let url = if path_or_url.starts_with("http") {
+            path_or_url.to_owned()
+        } else {
+            format!("{}{path_or_url}", self.base)
+        };
+        self.command(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    /// The path of the page shown (with its query).
+    async fn path(&self) -> String {
+        let url = self.command(reqwest::Method::GET, "/url", None).await;
+        let url = url.as_str().expect("the URL is a string");
+        url.strip_prefix(&self.base).unwrap_or(url).to_owned()
+    }
+
+    async fn title(&self) -> String {
+        let title = self.command(reqwest::Method::GET, "/title", None).await;
+        title.as_str().expect("the title is a string").to_owned()
+    }
+
+    async fn source(&self) -> String {
+        let source = self.command(reqwest::Method::GET, "/source", None).await;
+        source
+            .as_str()
+            .expect("the page source is a string")
+            .to_owned()
+    }
+
+    async fn script(&self, script: &str) -> Value {
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    /// The first element matching `css`, waiting a little for it to appear.
+    async fn find(&self, css: &str) -> Element<'_> {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            match self.try_find("", css).await {
+                Ok(e) => return e,
+                Err(e) if e.error == "no such element" && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!(
+                    "no {css} on {} within {PATIENCE:?} ({}): page:\n{}",
+                    self.path().await,
+                    e.error,
+                    self.source().await
+                ),
+            }
+        }
+    }
+
+    async fn try_find(&self, scope: &str, css: &str) -> Result<Element<'_>, WebDriverError> {
+        let body = json!({ "using": "css selector", "value": css });
+        let found = self
+            .try_command(
+                reqwest::Method::POST,
+                &format!("{scope}/element"),
+                Some(body),
+            )
+            .await?;
+        Ok(Element {
+            browser: self,
+            id: element_id(&found),
+        })
+    }
+
+    /// Every element matching `css` now (no waiting: also for checking that there is none).
+    async fn find_all(&self, css: &str) -> Vec<Element<'_>> {
+        let body = json!({ "using": "css selector", "value": css });
+        let found = self
+            .command(reqwest::Method::POST, "/elements", Some(body))
+            .await;
+        found
+            .as_array()
+            .expect("a list of elements")
+            .iter()
+            .map(|v| Element {
+                browser: self,
+                id: element_id(v),
+            })
+            .collect()
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await
+    }
+
+    /// Makes the page area (not the window) `width`×`height` CSS pixels: the window frame
+    /// of headless Chromium takes some room, so the window is grown by what is missing.
+    async fn set_viewport(&self, (width, height): (u32, u32)) {
+        let mut window = (width, height);
+        for _ in 0..3 {
+            let rect = json!({ "width": window.0, "height": window.1 });
+            self.command(reqwest::Method::POST, "/window/rect", Some(rect))
+                .await;
+            let inner = self
+                .script("return [window.innerWidth, window.innerHeight];")
+                .await;
+            let inner = (
+                inner[0].as_u64().expect("innerWidth") as u32,
+                inner[1].as_u64().expect("innerHeight") as u32,
+            );
+            if inner == (width, height) {
+                return;
+            }
+            window = (
+                window.0 + width - inner.0.min(width),
+                window.1 + height - inner.1.min(height),
+            );
+        }
+        panic!("cannot make the page area {width}×{height}");
+    }
+
+    /// Photographs the whole page at desktop and phone width as `NAME-desktop.png` and
+    /// `NAME-phone.png`, and says when the page is wider than the screen.
+    async fn snapshot(&self, name: &str) {
+        let dir = screenshot_dir();
+        for (size, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            self.set_viewport((width, height)).await;
+            let page = self
+                .script("return [document.documentElement.scrollWidth, document.documentElement.scrollHeight];")
+                .await;
+            let page_width = page[0].as_u64().expect("scrollWidth");
+            let page_height = page[1].as_u64().expect("scrollHeight") as u32;
+            if page_width > u64::from(width) {
+                println!(
+                    "layout: {name} at {size} width is {page_width} px wide, wider than the {width} px screen"
+                );
+            }
+            // A window as tall as the page, so that one screenshot shows all of it.
+            self.set_viewport((width, page_height.max(height))).await;
+            let png = self.screenshot().await;
+            let (w, _) = png_size(&png);
+            assert_eq!(
+                w, width,
+                "the {size} screenshot of {name} has the wrong width"
+            );
+            let file = dir.join(format!("{name}-{size}.png"));
+            std::fs::write(&file, png)
+                .unwrap_or_else(|e| panic!("cannot write {}: {e}", file.display()));
+        }
+        self.set_viewport(DESKTOP).await;
+    }
+
+    async fn screenshot(&self) -> Vec<u8> {
+        let encoded = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        base64_decode(encoded.as_str().expect("the screenshot is base64 text"))
+    }
+
+    /// Clicks the link or submit button `css` and waits for the page it leads to.
+    async fn follow(&self, css: &str) {
+        self.find(css).await.click_and_load().await;
+    }
+
+    /// Fills the form field `css` (after emptying it).
+    async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await;
+        field.type_text(text).await;
+    }
+
+    /// The h1 of the page shown.
+    async fn heading(&self) -> String {
+        self.text("h1").await
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // Ending the session closes Chromium, which killing chromedriver alone would leave
+        // running. Plain blocking HTTP, because Drop cannot await.
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.driver.port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                self.session, self.driver.port
+            );
+            // chromedriver keeps the connection open, so read just the one answer: the
+            // session is gone once it has come.
+            let mut answer = BufReader::new(stream);
+            let mut length = 0;
+            let mut line = String::new();
+            while answer.read_line(&mut line).is_ok_and(|n| n > 0) && !line.trim().is_empty() {
+                if let Some((name, value)) = line.split_once(':')
+                    && name.eq_ignore_ascii_case("content-length")
+                {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                line.clear();
+            }
+            let _ = answer.read_exact(&mut vec![0; length]);
+        }
+    }
+}
+
+/// Sends a request with an optional JSON body; returns whether it succeeded, and the JSON
+/// answer (reqwest is built without its JSON feature here).
+async fn exchange(
+    request: reqwest::RequestBuilder,
+    body: Option<&Value>,
+) -> Result<(bool, Value), String> {
+    let request = match body {
+        Some(b) => request
+            .header("content-type", "application/json")
+            .body(b.to_string()),
+        None => request,
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("chromedriver did not answer: {e}"))?;
+    let ok = response.status().is_success();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| format!("chromedriver's answer could not be read: {e}"))?;
+    let value = serde_json::from_str(&text)
+        .map_err(|e| format!("chromedriver's answer is not JSON ({e}): {text}"))?;
+    Ok((ok, value))
+}
+
+fn element_id(found: &Value) -> String {
+    found[ELEMENT_KEY]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an element reference: {found}"))
+        .to_owned()
+}
+
+struct Element<'a> {
+    browser: &'a Browser,
+    id: String,
+}
+
+impl Element<'_> {
+    async fn command(&self, method: reqwest::Method, what: &str, body: Option<Value>) -> Value {
+        self.browser
+            .command(method, &format!("/element/{}{what}", self.id), body)
+            .await
+    }
+
+    /// Clicks (a checkbox, an option): use `click_and_load` for what leads to another page.
+    async fn click(&self) {
+        self.command(reqwest::Method::POST, "/click", None).await;
+    }
+
+    /// Clicks a link or submit button and waits until the page it leads to has replaced
+    /// this one: chromedriver's click may answer before a form's answer has arrived.
+    async fn click_and_load(&self) {
+        let browser = self.browser;
+        let old_page = browser.find("html").await;
+        self.click().await;
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let path = format!("/element/{}/name", old_page.id);
+            match browser.try_command(reqwest::Method::GET, &path, None).await {
+                Err(e) if e.error == "stale element reference" || e.error == "no such element" => {
+                    break;
+                }
+                Err(e) => panic!("waiting for the next page: {}: {}", e.error, e.message),
+                Ok(_) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "the click on {} led nowhere within {PATIENCE:?}",
+                        browser.path().await
+                    );
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        while browser.script("return document.readyState;").await != "complete" {
+            assert!(
+                Instant::now() < deadline,
+                "the next page did not load within {PATIENCE:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn type_text(&self, text: &str) {
+        self.command(
+            reqwest::Method::POST,
+            "/value",
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn clear(&self) {
+        self.command(reqwest::Method::POST, "/clear", None).await;
+    }
+
+    /// The rendered text, as a person reads it.
+    async fn text(&self) -> String {
+        let text = self.command(reqwest::Method::GET, "/text", None).await;
+        text.as_str().expect("text is a string").to_owned()
+    }
+
+    /// A DOM property, like an input's `value`.
+    async fn property(&self, name: &str) -> Value {
+        self.command(reqwest::Method::GET, &format!("/property/{name}"), None)
+            .await
+    }
+
+    async fn is_selected(&self) -> bool {
+        self.command(reqwest::Method::GET, "/selected", None).await == true
+    }
+
+    /// The first element inside this one matching `css`.
+    async fn find(&self, css: &str) -> Element<'_> {
+        self.browser
+            .try_find(&format!("/element/{}", self.id), css)
+            .await
+            .unwrap_or_else(|e| panic!("no {css} inside the element: {}: {}", e.error, e.message))
+    }
+}
+
+/// Where screenshots go: `$LUNGHUB_ARTIFACTS/screenshots`, else
+/// `$CARGO_TARGET_DIR/artifacts/screenshots`, else the workspace's `target/`.
+fn screenshot_dir() -> PathBuf {
+    let dir = if let Some(artifacts) = std::env::var_os("LUNGHUB_ARTIFACTS") {
+        PathBuf::from(artifacts).join("screenshots")
+    } else if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+        PathBuf::from(target).join("artifacts/screenshots")
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/artifacts/screenshots")
+    };
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    dir
+}
+
+/// Width and height from a PNG's header.
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert!(
+        png.len() > 24 && png.starts_with(b"\x89PNG\r\n\x1a\n"),
+        "the screenshot is not a PNG"
+    );
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().expect("four bytes"));
+    (be(16), be(20))
+}
+
+/// Standard base64 (WebDriver's screenshots), without a crate for one use.
+fn base64_decode(text: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3);
+    let (mut bits, mut held) = (0u32, 0u32);
+    for c in text
+        .bytes()
+        .filter(|c| !c.is_ascii_whitespace() && *c != b'=')
+    {
+        let six = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        };
+        bits = (bits << 6) | u32::from(six);
+        held += 6;
+        if held >= 8 {
+            held -= 8;
+            out.push((bits >> held) as u8);
+            bits &= (1 << held) - 1;
+        }
+    }
+    out
+}
+
+/// Signs up (as a frontline doctor, through plain HTTP: the browser part is tested
+/// elsewhere) and confirms the address with the link from the outbox.
+async fn confirmed_member(server: &Server, name: &str, email: &str, password: &str) {
+    let c = server.client();
+    assert_eq!(c.get("/join/frontline-doctor").await.status, 200);
+    let r = c
+        .post(
+            "/join/frontline-doctor",
+            &[
+                ("name", name),
+                ("email", email),
+                ("institution", "Policlinico di Test"),
+                ("location", "Pavia, Italy"),
+                ("password", password),
+                ("password2", password),
+            ],
+        )
+        .await;
+    assert!(
+        r.status == 200 && r.body.contains("Check your email"),
+        "sign-up failed: {}",
+        r.body
+    );
+    let r = c.get(&server.link_in_mail(email, "/confirm/")).await;
+    assert!(
+        r.body.contains("Email confirmed"),
+        "confirmation failed: {}",
+        r.body
+    );
+}
+
+/// The admin (signed in with the one-time link) gives the account of `email` a role.
+async fn admin_sets_role(server: &Server, email: &str, role: &str, site: &str) {
+    let admin = server.client();
+    let r = admin.get(&server.admin_link).await;
+    assert_eq!(r.status, 303, "the admin link does not sign in");
+    let page = admin.get("/admin/accounts").await;
+    assert_eq!(page.status, 200);
+    // The role form follows the email in the account's row.
+    let row = page
+        .body
+        .find(&format!(">{email}<"))
+        .unwrap_or_else(|| panic!("{email} is not listed:\n{}", page.body));
+    let action = &page.body[row..];
+    let start = action
+        .find("action=\"/admin/accounts/")
+        .expect("the row has a role form")
+        + "action=\"".len();
+    let end = start + action[start..].find('"').expect("the action ends");
+    let r = admin
+        .post(&action[start..end], &[("role", role), ("site", site)])
+        .await;
+    assert_eq!(r.status, 303, "setting the role failed: {}", r.body);
+}
+
+/// The Status cell of `institute` in the public table, as an anonymous visitor gets it.
+async fn public_status(anonymous: &Client, institute: &str) -> String {
+    let r = anonymous.get("/status").await;
+    assert_eq!(r.status, 200);
+    let table = &r.body[r
+        .body
+        .find("id=\"status\"")
+        .expect("the page has table#status")..];
+    let row = table
+        .split("<tr")
+        .find(|row| row.contains(&format!(">{institute}</td>")))
+        .unwrap_or_else(|| panic!("{institute} is not in the public table:\n{table}"));
+    let cell = &row[row
+        .find("data-label=\"Status\"")
+        .expect("the row has a Status cell")..];
+    let cell = &cell
+        [cell.find('>').expect("the cell opens") + 1..cell.find("</td>").expect("the cell closes")];
+    strip_tags(cell)
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Signs in with the form on /signin and insists on landing on the account page.
+async fn sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.open("/signin").await;
+    browser.fill("#email", email).await;
+    browser.fill("#password", password).await;
+    browser.follow("main form button[type=submit]").await;
+    assert_eq!(
+        browser.path().await,
+        "/account",
+        "signing in did not lead to the account page"
+    );
+}
+
+#[tokio::test]
+async fn a_data_scientist_signs_up_confirms_and_signs_in() {
+    let started = Instant::now();
+    let server = Server::start(None);
+    let browser = Browser::start(&server.base).await;
+
+    browser.open("/").await;
+    assert!(
+        browser.title().await.ends_with("lunghub"),
+        "title: {}",
+        browser.title().await
+    );
+    assert_eq!(
+        browser.heading().await,
+        "Open medical imaging against COVID-19"
+    );
+    browser.snapshot("home").await;
+
+    browser.follow("main a.button[href='/help']").await;
+    assert_eq!(browser.heading().await, "How you can help");
+    browser.snapshot("help").await;
+
+    browser.follow("main a[href='/join/data-scientist']").await;
+    assert_eq!(browser.path().await, "/join/data-scientist");
+    assert_eq!(browser.heading().await, "Sign up: Data scientist");
+    let (name, email, password) = ("Grace Hopper", "grace@example.org", "correct horse battery");
+    browser.fill("#name", name).await;
+    browser.fill("#email", email).await;
+    browser.fill("#affiliation", "Università di Test").await;
+    browser.fill("#profile", "https://github.com/grace").await;
+    browser.fill("#password", password).await;
+    browser.fill("#password2", password).await;
+    browser.find("input[name=listed]").await.click().await;
+    browser.snapshot("signup").await;
+    browser.follow("main form button[type=submit]").await;
+    assert_eq!(browser.heading().await, "Check your email");
+    assert!(browser.text("main .notice").await.contains(email));
+
+    browser.open(&server.link_in_mail(email, "/confirm/")).await;
+    assert_eq!(browser.heading().await, "Email confirmed");
+
+    // From the confirmation page on, the way a person goes: its button, then the form.
+    browser.follow("main a.button[href='/signin']").await;
+    browser.fill("#email", email).await;
+    browser.fill("#password", password).await;
+    browser.follow("main form button[type=submit]").await;
+    assert_eq!(browser.path().await, "/account");
+    assert_eq!(browser.heading().await, "Your account");
+    let panel = browser.text("main .panel").await;
+    assert!(
+        panel.contains(name) && panel.contains(email),
+        "account panel: {panel}"
+    );
+    assert!(
+        panel.contains("Role: Data scientist"),
+        "account panel: {panel}"
+    );
+    assert_eq!(
+        browser.text("header .account a[href='/account']").await,
+        name
+    );
+
+    println!("screenshots in {}", screenshot_dir().display());
+    println!("sign-up test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[tokio::test]
+async fn a_coordinator_takes_a_hospital_through_all_seven_stages() {
+    let started = Instant::now();
+    let server = Server::start(None);
+    let (email, password) = ("ada@example.org", "analytical engine");
+    confirmed_member(&server, "Ada Lovelace", email, password).await;
+    admin_sets_role(&server, email, "coordinator", "").await;
+
+    let browser = Browser::start(&server.base).await;
+    sign_in(&browser, email, password).await;
+    browser.follow("header nav a[href='/coord']").await;
+    assert_eq!(browser.heading().await, "Hospital onboarding");
+    browser.follow("main a[href='/coord/institutes/new']").await;
+    assert_eq!(browser.heading().await, "Add an institute");
+
+    let institute = "Ospedale San Matteo";
+    browser.fill("#name", institute).await;
+    browser.fill("#location", "Pavia, Italy").await;
+    browser
+        .find("input[name=requested][value=xray-covid]")
+        .await
+        .click()
+        .await;
+    browser
+        .find("input[name=requested][value=ultrasound-lung]")
+        .await
+        .click()
+        .await;
+    // Ethics approval stays required, so that the forward button visits every stage.
+    assert!(
+        !browser
+            .find("input[name=ethics_not_required]")
+            .await
+            .is_selected()
+            .await
+    );
+    browser
+        .fill("#contacts", "Dr. Rossi, radiology, rossi@example.org")
+        .await;
+    browser
+        .fill("#notes", "Met at the regional COVID-19 task force.")
+        .await;
+    browser.follow("main form button[type=submit]").await;
+    let institute_path = browser.path().await;
+    assert!(
+        institute_path.starts_with("/coord/institutes/"),
+        "after adding: {institute_path}"
+    );
+    assert_eq!(browser.heading().await, institute);
+    assert_eq!(
+        browser.text("ol.steps li.current").await,
+        "1. First contact"
+    );
+
+    // An anonymous visitor's view is cached for seconds: loading it now makes every later
+    // check prove that a move clears the cache.
+    let anonymous = server.client();
+    assert_eq!(
+        public_status(&anonymous, institute).await,
+        "1/7 · First contact"
+    );
+
+    let mut notes = Vec::new();
+    for pair in Stage::ALL.windows(2) {
+        let (from, to) = (pair[0], pair[1]);
+        let note = format!(
+            "Moved on to {} after the call of day {}.",
+            to.label(),
+            to.number()
+        );
+        browser.fill("#note", &note).await;
+        browser.follow("button[name=move][value=forward]").await;
+        assert_eq!(browser.path().await, institute_path, "moving from {from}");
+        assert_eq!(
+            browser.find_all(".problems").await.len(),
+            0,
+            "moving from {from}: {}",
+            browser.source().await
+        );
+        assert_eq!(
+            browser.text("ol.steps li.current").await,
+            format!("{}. {}", to.number(), to.label())
+        );
+        let latest = browser.text("ol.history li").await;
+        assert!(
+            latest.contains(&format!("{} → {}", from.label(), to.label()))
+                && latest.contains(&note),
+            "latest history entry: {latest}"
+        );
+        assert_eq!(
+            public_status(&anonymous, institute).await,
+            format!("{}/7 · {}", to.number(), to.label()),
+            "the public table after moving from {from}"
+        );
+        notes.push((from, to, note));
+    }
+    assert!(
+        browser
+            .find_all("button[name=move][value=forward]")
+            .await
+            .is_empty(),
+        "a forward button at the last stage"
+    );
+
+    // Newest first: the six moves, then the addition.
+    let history = browser.find_all("ol.history li").await;
+    assert_eq!(
+        history.len(),
+        7,
+        "one entry per move and one for the addition"
+    );
+    for (entry, (from, to, note)) in history.iter().zip(notes.iter().rev()) {
+        let text = entry.text().await;
+        assert!(
+            text.contains(&format!("{} → {}", from.label(), to.label())) && text.contains(note),
+            "history entry: {text}"
+        );
+        assert!(
+            text.contains(email),
+            "the history names who moved it: {text}"
+        );
+    }
+    assert!(history[6].text().await.contains("Added at “First contact”"));
+    browser.snapshot("institute").await;
+
+    browser.open("/status").await;
+    let row = browser.text("table#status tbody tr").await;
+    assert!(
+        row.contains(institute) && row.contains("7/7 · Dataset available"),
+        "status row: {row}"
+    );
+    assert!(
+        row.contains("X-ray COVID-19") && row.contains("Ultrasound lung"),
+        "status row: {row}"
+    );
+    browser.snapshot("status").await;
+
+    browser.open("/coord").await;
+    browser.snapshot("coord").await;
+
+    println!("screenshots in {}", screenshot_dir().display());
+    println!(
+        "coordinator test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+#[tokio::test]
+async fn a_hospital_uploader_may_not_open_the_coordinators_pages() {
+    let started = Instant::now();
+    let server = Server::start(None);
+    let (email, password) = ("uploader@hospital.example.org", "pacs export 2020");
+    confirmed_member(&server, "Uma Uploader", email, password).await;
+
+    // The admin, in the browser: the role form of the accounts table.
+    let browser = Browser::start(&server.base).await;
+    browser.open(&server.admin_link).await;
+    assert_eq!(browser.path().await, "/account");
+    browser.follow("header nav a[href='/admin/accounts']").await;
+    let save_role = |site: &'static str| {
+        let browser = &browser;
+        async move {
+            let mut row = None;
+            for r in browser.find_all("main table tbody tr").await {
+                if r.text().await.contains(email) {
+                    row = Some(r);
+                }
+            }
+            let row = row.unwrap_or_else(|| panic!("{email} is not in the accounts table"));
+            row.find("select[name=role] option[value=uploader]")
+                .await
+                .click()
+                .await;
+            let field = row.find("input[name=site]").await;
+            field.clear().await;
+            field.type_text(site).await;
+            row.find("button[type=submit]").await.click_and_load().await;
+        }
+    };
+    save_role("").await;
+    let problems = browser.text(".problems").await;
+    assert!(
+        problems.contains("must be bound to a site"),
+        "an uploader without a site: {problems}"
+    );
+    save_role("Test Hospital").await;
+    assert_eq!(browser.path().await, "/admin/accounts");
+    assert!(browser.find_all(".problems").await.is_empty());
+    let mut saved = None;
+    for row in browser.find_all("main table tbody tr").await {
+        if row.text().await.contains(email) {
+            let role = row.find("option[value=uploader]").await.is_selected().await;
+            let site = row.find("input[name=site]").await.property("value").await;
+            saved = Some((role, site.as_str().unwrap_or_default().to_owned()));
+        }
+    }
+    let (role, site) = saved.unwrap_or_else(|| panic!("{email} left the accounts table"));
+    assert!(role, "the accounts table does not show the new role");
+    assert!(
+        !site.is_empty(),
+        "the accounts table does not show the uploader's site"
+    );
+    browser.snapshot("admin-accounts").await;
+    browser.follow("header form button.link").await;
+    assert!(
+        !browser
+            .find_all("header a[href='/signin']")
+            .await
+            .is_empty(),
+        "still signed in after signing out"
+    );
+
+    sign_in(&browser, email, password).await;
+    let role = browser.text("main .panel .meta").await;
+    assert!(role.contains("Role: Hospital uploader"), "account: {role}");
+    assert!(
+        browser.find_all("a[href='/coord']").await.is_empty(),
+        "an uploader is offered the Onboarding pages:\n{}",
+        browser.source().await
+    );
+    for path in ["/coord", "/coord/institutes/new"] {
+        browser.open(path).await;
+        assert_eq!(browser.heading().await, "Not allowed", "{path}");
+        assert!(browser.title().await.starts_with("Not allowed"), "{path}");
+        assert!(
+            browser.find_all("a[href='/coord']").await.is_empty(),
+            "{path} links to the Onboarding pages"
+        );
+        assert!(
+            !browser.source().await.contains("Onboarding"),
+            "{path} mentions Onboarding"
+        );
+    }
+    browser.snapshot("forbidden").await;
+
+    // The browser does not show status codes; the same account through HTTP does.
+    let uploader = server.client();
+    uploader.get("/signin").await;
+    let r = uploader
+        .post(
+            "/signin",
+            &[
+                ("email", email),
+                ("password", password),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "sign-in over HTTP: {}", r.body);
+    for path in ["/coord", "/coord/institutes/new"] {
+        let r = uploader.get(path).await;
+        assert_eq!(r.status, 403, "{path}");
+        assert!(
+            r.body.contains("<h1>Not allowed</h1>"),
+            "{path}: {}",
+            r.body
+        );
+    }
+
+    println!("screenshots in {}", screenshot_dir().display());
+    println!(
+        "uploader test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
