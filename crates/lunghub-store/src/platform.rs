@@ -512,7 +512,7 @@ impl Platform {
             }
             r => r?,
         };
-        record(&mut tx, &id, now, actor, None, Some(stage), "added").await?;
+        record(&mut tx, &id, now, actor, None, Some(stage), "").await?;
         tx.commit().await?;
         self.institute(&id)
             .await?

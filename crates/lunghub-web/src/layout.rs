@@ -101,6 +101,15 @@ pub fn csrf(viewer: &Viewer) -> Markup {
     html! { input type="hidden" name="csrf" value=(viewer.csrf); }
 }
 
+/// "1 institute", "3 institutes".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Days between two nanosecond times, rounded down.
 pub fn days_between(earlier_ns: i64, later_ns: i64) -> i64 {
     (later_ns - earlier_ns).max(0) / (86_400 * 1_000_000_000)

@@ -116,7 +116,7 @@ async fn stalled(
             label { "No update for at least (days)" input type="number" name="days" min="1" max="3650" value=(days); }
             button.secondary type="submit" { "Show" }
         }
-        p.meta { (rows.len()) " institutes not yet at “Dataset available” with no update in " (days) " days or more." }
+        p.meta { (crate::layout::count(rows.len(), "institute")) " not yet at “Dataset available” with no update in " (days) " days or more." }
         (institutes_table(&rows))
     };
     Ok(page(&viewer, "Stalled institutes", body).into_response())

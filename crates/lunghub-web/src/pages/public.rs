@@ -46,7 +46,7 @@ async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         }
         p { a.button href="/help" { "See how you can help" } }
         div.cards {
-            div.card { h3 { "Hospitals" } p { (institutes.len()) " institutes on board, " (available) " with a dataset available." } a href="/status" { "Onboarding status" } }
+            div.card { h3 { "Hospitals" } p { (crate::layout::count(institutes.len(), "institute")) " on board, " (available) " with a dataset available." } a href="/status" { "Onboarding status" } }
             div.card { h3 { "Working tracks" } p { "Imaging, outbreak statistics, clinical data, drug impact and maker equipment." } a href="/tracks" { "Join a track" } }
             div.card { h3 { "Partners and contributors" } p { "The companies and people who make the work possible." } a href="/partners" { "Who we are" } }
             div.card { h3 { "Updates" } p { "News of datasets and results, now and then. Unsubscribe with one click." } a href="/subscribe" { "Subscribe" } }
