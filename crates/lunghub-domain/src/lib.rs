@@ -9,6 +9,7 @@
 //! ```
 
 pub mod access;
+pub mod calendar;
 mod finding;
 mod imaging;
 pub mod onboarding;

@@ -117,17 +117,8 @@ pub fn days_between(earlier_ns: i64, later_ns: i64) -> i64 {
 
 /// A UTC date (YYYY-MM-DD) of a nanosecond time.
 pub fn date(ns: i64) -> String {
-    let days = ns.div_euclid(86_400 * 1_000_000_000);
-    // Civil-from-days (Howard Hinnant's algorithm), to avoid a date crate for one format.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) =
+        lunghub_domain::calendar::civil_from_days(ns.div_euclid(86_400 * 1_000_000_000));
     format!("{y:04}-{m:02}-{d:02}")
 }
 
