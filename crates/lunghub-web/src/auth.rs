@@ -94,9 +94,13 @@ pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -
 /// The CSRF token forms carry: an HMAC of the visitor's CSRF cookie under the server's
 /// key, so a token can't be forged even by someone who can plant cookies.
 pub fn csrf_token(key: &[u8], cookie_value: &str) -> String {
+    hex(&csrf_mac(key, cookie_value).finalize().into_bytes())
+}
+
+fn csrf_mac(key: &[u8], cookie_value: &str) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(cookie_value.as_bytes());
-    hex(&mac.finalize().into_bytes())
+    mac
 }
 
 pub fn csrf_token_is_valid(key: &[u8], cookie_value: &str, token: &str) -> bool {
@@ -111,10 +115,8 @@ pub fn csrf_token_is_valid(key: &[u8], cookie_value: &str, token: &str) -> bool 
     else {
         return false;
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
-    mac.update(cookie_value.as_bytes());
     // Constant time, so the comparison leaks nothing about the right token.
-    mac.verify_slice(&bytes).is_ok()
+    csrf_mac(key, cookie_value).verify_slice(&bytes).is_ok()
 }
 
 /// Failed sign-ins, remembered in memory per account and per address. A restart forgets

@@ -137,6 +137,11 @@ fn requested_labels(keys: &[String]) -> String {
 }
 
 async fn rows(app: &Shared, filter: &Filter) -> Result<Vec<Row>, WebError> {
+    matching(app.platform.institutes().await?, filter)
+}
+
+/// The institutes that pass the filter, as rows.
+fn matching(institutes: Vec<Institute>, filter: &Filter) -> Result<Vec<Row>, WebError> {
     let stage = filter.stage()?;
     let location = filter
         .location
@@ -145,10 +150,7 @@ async fn rows(app: &Shared, filter: &Filter) -> Result<Vec<Row>, WebError> {
         .trim()
         .to_lowercase();
     let now = now_ns();
-    Ok(app
-        .platform
-        .institutes()
-        .await?
+    Ok(institutes
         .into_iter()
         .filter_map(|i: Institute| {
             let s = Stage::parse(&i.stage).ok()?;
@@ -214,8 +216,10 @@ async fn html_table(
     let cacheable = filter.is_empty() && viewer.account.is_none();
     let app2 = app.clone();
     cached(&app, Format::Html, cacheable, || async move {
-        let rows = rows(&app2, &filter).await?;
-        let mut locations: Vec<String> = app2.platform.institutes().await?.into_iter().map(|i| i.location).collect();
+        // One query serves the filter's choices and the rows.
+        let all = app2.platform.institutes().await?;
+        let mut locations: Vec<String> = all.iter().map(|i| i.location.clone()).collect();
+        let rows = matching(all, &filter)?;
         locations.sort();
         locations.dedup();
         let chosen_stage = filter.stage()?;
