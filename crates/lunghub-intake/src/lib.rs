@@ -16,6 +16,7 @@
 //!   name them are committed, and every write is idempotent, so after `kill -9` a second run completes
 //!   the work with nothing lost and nothing doubled.
 
+pub mod service;
 pub mod sources;
 pub mod unpack;
 
@@ -28,6 +29,7 @@ use lunghub_imaging::{Decoded, PerceptualHash};
 use lunghub_store::{Blobs, Catalog, InsertOutcome, NewItem, StoreError};
 use rayon::prelude::*;
 
+pub use service::{Arrival, IntakeService};
 pub use sources::{Format, Found, InputIssue, Metadata, Source, discover};
 pub use unpack::{ArchiveIssue, ArchiveLimits};
 
@@ -40,6 +42,26 @@ pub enum IntakeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sources(#[from] sources::SourceError),
+    #[error("intake task failed: {0}")]
+    Task(String),
+    #[error("cannot commit to the catalog: {0}")]
+    Commit(String),
+}
+
+/// The perceptual hashes of everything catalogued, for near-duplicate search.
+async fn known_hashes(catalog: &Catalog) -> Result<Vec<KnownHash>, IntakeError> {
+    Ok(catalog
+        .perceptual_hashes()
+        .await?
+        .into_iter()
+        .filter_map(|h| {
+            Some(KnownHash {
+                hash: PerceptualHash::from_hex(&h.perceptual_hash)?,
+                id: h.id,
+                original: h.original,
+            })
+        })
+        .collect())
 }
 
 /// What happened to one file.
@@ -97,16 +119,21 @@ impl Report {
     }
 }
 
-/// How a route and a site take files in.
+/// Where files come from: the site that sent them and the route they took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub site_id: String,
+    /// `folder`, `upload`, `stow-rs` or `c-store`.
+    pub route: String,
+}
+
+/// The pipeline's shared parts, the same for every site and route.
 pub struct Intake {
     pub deid: Deidentifier,
     pub catalog: Catalog,
     pub blobs: Blobs,
     /// The site key, for pseudonyms of identifiers that come in metadata files.
     pub key: SiteKey,
-    pub site_id: String,
-    /// `folder`, `upload`, `stow-rs` or `c-store`.
-    pub route: String,
     /// The profile's name, recorded as provenance.
     pub profile_name: String,
     /// Perceptual hashes (256 bits) this many bits apart or closer make a near-duplicate.
@@ -138,6 +165,7 @@ impl Intake {
     /// Takes in every source, calling `progress` once per file.
     pub async fn take_in(
         &self,
+        origin: &Origin,
         found: Found,
         progress: &(dyn Fn() + Sync),
     ) -> Result<Report, IntakeError> {
@@ -145,19 +173,7 @@ impl Intake {
             input_issues: found.issues,
             ..Report::default()
         };
-        let mut known_hashes: Vec<KnownHash> = self
-            .catalog
-            .perceptual_hashes()
-            .await?
-            .into_iter()
-            .filter_map(|h| {
-                Some(KnownHash {
-                    hash: PerceptualHash::from_hex(&h.perceptual_hash)?,
-                    id: h.id,
-                    original: h.original,
-                })
-            })
-            .collect();
+        let mut known_hashes = known_hashes(&self.catalog).await?;
         let mut seen_this_run: HashSet<String> = HashSet::new();
         // The previous chunk's rows, committed while this chunk is prepared, so that the
         // cores decode while the disk syncs and the database writes.
@@ -170,7 +186,7 @@ impl Intake {
                         chunk
                             .par_iter()
                             .map(|s| {
-                                let p = self.prepare(s);
+                                let p = self.prepare(origin, s);
                                 progress();
                                 p
                             })
@@ -311,7 +327,7 @@ impl Intake {
         Ok(())
     }
 
-    fn prepare(&self, source: &Source) -> Prepared {
+    fn prepare(&self, origin: &Origin, source: &Source) -> Prepared {
         let limit = self.deid.limits().max_bytes;
         if fs::metadata(&source.path)
             .map(|m| m.len() > limit)
@@ -321,10 +337,21 @@ impl Intake {
                 "file is larger than the {limit}-byte limit"
             )));
         }
-        let bytes = match fs::read(&source.path) {
-            Ok(b) => b,
-            Err(e) => return Prepared::Done(FileOutcome::Unreadable(format!("cannot read: {e}"))),
-        };
+        match fs::read(&source.path) {
+            Ok(bytes) => self.prepare_bytes(origin, bytes, &source.metadata),
+            Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot read: {e}"))),
+        }
+    }
+
+    /// De-identifies, decodes, fingerprints and stores one file's bytes: everything but
+    /// the catalog, which the caller commits in batches.
+    fn prepare_bytes(&self, origin: &Origin, bytes: Vec<u8>, metadata: &Metadata) -> Prepared {
+        let limit = self.deid.limits().max_bytes;
+        if bytes.len() as u64 > limit {
+            return Prepared::Done(FileOutcome::Unreadable(format!(
+                "file is larger than the {limit}-byte limit"
+            )));
+        }
         let file = match self.deid.deidentify(&bytes) {
             Ok(DeidOutcome::Written(f)) => f,
             Ok(DeidOutcome::Quarantined(why)) => {
@@ -333,13 +360,18 @@ impl Intake {
             Err(e) => return Prepared::Done(FileOutcome::Unreadable(e.to_string())),
         };
         drop(bytes);
-        match self.store(&file, &source.metadata) {
+        match self.store(origin, &file, metadata) {
             Ok(p) => p,
             Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot store: {e}"))),
         }
     }
 
-    fn store(&self, file: &DeidentifiedFile, meta: &Metadata) -> Result<Prepared, StoreError> {
+    fn store(
+        &self,
+        origin: &Origin,
+        file: &DeidentifiedFile,
+        meta: &Metadata,
+    ) -> Result<Prepared, StoreError> {
         let mut notes = Vec::new();
         let decoded: Option<Decoded> = match lunghub_imaging::decode(&file.bytes) {
             Ok(d) => Some(d),
@@ -363,7 +395,7 @@ impl Intake {
         let patient_id = match (&meta.patient, dicom.patient_id.is_empty()) {
             (Some(p), _) => self
                 .key
-                .pseudonym("patient", &format!("{}:{dataset}:{p}", self.site_id)),
+                .pseudonym("patient", &format!("{}:{dataset}:{p}", origin.site_id)),
             (None, false) => dicom.patient_id.clone(),
             (None, true) => self.key.pseudonym("patient", &format!("item:{id}")),
         };
@@ -422,7 +454,7 @@ impl Intake {
             .map(|p| lunghub_imaging::perceptual_hash(&p.to_luma8()));
         let item = NewItem {
             id,
-            site_id: self.site_id.clone(),
+            site_id: origin.site_id.clone(),
             patient_id,
             study_id,
             series_id,
@@ -453,13 +485,14 @@ impl Intake {
             therapy: meta.therapy.clone(),
             outcome: meta.outcome.clone(),
             offset_days: meta.offset_days,
-            route: self.route.clone(),
+            route: origin.route.clone(),
             source_dataset: meta.source_dataset.clone(),
             tool_version: env!("CARGO_PKG_VERSION").into(),
             deid_profile: self.profile_name.clone(),
             review_state: review_state.as_str().into(),
             labels,
             notes,
+            sampled_frames: Vec::new(),
         };
         Ok(Prepared::Stored(Box::new(item), phash))
     }

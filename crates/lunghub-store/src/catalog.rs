@@ -70,6 +70,8 @@ pub struct NewItem {
     pub labels: Vec<(String, bool, String, String)>,
     /// Why the item was flagged, recorded in its history.
     pub notes: Vec<String>,
+    /// Frames sampled from a clip or multi-frame image: (frame number, PNG blob id).
+    pub sampled_frames: Vec<(i64, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,6 +330,18 @@ impl Catalog {
                 .bind(source)
                 .bind(set_by)
                 .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (idx, (frame, blob)) in it.sampled_frames.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO item_frames (item_id, idx, frame, blob) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&it.id)
+                .bind(idx as i64)
+                .bind(*frame)
+                .bind(blob)
                 .execute(&mut *tx)
                 .await?;
             }

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use lunghub_domain::AccountRole;
 use lunghub_domain::access::{Action, Actor, may};
 use lunghub_store::platform::{Account, NewAccount};
+use lunghub_intake::IntakeService;
 use lunghub_store::{Blobs, Catalog, Platform, StoreError};
 
 pub use mail::Mailer;
@@ -110,7 +111,8 @@ pub struct Config {
 pub struct App {
     pub catalog: Catalog,
     pub platform: Platform,
-    pub blobs: Blobs,
+    /// The one intake pipeline, which every upload route hands files to.
+    pub intake: Arc<IntakeService>,
     pub mailer: Mailer,
     pub config: Config,
     pub throttle: auth::Throttle,
@@ -121,7 +123,8 @@ pub struct App {
 pub type Shared = Arc<App>;
 
 impl App {
-    pub async fn new(catalog: Catalog, blobs: Blobs, config: Config) -> Result<Shared, WebError> {
+    pub async fn new(intake: Arc<IntakeService>, config: Config) -> Result<Shared, WebError> {
+        let catalog = intake.intake().catalog.clone();
         let platform = catalog.platform();
         let key_hex = platform
             .setting_or_insert("csrf-key", || auth::new_token().unwrap_or_default())
@@ -139,13 +142,17 @@ impl App {
         Ok(Arc::new(App {
             catalog,
             platform,
-            blobs,
+            intake,
             mailer,
             throttle: auth::Throttle::default(),
             csrf_key: key_hex.into_bytes(),
             status_cache: status::Cache::default(),
             config,
         }))
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.intake.intake().blobs
     }
 
     fn secure_cookies(&self) -> bool {

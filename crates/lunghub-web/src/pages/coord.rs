@@ -593,8 +593,8 @@ async fn upload(
     let size = bytes.len() as i64;
     let blobs = app.clone();
     let blob = tokio::task::spawn_blocking(move || {
-        let id = blobs.blobs.put(&bytes)?;
-        blobs.blobs.sync()?;
+        let id = blobs.blobs().put(&bytes)?;
+        blobs.blobs().sync()?;
         Ok::<_, StoreError>(id)
     })
     .await
@@ -635,7 +635,7 @@ async fn download(
         .ok_or(WebError::NotFound)?;
     let blobs = app.clone();
     let blob = doc.blob.clone();
-    let bytes = tokio::task::spawn_blocking(move || blobs.blobs.get(&blob))
+    let bytes = tokio::task::spawn_blocking(move || blobs.blobs().get(&blob))
         .await
         .map_err(|e| WebError::Internal(e.to_string()))??;
     let disposition = format!(

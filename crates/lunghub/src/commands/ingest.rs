@@ -5,11 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lunghub_deid::Deidentifier;
-use lunghub_intake::{ArchiveLimits, FileOutcome, Format, InputIssue, Intake, discover};
+use lunghub_intake::{ArchiveLimits, FileOutcome, Format, InputIssue, Origin, discover};
 
-use super::deid::{load_profile, site_key};
-use super::storage::StorageArgs;
+use super::storage::{PipelineArgs, StorageArgs};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -39,15 +37,8 @@ pub struct IngestArgs {
     /// Layout of the input: auto, csv (ieee8023, actualmed, nih, radiographydb), folders, pocus, plain
     #[arg(long, default_value = "auto")]
     pub format: Format,
-    /// De-identification profile (TOML); default: lunghub's
-    #[arg(long)]
-    pub profile: Option<PathBuf>,
-    /// Site key file; default: site.key in the configuration directory
-    #[arg(long)]
-    pub site_key: Option<PathBuf>,
-    /// Perceptual-hash distance (bits of 256) at or under which two images are near-duplicates
-    #[arg(long, default_value_t = 24)]
-    pub near_duplicate_bits: u32,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     #[command(flatten)]
     pub storage: StorageArgs,
 }
@@ -60,21 +51,8 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 }
 
 async fn ingest(args: IngestArgs) -> Result<ExitCode> {
-    let profile_name = args
-        .profile
-        .as_ref()
-        .map(|p| {
-            p.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .unwrap_or_else(|| "lunghub-default".into());
-    let profile = load_profile(args.profile.as_deref())?;
-    let key = site_key(args.site_key.as_deref())?;
-    let catalog = args.storage.catalog().await?;
-    let blobs = args.storage.blobs()?;
-    blobs.clean_partial_writes()?;
-    let site_id = catalog.ensure_site(&args.site).await?;
+    let intake = args.pipeline.intake(&args.storage).await?;
+    let site_id = intake.catalog.ensure_site(&args.site).await?;
     // Unpacked archives hold originals with identity: they live in the data directory,
     // and go when intake is done (or at the start of the next run, after a crash).
     let scratch = args.storage.data_dir.join("unpacking");
@@ -91,18 +69,12 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     )
     .context("cannot read the input")?;
     let total = found.sources.len() as u64;
-    let intake = Intake {
-        deid: Deidentifier::new(profile, key.clone())?,
-        catalog,
-        blobs,
-        key,
+    let origin = Origin {
         site_id,
         route: "folder".into(),
-        profile_name,
-        near_duplicate_bits: args.near_duplicate_bits,
     };
     let bar = super::file_progress(total);
-    let report = intake.take_in(found, &|| bar.inc(1)).await;
+    let report = intake.take_in(&origin, found, &|| bar.inc(1)).await;
     if scratch.exists() {
         std::fs::remove_dir_all(&scratch)
             .with_context(|| format!("cannot clear {}", scratch.display()))?;

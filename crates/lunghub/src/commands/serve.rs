@@ -7,7 +7,9 @@ use anyhow::{Context, Result};
 use clap::Args;
 use lunghub_web::{App, Config};
 
-use super::storage::StorageArgs;
+use lunghub_intake::IntakeService;
+
+use super::storage::{PipelineArgs, StorageArgs};
 
 #[derive(Args)]
 pub struct ServeArgs {
@@ -35,6 +37,8 @@ pub struct ServeArgs {
     #[arg(long, env = "LUNGHUB_ADMIN_EMAIL", default_value = "admin@localhost")]
     admin_email: String,
     #[command(flatten)]
+    pipeline: PipelineArgs,
+    #[command(flatten)]
     storage: StorageArgs,
 }
 
@@ -43,8 +47,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let catalog = args.storage.catalog().await?;
-        let blobs = args.storage.blobs()?;
+        let intake = args.pipeline.intake(&args.storage).await?;
+        let intake = IntakeService::start(intake).await.context("cannot start the intake pipeline")?;
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         let bound = listener.local_addr()?;
         let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));
@@ -54,7 +58,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             smtp_url: args.smtp_url.clone(),
             mail_from: args.mail_from.clone(),
         };
-        let app = App::new(catalog, blobs, config).await.context("cannot start the platform")?;
+        let app = App::new(intake, config).await.context("cannot start the platform")?;
         println!("lunghub serving on {public_url} (listening on {bound})");
         if let Some(link) = app.first_start(&args.admin_email).await.context("cannot create the first admin")? {
             println!("First start: an admin account {} was created. Sign in once with this link (valid 24 hours), then set a password:", args.admin_email);

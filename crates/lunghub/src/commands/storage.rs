@@ -4,7 +4,11 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use lunghub_deid::Deidentifier;
+use lunghub_intake::Intake;
 use lunghub_store::{Blobs, Catalog};
+
+use super::deid::{load_profile, site_key};
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
@@ -43,6 +47,48 @@ impl StorageArgs {
 
     pub fn blobs(&self) -> Result<Blobs> {
         Blobs::open(&self.data_dir, self.blob_url.as_deref()).context("cannot open the blob store")
+    }
+}
+
+/// How files are de-identified and compared on the way in: shared by every command that
+/// runs the intake pipeline.
+#[derive(Args, Clone)]
+pub struct PipelineArgs {
+    /// De-identification profile (TOML); default: lunghub's
+    #[arg(long)]
+    pub profile: Option<PathBuf>,
+    /// Site key file; default: site.key in the configuration directory
+    #[arg(long)]
+    pub site_key: Option<PathBuf>,
+    /// Perceptual-hash distance (bits of 256) at or under which two images are near-duplicates
+    #[arg(long, default_value_t = 24)]
+    pub near_duplicate_bits: u32,
+}
+
+impl PipelineArgs {
+    pub async fn intake(&self, storage: &StorageArgs) -> Result<Intake> {
+        let profile_name = self
+            .profile
+            .as_ref()
+            .map(|p| {
+                p.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .unwrap_or_else(|| "lunghub-default".into());
+        let profile = load_profile(self.profile.as_deref())?;
+        let key = site_key(self.site_key.as_deref())?;
+        let catalog = storage.catalog().await?;
+        let blobs = storage.blobs()?;
+        blobs.clean_partial_writes()?;
+        Ok(Intake {
+            deid: Deidentifier::new(profile, key.clone())?,
+            catalog,
+            blobs,
+            key,
+            profile_name,
+            near_duplicate_bits: self.near_duplicate_bits,
+        })
     }
 }
 

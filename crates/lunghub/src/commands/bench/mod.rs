@@ -260,7 +260,7 @@ fn deid_bench(b: DeidBench) -> Result<ExitCode> {
 }
 
 fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
-    use lunghub_intake::{ArchiveLimits, Format, Intake, discover};
+    use lunghub_intake::{ArchiveLimits, Format, Intake, Origin, discover};
     use lunghub_store::{Blobs, Catalog};
 
     let work = tempfile::tempdir()?;
@@ -319,13 +319,16 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
                         catalog,
                         blobs: Blobs::open(&data, None)?,
                         key: key.clone(),
-                        site_id,
-                        route: "folder".into(),
                         profile_name: "lunghub-default".into(),
                         near_duplicate_bits: 24,
                     };
+                    let origin = Origin {
+                        site_id,
+                        route: "folder".into(),
+                    };
                     let report = intake
                         .take_in(
+                            &origin,
                             Found {
                                 sources: found.sources.clone(),
                                 issues: Vec::new(),
