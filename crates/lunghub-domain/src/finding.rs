@@ -80,6 +80,11 @@ impl Finding {
     pub fn is_known(&self) -> bool {
         matches!(self, Finding::Known(_))
     }
+
+    /// Every path of the hierarchy, parents before children: what a reviewer picks from.
+    pub fn known_paths() -> impl Iterator<Item = &'static str> {
+        KNOWN.iter().map(|(path, _)| *path)
+    }
 }
 
 #[cfg(test)]

@@ -83,8 +83,12 @@ pub enum ReviewState {
     Pending,
     /// Flagged for a person: near-duplicate, unknown finding, undecodable pixels.
     NeedsAttention,
+    /// Two reads that do not agree: a third reviewer settles it.
+    Disagreement,
     Approved,
     Rejected,
+    /// Superseded by a copy with burned-in text blanked; never released.
+    Replaced,
 }
 
 impl ReviewState {
@@ -92,9 +96,32 @@ impl ReviewState {
         match self {
             ReviewState::Pending => "pending",
             ReviewState::NeedsAttention => "needs-attention",
+            ReviewState::Disagreement => "disagreement",
             ReviewState::Approved => "approved",
             ReviewState::Rejected => "rejected",
+            ReviewState::Replaced => "replaced",
         }
+    }
+
+    pub fn parse(s: &str) -> Option<ReviewState> {
+        [
+            ReviewState::Pending,
+            ReviewState::NeedsAttention,
+            ReviewState::Disagreement,
+            ReviewState::Approved,
+            ReviewState::Rejected,
+            ReviewState::Replaced,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Still waiting for a reviewer's decision.
+    pub fn is_open(self) -> bool {
+        matches!(
+            self,
+            ReviewState::Pending | ReviewState::NeedsAttention | ReviewState::Disagreement
+        )
     }
 }
 

@@ -14,6 +14,7 @@ mod finding;
 mod imaging;
 pub mod onboarding;
 pub mod people;
+pub mod review;
 
 pub use finding::Finding;
 pub use imaging::{Modality, ReviewState, View};

@@ -133,7 +133,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
 
 fn decode_dicom(from_magic: &[u8]) -> Result<Decoded, ImagingError> {
     let (obj, samples) = samples::read(from_magic)?;
-    let display = render::render(&obj, &samples)?;
+    let display = render::render(&obj, &samples, 0, None)?;
     let mut hasher = Sha256::new();
     hasher.update(
         format!(
@@ -155,6 +155,52 @@ fn decode_dicom(from_magic: &[u8]) -> Result<Decoded, ImagingError> {
         bits: samples_bits(&samples.data),
         pixel_hash: hex(&hasher.finalize()),
         display,
+    })
+}
+
+/// One frame of an image as a reviewer sees it, with what the controls need.
+#[derive(Debug, Clone)]
+pub struct Displayed {
+    pub image: DynamicImage,
+    pub frames: u32,
+    pub bits: u16,
+    /// The window (centre, width) the file suggests, if any.
+    pub file_window: Option<(f64, f64)>,
+    /// The lowest and highest stored values after the modality transform, for grayscale.
+    pub range: Option<(f64, f64)>,
+}
+
+/// Renders `frame` of a DICOM, PNG or JPEG file, with `window` (centre, width) applied to
+/// grayscale DICOM in place of the file's own.
+pub fn display(
+    bytes: &[u8],
+    frame: u32,
+    window: Option<(f64, f64)>,
+) -> Result<Displayed, ImagingError> {
+    if bytes.len() > 132 && &bytes[128..132] == b"DICM" {
+        let (obj, samples) = samples::read(&bytes[128..])?;
+        if frame >= samples.frames.max(1) {
+            return Err(ImagingError::Pixels(format!(
+                "frame {frame} asked of {} frames",
+                samples.frames
+            )));
+        }
+        let image = render::render(&obj, &samples, frame, window)?;
+        return Ok(Displayed {
+            image,
+            frames: samples.frames,
+            bits: samples_bits(&samples.data),
+            file_window: render::file_window(&obj),
+            range: render::stored_range(&obj, &samples),
+        });
+    }
+    let d = decode(bytes)?;
+    Ok(Displayed {
+        frames: 1,
+        bits: d.bits,
+        file_window: None,
+        range: None,
+        image: d.display,
     })
 }
 

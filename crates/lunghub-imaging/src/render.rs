@@ -135,15 +135,23 @@ fn value(data: &SampleData, i: usize) -> f64 {
     }
 }
 
-/// The first frame for display, 8 bits, gray or RGB.
-pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, ImagingError> {
+/// A frame for display, 8 bits, gray or RGB; `window` (centre, width) overrides the file's
+/// VOI for grayscale images.
+pub fn render(
+    obj: &InMemDicomObject,
+    s: &Samples,
+    frame: u32,
+    window: Option<(f64, f64)>,
+) -> Result<DynamicImage, ImagingError> {
     let (w, h) = (s.columns, s.rows);
     let n = w as usize * h as usize;
     let spp = usize::from(s.samples_per_pixel);
-    let bad = || ImagingError::Pixels("too few samples for one frame".into());
-    if s.data.len() < n * spp {
+    let bad = || ImagingError::Pixels("too few samples for the frame".into());
+    let offset = (frame as usize).checked_mul(n * spp).ok_or_else(bad)?;
+    if s.data.len() < offset + n * spp {
         return Err(bad());
     }
+    let value = |data: &SampleData, i: usize| value(data, offset + i);
     let photometric = s.photometric.as_str();
     if photometric == "PALETTE COLOR" {
         let luts: Vec<Lut> = [
@@ -206,10 +214,12 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
     // VOI: the VOI LUT Sequence, else the first window, else the frame's own range.
     let voi_lut = first_item(obj, Tag(0x0028, 0x3010))
         .and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
-    let window = float(obj, Tag(0x0028, 0x1050))
+    let file_window = float(obj, Tag(0x0028, 0x1050))
         .zip(float(obj, Tag(0x0028, 0x1051)))
         .filter(|(_, w)| *w >= 1.0);
-    let to8: Box<dyn Fn(f64) -> f64> = if let Some(lut) = voi_lut {
+    let chosen = window.filter(|(_, w)| *w >= 1.0);
+    let window = chosen.or(file_window);
+    let to8: Box<dyn Fn(f64) -> f64> = if let (Some(lut), None) = (voi_lut, chosen) {
         let max = lut.max();
         Box::new(move |v| lut.apply(v) / max * 255.0)
     } else if let Some((c, w)) = window {
@@ -235,4 +245,28 @@ pub fn render(obj: &InMemDicomObject, s: &Samples) -> Result<DynamicImage, Imagi
     GrayImage::from_raw(w, h, gray)
         .map(DynamicImage::ImageLuma8)
         .ok_or_else(bad)
+}
+
+/// The first window (centre, width) the file suggests.
+pub fn file_window(obj: &InMemDicomObject) -> Option<(f64, f64)> {
+    float(obj, Tag(0x0028, 0x1050))
+        .zip(float(obj, Tag(0x0028, 0x1051)))
+        .filter(|(_, w)| *w >= 1.0)
+}
+
+/// The range of a grayscale image's values after rescale slope and intercept, over the
+/// first frame: the bounds of a window/level control.
+pub fn stored_range(obj: &InMemDicomObject, s: &Samples) -> Option<(f64, f64)> {
+    if s.samples_per_pixel != 1 || s.photometric == "PALETTE COLOR" {
+        return None;
+    }
+    let n = (s.columns as usize * s.rows as usize).min(s.data.len());
+    let slope = float(obj, Tag(0x0028, 0x1053)).unwrap_or(1.0);
+    let intercept = float(obj, Tag(0x0028, 0x1052)).unwrap_or(0.0);
+    let (lo, hi) = (0..n)
+        .map(|i| value(&s.data, i) * slope + intercept)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    (lo <= hi).then_some((lo.min(hi), hi.max(lo)))
 }

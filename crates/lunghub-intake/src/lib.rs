@@ -30,7 +30,9 @@ use lunghub_store::{Blobs, Catalog, InsertOutcome, NewItem, StoreError};
 use rayon::prelude::*;
 
 pub use service::{Arrival, IntakeService};
-pub use sources::{Format, Found, InputIssue, Metadata, Source, discover};
+pub use sources::{
+    Format, Found, InputIssue, Metadata, MetadataRow, Source, discover, read_metadata_csv,
+};
 pub use unpack::{ArchiveIssue, ArchiveLimits};
 
 /// Files per chunk: the unit of parallel work and of one catalog transaction.
@@ -46,6 +48,9 @@ pub enum IntakeError {
     Task(String),
     #[error("cannot commit to the catalog: {0}")]
     Commit(String),
+    /// Blanking burned-in text was refused or failed; the reason is for the reviewer.
+    #[error("{0}")]
+    Blank(String),
 }
 
 /// The perceptual hashes of everything catalogued, for near-duplicate search.

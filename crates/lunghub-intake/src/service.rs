@@ -11,6 +11,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use lunghub_deid::{DeidentifiedFile, Kind};
 use lunghub_imaging::PerceptualHash;
 use lunghub_store::{InsertOutcome, NewItem};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -90,7 +91,8 @@ impl IntakeService {
         };
         {
             let mut known = self.known.lock().await;
-            if known.in_flight.contains(&item.id) || self.intake.catalog.contains_item(&item.id).await?
+            if known.in_flight.contains(&item.id)
+                || self.intake.catalog.contains_item(&item.id).await?
             {
                 return Ok(FileOutcome::Duplicate { item: item.id });
             }
@@ -165,4 +167,175 @@ async fn committer(intake: Arc<Intake>, mut queue: mpsc::Receiver<Commit>) {
             }
         }
     }
+}
+
+impl IntakeService {
+    /// Blanks rectangles (`[x, y, width, height]`) of burned-in text in an item, through
+    /// the de-identifier's pixel cleaning for DICOM (or by painting the pixels of a PNG or
+    /// JPEG, written out as PNG). The blanked copy becomes a new item of the same patient,
+    /// study and series, with the old item's labels, waiting for review; the old item is
+    /// marked replaced and the blobs that showed the text are deleted. Returns the new id.
+    pub async fn blank(
+        &self,
+        item_id: &str,
+        rectangles: &[[u32; 4]],
+        by: &str,
+    ) -> Result<String, IntakeError> {
+        let catalog = &self.intake.catalog;
+        let old = catalog
+            .item(item_id)
+            .await?
+            .ok_or_else(|| IntakeError::Blank("there is no such item".into()))?;
+        let text = |name: &str| {
+            old.fields
+                .get(name)
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        if text("review_state").as_deref() == Some("replaced") {
+            return Err(IntakeError::Blank(
+                "this item was replaced already; blank its replacement".into(),
+            ));
+        }
+        let kind = text("kind").unwrap_or_default();
+        if !matches!(kind.as_str(), "dicom" | "png" | "jpeg") {
+            return Err(IntakeError::Blank(format!(
+                "blanking works on images; this item is a {kind}: reject it instead"
+            )));
+        }
+        let origin = Origin {
+            site_id: catalog.site_of_item(item_id).await?,
+            route: text("route").unwrap_or_else(|| "folder".into()),
+        };
+        let rects16: Vec<[u16; 4]> = rectangles
+            .iter()
+            .map(|r| r.map(|v| u16::try_from(v).unwrap_or(u16::MAX)))
+            .collect();
+        let intake = self.intake.clone();
+        let id = item_id.to_owned();
+        let task_origin = origin.clone();
+        let prepared = tokio::task::spawn_blocking(move || -> Result<Prepared, IntakeError> {
+            let bytes = intake.blobs.get(&id)?;
+            let file = if kind == "dicom" {
+                intake
+                    .deid
+                    .blank_rectangles(&bytes, &rects16)
+                    .map_err(|e| IntakeError::Blank(e.to_string()))?
+            } else {
+                blank_raster(&bytes, &rects16)?
+            };
+            intake
+                .store(&task_origin, &file, &Metadata::default())
+                .map_err(IntakeError::Store)
+        })
+        .await
+        .map_err(|e| IntakeError::Task(e.to_string()))??;
+        let (mut item, phash) = match prepared {
+            Prepared::Stored(item, phash) => (item, phash),
+            Prepared::Done(outcome) => {
+                return Err(IntakeError::Blank(format!(
+                    "the blanked copy could not be stored: {}",
+                    outcome.label()
+                )));
+            }
+        };
+        // Same patient, study and series, and the clinical fields as they were.
+        let number = |name: &str| old.fields.get(name).and_then(|v| v.as_i64());
+        for (slot, name) in [
+            (&mut item.patient_id, "patient_id"),
+            (&mut item.study_id, "study_id"),
+            (&mut item.series_id, "series_id"),
+            (&mut item.modality, "modality"),
+        ] {
+            if let Some(v) = text(name) {
+                *slot = v;
+            }
+        }
+        item.view = text("view");
+        item.sex = text("sex");
+        item.comorbidities = text("comorbidities");
+        item.therapy = text("therapy");
+        item.outcome = text("outcome");
+        item.source_dataset = text("source_dataset");
+        item.offset_days = number("offset_days");
+        item.age_years = old.fields.get("age_years").and_then(|v| v.as_f64());
+        item.labels.clear();
+        let rect_words: Vec<String> = rectangles
+            .iter()
+            .map(|r| format!("{}x{} at {},{}", r[2], r[3], r[0], r[1]))
+            .collect();
+        let detail = format!("{by} blanked {}", rect_words.join(", "));
+        item.notes = vec![format!(
+            "text blanked by a reviewer: {}",
+            rect_words.join(", ")
+        )];
+        item.review_state = lunghub_domain::ReviewState::NeedsAttention.as_str().into();
+        item.near_duplicate_of = None;
+        let new_id = item.id.clone();
+        if new_id == item_id {
+            return Err(IntakeError::Blank(
+                "the rectangle changed nothing: it covers pixels that are blank already".into(),
+            ));
+        }
+        {
+            let mut known = self.known.lock().await;
+            remember(&mut known.hashes, &item, phash);
+        }
+        let (reply, outcome) = oneshot::channel();
+        self.commits
+            .send(Commit { item: *item, reply })
+            .await
+            .map_err(|_| IntakeError::Task("the catalog committer stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| IntakeError::Task("the catalog committer stopped".into()))?
+            .map_err(IntakeError::Commit)?;
+        let stale = catalog.mark_replaced(item_id, &new_id, &detail).await?;
+        let intake = self.intake.clone();
+        tokio::task::spawn_blocking(move || {
+            for blob in stale {
+                intake.blobs.remove(&blob)?;
+            }
+            Ok::<_, IntakeError>(())
+        })
+        .await
+        .map_err(|e| IntakeError::Task(e.to_string()))??;
+        Ok(new_id)
+    }
+}
+
+/// Paints rectangles black in a PNG or JPEG and writes it as PNG (no second lossy pass).
+fn blank_raster(bytes: &[u8], rectangles: &[[u16; 4]]) -> Result<DeidentifiedFile, IntakeError> {
+    let img = image::load_from_memory(bytes)
+        .map_err(|e| IntakeError::Blank(format!("cannot decode the image: {e}")))?;
+    let (w, h) = (img.width(), img.height());
+    let mut rgb = img.to_rgb8();
+    for r in rectangles {
+        let [x, y, rw, rh] = r.map(u32::from);
+        if x + rw > w || y + rh > h {
+            return Err(IntakeError::Blank(format!(
+                "the rectangle {r:?} lies outside the {w}x{h} image"
+            )));
+        }
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                rgb.put_pixel(xx, yy, image::Rgb([0, 0, 0]));
+            }
+        }
+    }
+    let out = if img.color().has_color() {
+        image::DynamicImage::ImageRgb8(rgb)
+    } else {
+        image::DynamicImage::ImageLuma8(image::DynamicImage::ImageRgb8(rgb).to_luma8())
+    };
+    let png = lunghub_imaging::encode_png(&out)
+        .map_err(|e| IntakeError::Blank(format!("cannot encode the image: {e}")))?;
+    Ok(DeidentifiedFile {
+        file_name: "blanked.png".into(),
+        bytes: png,
+        kind: Kind::Png,
+        sop_instance_uid: None,
+        pixels_cleaned: true,
+        dicom: None,
+    })
 }

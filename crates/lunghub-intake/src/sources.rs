@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use crate::unpack::{self, ArchiveIssue, ArchiveLimits};
 
 /// Labels and clinical fields for one file, as its dataset states them.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Metadata {
     /// The finding string verbatim (mapping to the hierarchy happens in intake).
     pub finding: Option<String>,
@@ -253,15 +254,26 @@ fn non_empty(v: Option<&str>) -> Option<String> {
 
 /// ieee8023-style metadata: one row per image; the images in `images/` beside the CSV
 /// (or beside it directly).
-fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
+/// One row of a metadata CSV: the file it names (a bare name, never a path) and its fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataRow {
+    /// 1-based line of the row, after the header.
+    pub row: usize,
+    pub file: String,
+    pub metadata: Metadata,
+}
+
+/// Reads a metadata CSV in any of the supported schemas (see the module table): the rows,
+/// and the rows it could not read. `label` names the CSV in errors.
+pub fn read_metadata_csv<R: std::io::Read>(
+    input: R,
+    label: &str,
+) -> Result<(Vec<MetadataRow>, Vec<InputIssue>), SourceError> {
     let csv_err = |error: String| SourceError::Csv {
-        path: csv_path.display().to_string(),
+        path: label.to_owned(),
         error,
     };
-    let mut reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_path(csv_path)
-        .map_err(|e| csv_err(e.to_string()))?;
+    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
     let headers: BTreeMap<String, usize> = reader
         .headers()
         .map_err(|e| csv_err(e.to_string()))?
@@ -272,15 +284,9 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
     let file_col =
         column(&headers, &["filename", "imagename", "file", "image"]).ok_or_else(|| {
             SourceError::NoFileColumn {
-                path: csv_path.display().to_string(),
+                path: label.to_owned(),
             }
         })?;
-    let base = csv_path.parent().unwrap_or(root);
-    let image_dir = IMAGE_FOLDERS
-        .iter()
-        .map(|d| base.join(d))
-        .find(|d| d.is_dir())
-        .unwrap_or_else(|| base.to_path_buf());
     let col = |names: &[&str]| column(&headers, names);
     let (finding, patient, view, modality, sex, age, offset, survival, comorbid, therapy, source) = (
         col(&["finding", "label", "class"]),
@@ -295,14 +301,14 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
         col(&["therapy", "treatment"]),
         col(&["source"]),
     );
-    let mut found = Found::default();
-    let mut listed = HashSet::new();
+    let mut rows = Vec::new();
+    let mut issues = Vec::new();
     for (i, record) in reader.records().enumerate() {
         let row = i + 2; // 1-based, after the header
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                found.issues.push(InputIssue::BadRow {
+                issues.push(InputIssue::BadRow {
                     row,
                     error: e.to_string(),
                 });
@@ -311,22 +317,21 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
         };
         let get = |c: Option<usize>| non_empty(c.and_then(|c| record.get(c)));
         let Some(file) = get(Some(file_col)) else {
-            found.issues.push(InputIssue::BadRow {
+            issues.push(InputIssue::BadRow {
                 row,
                 error: "empty file name".into(),
             });
             continue;
         };
         // A file name is a name, never a path out of the dataset.
-        let path = image_dir.join(Path::new(&file).file_name().unwrap_or_default());
-        if !path.is_file() {
-            found.issues.push(InputIssue::MissingFile { row, file });
-            continue;
-        }
-        listed.insert(path.clone());
-        found.sources.push(Source::new(
-            path,
-            Metadata {
+        let file = Path::new(&file)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or(file);
+        rows.push(MetadataRow {
+            row,
+            file,
+            metadata: Metadata {
                 finding: get(finding),
                 patient: get(patient),
                 view: get(view),
@@ -341,7 +346,38 @@ fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
                 therapy: get(therapy),
                 source_dataset: get(source),
             },
-        ));
+        });
+    }
+    Ok((rows, issues))
+}
+
+fn from_csv(root: &Path, csv_path: &Path) -> Result<Found, SourceError> {
+    let file = fs::File::open(csv_path).map_err(io(csv_path))?;
+    let (rows, issues) = read_metadata_csv(file, &csv_path.display().to_string())?;
+    let base = csv_path.parent().unwrap_or(root);
+    let image_dir = IMAGE_FOLDERS
+        .iter()
+        .map(|d| base.join(d))
+        .find(|d| d.is_dir())
+        .unwrap_or_else(|| base.to_path_buf());
+    let mut found = Found {
+        issues,
+        ..Found::default()
+    };
+    let mut listed = HashSet::new();
+    for MetadataRow {
+        row,
+        file,
+        metadata,
+    } in rows
+    {
+        let path = image_dir.join(&file);
+        if !path.is_file() {
+            found.issues.push(InputIssue::MissingFile { row, file });
+            continue;
+        }
+        listed.insert(path.clone());
+        found.sources.push(Source::new(path, metadata));
     }
     // Files the CSV does not mention are still taken in, without labels.
     for path in files_under(&image_dir)? {

@@ -107,6 +107,16 @@ impl LocalBlobs {
         rustix::fs::syncfs(&root).map_err(|e| io(&self.root)(e.into()))
     }
 
+    /// Deletes a blob; deleting one that is not there is not an error.
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let path = self.path_of(id);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
     pub fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         let path = self.path_of(id);
         match fs::read(&path) {

@@ -22,7 +22,7 @@ enum Backend {
 /// The catalog, cheap to clone (a connection pool).
 #[derive(Debug, Clone)]
 pub struct Catalog {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 /// An item's perceptual hash and the original its near-duplicates are linked to.

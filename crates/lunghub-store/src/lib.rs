@@ -27,6 +27,7 @@
 mod blobs;
 mod catalog;
 pub mod platform;
+mod review;
 mod s3;
 
 use std::path::Path;
@@ -34,6 +35,7 @@ use std::path::Path;
 pub use blobs::LocalBlobs;
 pub use catalog::{Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
 pub use platform::Platform;
+pub use review::{QueueItem, QueueReason, ReadRow, Site, Upload, UploadFile};
 pub use s3::S3Blobs;
 
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,14 @@ impl Blobs {
         match self {
             Blobs::Local(b) => b.get(id),
             Blobs::S3(b) => b.get(id),
+        }
+    }
+
+    /// Deletes a blob (one that held identity, say); deleting a missing one is no error.
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        match self {
+            Blobs::Local(b) => b.remove(id),
+            Blobs::S3(b) => b.remove(id),
         }
     }
 

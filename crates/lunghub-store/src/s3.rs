@@ -107,6 +107,15 @@ impl S3Blobs {
         Ok(id)
     }
 
+    /// Deletes a blob; deleting one that is not there is not an error.
+    pub fn remove(&self, id: &str) -> Result<(), StoreError> {
+        let key = self.key_of(id);
+        match self.block_on(async { self.store.delete(&key).await }) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub fn get(&self, id: &str) -> Result<Vec<u8>, StoreError> {
         let key = self.key_of(id);
         let fetched = self.block_on(async {

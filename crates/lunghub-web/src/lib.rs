@@ -29,8 +29,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use lunghub_domain::AccountRole;
 use lunghub_domain::access::{Action, Actor, may};
-use lunghub_store::platform::{Account, NewAccount};
 use lunghub_intake::IntakeService;
+use lunghub_store::platform::{Account, NewAccount};
 use lunghub_store::{Blobs, Catalog, Platform, StoreError};
 
 pub use mail::Mailer;

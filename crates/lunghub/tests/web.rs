@@ -6,85 +6,8 @@
 
 mod common;
 
-use common::server::{Client, Server, fresh_postgres};
-
-const PASSWORD: &str = "a long enough password";
-
-/// Signs someone up as `role` with extra answers, confirms through the outbox link, and
-/// returns a signed-in client.
-async fn sign_up(
-    server: &Server,
-    role: &str,
-    name: &str,
-    email: &str,
-    extra: &[(&str, &str)],
-) -> Client {
-    let c = server.client();
-    assert_eq!(c.get(&format!("/join/{role}")).await.status, 200);
-    let mut fields = vec![
-        ("name", name),
-        ("email", email),
-        ("password", PASSWORD),
-        ("password2", PASSWORD),
-    ];
-    fields.extend_from_slice(extra);
-    let r = c.post(&format!("/join/{role}"), &fields).await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("Check your email"));
-    let link = server.link_in_mail(email, "/confirm/");
-    assert!(c.get(&link).await.body.contains("Email confirmed"));
-    sign_in(&c, email, PASSWORD).await;
-    c
-}
-
-async fn sign_in(c: &Client, email: &str, password: &str) {
-    c.get("/signin").await;
-    let r = c
-        .post(
-            "/signin",
-            &[
-                ("email", email),
-                ("password", password),
-                ("next", "/account"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        (r.status, r.location.as_deref()),
-        (303, Some("/account")),
-        "{}",
-        r.body
-    );
-    let session = r
-        .set_cookies
-        .iter()
-        .find(|c| c.starts_with("lh_session="))
-        .expect("a session cookie");
-    assert!(
-        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
-        "{session}"
-    );
-}
-
-/// The admin, signed in with the one-time link printed at first start.
-async fn admin(server: &Server) -> Client {
-    let c = server.client();
-    let r = c.get(&server.admin_link).await;
-    assert_eq!((r.status, r.location.as_deref()), (303, Some("/account")));
-    assert_eq!(
-        c.get(&server.admin_link).await.status,
-        404,
-        "the admin link works only once"
-    );
-    c
-}
-
-/// Sets an account's role (and site) through the admin page.
-async fn set_role(admin: &Client, email: &str, role: &str, site: &str) {
-    let action = admin_form_action(admin, email).await;
-    let r = admin.post(&action, &[("role", role), ("site", site)]).await;
-    assert_eq!(r.status, 303, "{}", r.body);
-}
+use common::accounts::{PASSWORD, admin, admin_form_action, set_role, sign_in, sign_up};
+use common::server::{Server, fresh_postgres};
 
 fn institute_id(location: &str) -> String {
     location.rsplit('/').next().expect("an id").to_owned()
@@ -836,14 +759,6 @@ async fn exercise(server: Server) {
             .body
             .contains("Confirm your email for lunghub")
     );
-}
-
-async fn admin_form_action(admin: &Client, email: &str) -> String {
-    let page = admin.get("/admin/accounts").await;
-    let at = page.body.find(&format!(">{email}<")).expect("listed");
-    let rest = &page.body[at..];
-    let start = rest.find("action=\"/admin/accounts/").expect("a role form") + 8;
-    rest[start..start + rest[start..].find('"').expect("end")].to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -4,6 +4,8 @@ mod account;
 mod admin;
 mod coord;
 mod public;
+mod review;
+mod upload;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -19,6 +21,8 @@ pub fn routes() -> Router<Shared> {
         .merge(account::routes())
         .merge(coord::routes())
         .merge(admin::routes())
+        .merge(upload::routes())
+        .merge(review::routes())
         .route("/static/site.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { crate::WebError::NotFound })

@@ -2,6 +2,8 @@
 //! `../shared/data` and check its output with real peers (pydicom, dciodvfy).
 #![allow(dead_code)]
 
+pub mod accounts;
+pub mod fixtures;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -289,6 +289,44 @@ impl Client {
         self.finish(r).await
     }
 
+    /// A GET whose body is bytes (an image): status, content type, body.
+    pub async fn get_raw(&self, path: &str) -> (u16, String, Vec<u8>) {
+        let r = self
+            .http
+            .get(self.url(path))
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .expect("GET");
+        let status = r.status().as_u16();
+        let content_type = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        (
+            status,
+            content_type,
+            r.bytes().await.expect("body").to_vec(),
+        )
+    }
+
+    /// Sends raw bytes, the way the upload script does: PUT with the CSRF token in a header.
+    pub async fn put_bytes(&self, path: &str, bytes: Vec<u8>) -> Response {
+        let r = self
+            .http
+            .put(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("x-csrf-token", self.csrf())
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("PUT");
+        self.finish(r).await
+    }
+
     pub async fn post_multipart(&self, path: &str, form: reqwest::multipart::Form) -> Response {
         let r = self
             .http

@@ -1,0 +1,624 @@
+//! Web upload for hospital uploaders: a batch carries the labels and clinical fields of its
+//! files (or a CSV sidecar row per file); files, folders and zips are sent one file per
+//! request so each shows its own progress and outcome, and a batch can be resumed: a file
+//! already recorded in the batch is not sent again, and one sent again adds nothing (the
+//! catalog is content-addressed).
+//!
+//! Every file goes to `app.intake`, the same pipeline as every other route.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Json, Response};
+use axum::routing::{get, post};
+use lunghub_domain::Finding;
+use lunghub_domain::access::Action;
+use lunghub_intake::{ArchiveLimits, Arrival, FileOutcome, Metadata, Origin, read_metadata_csv};
+use lunghub_store::{Upload, UploadFile};
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
+
+use super::{see_other, with_status};
+use crate::form::Problems;
+use crate::layout::{count, date, page, problems};
+use crate::{Shared, Viewer, WebError};
+
+/// The largest file one request may carry (a zip of a study, or a long clip).
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/upload", get(home))
+        .route("/upload/batches/{id}", get(batch_page))
+        .route("/upload/batches/{id}/files.json", get(files_json))
+        .route("/static/upload.js", get(script))
+        .merge(
+            Router::new()
+                .route("/upload/batches", post(create_batch))
+                .route("/upload/batches/{id}/files", post(send_form).put(send_one))
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES + 1024 * 1024)),
+        )
+}
+
+/// What a batch says about all its files, and the sidecar's rows by file name.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct BatchFields {
+    #[serde(default)]
+    batch: Metadata,
+    #[serde(default)]
+    sidecar: BTreeMap<String, Metadata>,
+}
+
+impl BatchFields {
+    /// The file's own sidecar row, field by field over the batch's values.
+    fn for_file(&self, name: &str) -> Metadata {
+        let base = name.rsplit(['/', '!']).next().unwrap_or(name);
+        let b = &self.batch;
+        let Some(row) = self.sidecar.get(base) else {
+            return b.clone();
+        };
+        let pick = |r: &Option<String>, b: &Option<String>| r.clone().or_else(|| b.clone());
+        Metadata {
+            finding: pick(&row.finding, &b.finding),
+            patient: pick(&row.patient, &b.patient),
+            view: pick(&row.view, &b.view),
+            modality: pick(&row.modality, &b.modality),
+            sex: pick(&row.sex, &b.sex),
+            age_years: row.age_years.or(b.age_years),
+            offset_days: row.offset_days.or(b.offset_days),
+            outcome: pick(&row.outcome, &b.outcome),
+            comorbidities: pick(&row.comorbidities, &b.comorbidities),
+            therapy: pick(&row.therapy, &b.therapy),
+            source_dataset: pick(&row.source_dataset, &b.source_dataset),
+        }
+    }
+}
+
+/// The sites the viewer may upload for: an uploader's own, or every site for an admin.
+async fn upload_sites(app: &Shared, viewer: &Viewer) -> Result<Vec<(String, String)>, WebError> {
+    Ok(app
+        .catalog
+        .sites()
+        .await?
+        .into_iter()
+        .filter(|s| viewer.may(Action::UploadImages { site: &s.id }))
+        .map(|s| (s.id, s.name))
+        .collect())
+}
+
+async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
+    show_home(&app, &viewer, StatusCode::OK, &[]).await
+}
+
+async fn show_home(
+    app: &Shared,
+    viewer: &Viewer,
+    status: StatusCode,
+    problem_list: &[String],
+) -> Result<Response, WebError> {
+    let account = match &viewer.account {
+        Some(a) => a,
+        None => return Err(WebError::SignInFirst("/upload".into())),
+    };
+    let sites = upload_sites(app, viewer).await?;
+    if sites.is_empty() {
+        return Err(if account.role == "uploader" {
+            WebError::BadRequest(
+                "Your account is not bound to a site yet. Ask a coordinator to bind it.".into(),
+            )
+        } else {
+            WebError::Forbidden
+        });
+    }
+    let mut recent = Vec::new();
+    for (id, name) in &sites {
+        for (u, n) in app.catalog.uploads(id).await? {
+            recent.push((name.clone(), u, n));
+        }
+    }
+    recent.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+    let body = html! {
+        h1 { "Send images" }
+        p { "De-identification happens on the server before anything is stored: originals with identity are never kept. "
+            "Labels set here apply to every file of the batch; a CSV sidecar (a "
+            code { "filename" } " column, and any of " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
+            code { "sex" } ", " code { "age" } ", " code { "patientid" } ") sets them per file." }
+        (problems(problem_list))
+        form.stacked method="post" enctype="multipart/form-data" action=(format!("/upload/batches?csrf={}", viewer.csrf)) {
+            label { "Site"
+                select name="site" {
+                    @for (id, name) in &sites { option value=(id) { (name) } }
+                }
+            }
+            label { "Finding for every file (leave empty to label per file or in review)"
+                select name="finding" {
+                    option value="" { "— none —" }
+                    @for f in Finding::known_paths() { option value=(f) { (f) } }
+                }
+            }
+            label { "Modality"
+                select name="modality" {
+                    option value="" { "— from the files —" }
+                    option value="DX" { "X-ray (DX/CR)" }
+                    option value="US" { "Ultrasound (US)" }
+                }
+            }
+            label { "View" input type="text" name="view" placeholder="PA, AP, AP Supine, Lateral…" maxlength="40"; }
+            label { "Sex" select name="sex" { option value="" { "—" } option value="F" { "F" } option value="M" { "M" } } }
+            label { "Age (years)" input type="number" name="age" min="0" max="120" step="1"; }
+            label { "CSV sidecar (optional)" input type="file" name="sidecar" accept=".csv,text/csv"; }
+            button type="submit" { "Start a batch" }
+        }
+        @if !recent.is_empty() {
+            h2 { "Recent batches" }
+            table {
+                thead { tr { th { "Started" } th { "Site" } th { "Files" } } }
+                tbody {
+                    @for (site, u, n) in &recent {
+                        tr {
+                            td { a href=(format!("/upload/batches/{}", u.id)) { (date(u.created_at)) " · " (&u.id[..8]) } }
+                            td { (site) }
+                            td.num { (n) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(with_status(status, page(viewer, "Send images", body)))
+}
+
+/// Reads the batch form: fields and an optional CSV sidecar.
+async fn create_batch(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    let account = viewer.require(Action::ViewPublic, "/upload")?.clone();
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    let mut sidecar: Option<Vec<u8>> = None;
+    let mut p = Problems::default();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                p.add(format!("The form could not be read: {}", e.body_text()));
+                break;
+            }
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "sidecar" {
+            match field.bytes().await {
+                Ok(b) if !b.is_empty() => sidecar = Some(b.to_vec()),
+                Ok(_) => {}
+                Err(e) => p.add(format!("The sidecar could not be read: {}", e.body_text())),
+            }
+        } else {
+            let text = field.text().await.unwrap_or_default();
+            fields.insert(name, text.trim().to_owned());
+        }
+    }
+    let site = fields.get("site").cloned().unwrap_or_default();
+    if !viewer.may(Action::UploadImages { site: &site }) || app.catalog.site(&site).await?.is_none()
+    {
+        p.add("Choose one of your sites.");
+    }
+    let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
+    let age = match get("age").map(|a| a.parse::<f64>()) {
+        Some(Ok(a)) if (0.0..=120.0).contains(&a) => Some(a),
+        Some(_) => {
+            p.add("Age must be a number of years between 0 and 120.");
+            None
+        }
+        None => None,
+    };
+    let mut batch = BatchFields {
+        batch: Metadata {
+            finding: get("finding"),
+            modality: get("modality"),
+            view: get("view"),
+            sex: get("sex"),
+            age_years: age,
+            ..Metadata::default()
+        },
+        sidecar: BTreeMap::new(),
+    };
+    if let Some(csv) = sidecar {
+        match read_sidecar(&csv) {
+            Ok(rows) => batch.sidecar = rows,
+            Err(why) => p.add(why),
+        }
+    }
+    if !p.is_empty() {
+        return show_home(&app, &viewer, StatusCode::BAD_REQUEST, &p.0).await;
+    }
+    let id = crate::auth::new_token()?[..24].to_owned();
+    let json = serde_json::to_string(&batch)
+        .map_err(|e| WebError::Internal(format!("cannot encode the batch: {e}")))?;
+    app.catalog
+        .create_upload(&id, &site, &account.id, &json)
+        .await?;
+    Ok(see_other(&format!("/upload/batches/{id}")))
+}
+
+fn read_sidecar(csv: &[u8]) -> Result<BTreeMap<String, Metadata>, String> {
+    let (rows, issues) =
+        read_metadata_csv(csv, "the sidecar").map_err(|e| format!("The CSV sidecar: {e}"))?;
+    if let Some(issue) = issues.first() {
+        return Err(format!(
+            "The CSV sidecar has a row it cannot read: {issue:?}"
+        ));
+    }
+    Ok(rows.into_iter().map(|r| (r.file, r.metadata)).collect())
+}
+
+/// The batch, if the viewer may upload to its site.
+async fn batch_for(app: &Shared, viewer: &Viewer, id: &str) -> Result<Upload, WebError> {
+    let here = format!("/upload/batches/{id}");
+    viewer.require(Action::ViewPublic, &here)?;
+    let upload = app.catalog.upload(id).await?.ok_or(WebError::NotFound)?;
+    viewer.require(
+        Action::UploadImages {
+            site: &upload.site_id,
+        },
+        &here,
+    )?;
+    Ok(upload)
+}
+
+fn batch_fields(upload: &Upload) -> Result<BatchFields, WebError> {
+    serde_json::from_str(&upload.fields)
+        .map_err(|e| WebError::Internal(format!("batch {} has bad fields: {e}", upload.id)))
+}
+
+async fn batch_page(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let upload = batch_for(&app, &viewer, &id).await?;
+    let fields = batch_fields(&upload)?;
+    let files = app.catalog.upload_files(&id).await?;
+    let site = app
+        .catalog
+        .site(&upload.site_id)
+        .await?
+        .map(|s| s.name)
+        .unwrap_or_default();
+    let mut tally: BTreeMap<&str, usize> = BTreeMap::new();
+    for f in &files {
+        *tally.entry(f.outcome.as_str()).or_default() += 1;
+    }
+    let b = &fields.batch;
+    let body = html! {
+        h1 { "Batch " (&upload.id[..8]) " for " (site) }
+        p {
+            "Started " (date(upload.created_at)) ". "
+            "Finding: " (b.finding.as_deref().unwrap_or("per file")) "; modality: " (b.modality.as_deref().unwrap_or("from the files"))
+            "; view: " (b.view.as_deref().unwrap_or("from the files")) "."
+            @if !fields.sidecar.is_empty() { " The CSV sidecar labels " (count(fields.sidecar.len(), "file")) "." }
+        }
+        section #drop-zone.drop-zone data-batch=(upload.id) data-csrf=(viewer.csrf) data-limit=(MAX_UPLOAD_BYTES) {
+            p { strong { "Drop files, folders or zip archives here" } ", or choose them:" }
+            form.stacked method="post" enctype="multipart/form-data" action=(format!("/upload/batches/{}/files?csrf={}", upload.id, viewer.csrf)) {
+                label { "Files or zip archives" input #pick-files type="file" name="files" multiple; }
+                label { "A whole folder" input #pick-folder type="file" name="folder" multiple webkitdirectory; }
+                button #send-form type="submit" { "Send" }
+            }
+            p.hint { "Files already recorded in this batch are skipped, so an interrupted upload can be sent again as a whole. "
+                "Each file may be at most " (MAX_UPLOAD_BYTES >> 20) " MiB." }
+            p #upload-summary role="status" {}
+        }
+        h2 { "Files in this batch" }
+        p #tally {
+            @if files.is_empty() { "None yet." }
+            @for (outcome, n) in &tally { span.chip { (outcome) ": " (n) } " " }
+        }
+        table #upload-files {
+            thead { tr { th { "File" } th { "Size" } th { "Progress" } th { "Outcome" } } }
+            tbody {
+                @for f in &files { (file_row(f)) }
+            }
+        }
+        script src="/static/upload.js" {}
+    };
+    Ok(page(&viewer, "Send images", body).into_response())
+}
+
+fn file_row(f: &UploadFile) -> Markup {
+    html! {
+        tr data-name=(f.name) {
+            td { (f.name) }
+            td.num { (f.bytes) }
+            td { progress max="1" value="1" {} }
+            td class=(format!("outcome {}", f.outcome)) {
+                (f.outcome)
+                @if let Some(item) = &f.item_id { " " code { (&item[..12.min(item.len())]) } }
+                @if !f.detail.is_empty() { ": " (f.detail) }
+            }
+        }
+    }
+}
+
+async fn files_json(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<UploadFile>>, WebError> {
+    batch_for(&app, &viewer, &id).await?;
+    Ok(Json(app.catalog.upload_files(&id).await?))
+}
+
+#[derive(Deserialize)]
+struct NameQuery {
+    name: String,
+}
+
+/// One file as the request body (the script's way): answers with what happened to it, or
+/// to each entry of a zip.
+async fn send_one(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Query(q): Query<NameQuery>,
+    body: Bytes,
+) -> Result<Response, WebError> {
+    let upload = batch_for(&app, &viewer, &id).await?;
+    let outcomes = take_file(&app, &upload, &q.name, body.to_vec()).await?;
+    Ok(Json(outcomes).into_response())
+}
+
+/// Many files in one multipart form (the way without the script).
+async fn send_form(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    mut multipart: Multipart,
+) -> Result<Response, WebError> {
+    let upload = batch_for(&app, &viewer, &id).await?;
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                return Err(WebError::BadRequest(format!(
+                    "The upload stopped: {}. Files may be at most {} MiB each; files already received are kept, send the rest again.",
+                    e.body_text(),
+                    MAX_UPLOAD_BYTES >> 20
+                )));
+            }
+        };
+        let Some(name) = field.file_name().map(str::to_owned) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let bytes = field.bytes().await.map_err(|e| {
+            WebError::BadRequest(format!(
+                "The file {name} could not be read: {}",
+                e.body_text()
+            ))
+        })?;
+        take_file(&app, &upload, &name, bytes.to_vec()).await?;
+    }
+    Ok(see_other(&format!("/upload/batches/{id}")))
+}
+
+/// A file's name as the batch records it: its relative path, without control characters
+/// or a way out of the batch.
+fn clean_name(name: &str) -> String {
+    name.replace('\\', "/")
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != "." && *part != "..")
+        .collect::<Vec<_>>()
+        .join("/")
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(300)
+        .collect()
+}
+
+/// Takes one received file in: a CSV becomes the batch's sidecar, a zip is unpacked and
+/// each entry taken in, anything else goes to the intake pipeline.
+async fn take_file(
+    app: &Shared,
+    upload: &Upload,
+    name: &str,
+    bytes: Vec<u8>,
+) -> Result<Vec<UploadFile>, WebError> {
+    let name = clean_name(name);
+    if name.is_empty() {
+        return Err(WebError::BadRequest("A file needs a name.".into()));
+    }
+    let size = bytes.len() as i64;
+    let mut recorded = Vec::new();
+    if name.to_ascii_lowercase().ends_with(".csv") {
+        let line = match read_sidecar(&bytes) {
+            Ok(rows) => {
+                let mut fields = batch_fields(upload)?;
+                let n = rows.len();
+                fields.sidecar.extend(rows);
+                let json = serde_json::to_string(&fields)
+                    .map_err(|e| WebError::Internal(format!("cannot encode the batch: {e}")))?;
+                app.catalog.set_upload_fields(&upload.id, &json).await?;
+                UploadFile {
+                    name,
+                    bytes: size,
+                    outcome: "sidecar".into(),
+                    item_id: None,
+                    detail: format!("labels for {} files", n),
+                }
+            }
+            Err(why) => UploadFile {
+                name,
+                bytes: size,
+                outcome: "unreadable".into(),
+                item_id: None,
+                detail: why,
+            },
+        };
+        app.catalog.record_upload_file(&upload.id, &line).await?;
+        return Ok(vec![line]);
+    }
+    // The sidecar may have arrived since the page was loaded: read the batch afresh.
+    let fields = match app.catalog.upload(&upload.id).await? {
+        Some(u) => batch_fields(&u)?,
+        None => return Err(WebError::NotFound),
+    };
+    let entries = if bytes.starts_with(b"PK\x03\x04") {
+        match unzip(app, &name, bytes).await {
+            Ok((entries, problems)) => {
+                for (entry, why) in problems {
+                    let line = UploadFile {
+                        name: entry,
+                        bytes: 0,
+                        outcome: "unreadable".into(),
+                        item_id: None,
+                        detail: why,
+                    };
+                    app.catalog.record_upload_file(&upload.id, &line).await?;
+                    recorded.push(line);
+                }
+                let line = UploadFile {
+                    name: name.clone(),
+                    bytes: size,
+                    outcome: "unpacked".into(),
+                    item_id: None,
+                    detail: format!("{} entries", entries.len()),
+                };
+                app.catalog.record_upload_file(&upload.id, &line).await?;
+                recorded.push(line);
+                entries
+            }
+            Err(why) => {
+                let line = UploadFile {
+                    name,
+                    bytes: size,
+                    outcome: "unreadable".into(),
+                    item_id: None,
+                    detail: why,
+                };
+                app.catalog.record_upload_file(&upload.id, &line).await?;
+                return Ok(vec![line]);
+            }
+        }
+    } else {
+        vec![(name, bytes)]
+    };
+    for (entry, bytes) in entries {
+        let size = bytes.len() as i64;
+        let outcome = app
+            .intake
+            .receive(Arrival {
+                origin: Origin {
+                    site_id: upload.site_id.clone(),
+                    route: "upload".into(),
+                },
+                label: entry.clone(),
+                metadata: fields.for_file(&entry),
+                bytes,
+            })
+            .await
+            .map_err(|e| WebError::Internal(format!("intake failed: {e}")))?;
+        let line = upload_line(entry, size, &outcome);
+        app.catalog.record_upload_file(&upload.id, &line).await?;
+        recorded.push(line);
+    }
+    Ok(recorded)
+}
+
+fn upload_line(name: String, bytes: i64, outcome: &FileOutcome) -> UploadFile {
+    let (item_id, detail) = match outcome {
+        FileOutcome::New { item } | FileOutcome::Duplicate { item } => {
+            (Some(item.clone()), String::new())
+        }
+        FileOutcome::NearDuplicate { item, twin } => (
+            Some(item.clone()),
+            format!("looks like {}", &twin[..12.min(twin.len())]),
+        ),
+        FileOutcome::Quarantined(why) | FileOutcome::Unreadable(why) => (None, why.clone()),
+    };
+    UploadFile {
+        name,
+        bytes,
+        outcome: outcome.label().into(),
+        item_id,
+        detail,
+    }
+}
+
+/// The entries of a zip, unpacked with the same limits as a folder ingest (no paths out,
+/// no bombs, bounded nesting), named `archive.zip!entry`; and the entries refused, with why.
+async fn unzip(app: &Shared, name: &str, bytes: Vec<u8>) -> Result<Unzipped, String> {
+    let scratch = app
+        .config
+        .data_dir
+        .join("unpacking")
+        .join(crate::auth::new_token().map_err(|e| e.to_string())?);
+    let label = name.to_owned();
+    let result = tokio::task::spawn_blocking(move || {
+        let out = unpack_into(&scratch, &label, bytes);
+        // Unpacked entries hold originals with identity: they go at once, whatever happened.
+        let _ = std::fs::remove_dir_all(&scratch);
+        out
+    })
+    .await
+    .map_err(|e| format!("cannot unpack: {e}"))?;
+    result
+}
+
+type Unzipped = (Vec<(String, Vec<u8>)>, Vec<(String, String)>);
+
+fn unpack_into(scratch: &std::path::Path, label: &str, bytes: Vec<u8>) -> Result<Unzipped, String> {
+    std::fs::create_dir_all(scratch).map_err(|e| format!("cannot unpack: {e}"))?;
+    let archive = scratch.join("upload.zip");
+    std::fs::write(&archive, &bytes).map_err(|e| format!("cannot unpack: {e}"))?;
+    drop(bytes);
+    let mut issues = Vec::new();
+    let unpacked = lunghub_intake::unpack::unpack(
+        &archive,
+        label,
+        &scratch.join("out"),
+        &ArchiveLimits::default(),
+        0,
+        &mut issues,
+    );
+    let mut entries = Vec::new();
+    let mut refused: Vec<(String, String)> = issues
+        .into_iter()
+        .map(|i| {
+            (
+                format!("{}!{}", i.archive, i.entry.unwrap_or_default()),
+                i.reason,
+            )
+        })
+        .collect();
+    for u in unpacked {
+        let files = lunghub_intake::sources::files_under(&u.root).map_err(|e| e.to_string())?;
+        for path in files {
+            let inner = path.strip_prefix(&u.root).unwrap_or(&path);
+            let entry = format!("{}{}", u.label, inner.display());
+            match std::fs::read(&path) {
+                Ok(b) => entries.push((entry, b)),
+                Err(e) => refused.push((entry, format!("cannot read: {e}"))),
+            }
+        }
+    }
+    Ok((entries, refused))
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("../../static/upload.js"),
+    )
+        .into_response()
+}

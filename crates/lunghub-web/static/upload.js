@@ -1,0 +1,200 @@
+// Sends a batch's files one request each, so every file shows its own progress and
+// outcome. Files the batch has already recorded are skipped, so sending a whole folder
+// again resumes an interrupted upload. Without this script the form still works.
+"use strict";
+(function () {
+  const zone = document.getElementById("drop-zone");
+  if (!zone) return;
+  const batch = zone.dataset.batch;
+  const csrf = zone.dataset.csrf;
+  const limit = Number(zone.dataset.limit);
+  const table = document.querySelector("#upload-files tbody");
+  const summary = document.getElementById("upload-summary");
+  const PARALLEL = 3;
+  const RETRIES = 3;
+  // Outcomes that are final: a file with one of these is not sent again.
+  const DONE = new Set(["new", "duplicate", "near-duplicate", "quarantined", "unreadable", "sidecar", "unpacked"]);
+
+  function row(name, size) {
+    let tr = table.querySelector(`tr[data-name="${CSS.escape(name)}"]`);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.name = name;
+      for (let i = 0; i < 4; i++) tr.appendChild(document.createElement("td"));
+      tr.children[0].textContent = name;
+      const bar = document.createElement("progress");
+      bar.max = 1;
+      bar.value = 0;
+      tr.children[2].appendChild(bar);
+      table.appendChild(tr);
+    }
+    tr.children[1].textContent = String(size);
+    tr.children[1].className = "num";
+    return tr;
+  }
+
+  function show(tr, outcome, detail) {
+    const cell = tr.children[3];
+    cell.className = "outcome " + outcome;
+    cell.textContent = detail ? `${outcome}: ${detail}` : outcome;
+  }
+
+  function describe(line) {
+    const parts = [];
+    if (line.item_id) parts.push(line.item_id.slice(0, 12));
+    if (line.detail) parts.push(line.detail);
+    return parts.join(" ");
+  }
+
+  function send(file, name, tr) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open("PUT", `/upload/batches/${batch}/files?name=${encodeURIComponent(name)}`);
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      xhr.setRequestHeader("Content-Type", "application/octet-stream");
+      const bar = tr.querySelector("progress");
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable && bar) bar.value = e.loaded / e.total;
+      };
+      xhr.onload = () => {
+        if (xhr.status === 200) {
+          try {
+            resolve(JSON.parse(xhr.responseText));
+          } catch (err) {
+            reject(new Error("the server's answer could not be read"));
+          }
+        } else if (xhr.status >= 500 || xhr.status === 429) {
+          reject(new Error(`server error ${xhr.status}`));
+        } else {
+          // A refusal (too large, signed out, …): retrying would not help.
+          const text = xhr.responseText.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+          resolve([{ name, outcome: "refused", detail: `${xhr.status}: ${text.slice(0, 200)}` }]);
+        }
+      };
+      xhr.onerror = () => reject(new Error("the connection was lost"));
+      xhr.send(file);
+    });
+  }
+
+  async function sendWithRetries(file, name, tr) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send(file, name, tr);
+      } catch (err) {
+        if (attempt >= RETRIES) throw err;
+        show(tr, "retrying", `${err.message}, attempt ${attempt + 1} of ${RETRIES}`);
+        await new Promise((r) => setTimeout(r, 1000 * attempt));
+      }
+    }
+  }
+
+  async function recorded() {
+    const response = await fetch(`/upload/batches/${batch}/files.json`, { credentials: "same-origin" });
+    if (!response.ok) throw new Error(`cannot read the batch (${response.status})`);
+    const lines = await response.json();
+    return new Map(lines.map((l) => [l.name, l]));
+  }
+
+  async function run(entries) {
+    if (entries.length === 0) return;
+    // The sidecar first, so its labels apply to the images that follow.
+    entries.sort((a, b) => Number(!/\.csv$/i.test(a.name)) - Number(!/\.csv$/i.test(b.name)));
+    let done;
+    try {
+      done = await recorded();
+    } catch (err) {
+      summary.textContent = `Nothing was sent: ${err.message}. Reload the page and try again.`;
+      return;
+    }
+    const queue = [];
+    let skipped = 0;
+    for (const e of entries) {
+      const tr = row(e.name, e.file.size);
+      const earlier = done.get(e.name);
+      if (earlier && DONE.has(earlier.outcome)) {
+        tr.querySelector("progress").value = 1;
+        show(tr, earlier.outcome, "already in this batch");
+        skipped++;
+      } else if (e.file.size > limit) {
+        show(tr, "refused", `larger than ${Math.floor(limit / 1048576)} MiB`);
+      } else {
+        show(tr, "waiting", "");
+        queue.push({ ...e, tr });
+      }
+    }
+    let finished = 0;
+    let failed = 0;
+    const total = queue.length;
+    const report = () => {
+      summary.textContent = `${finished} of ${total} sent` + (skipped ? `, ${skipped} already in this batch` : "") + (failed ? `, ${failed} failed: send them again` : "") + ".";
+    };
+    report();
+    async function worker() {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        show(next.tr, "sending", "");
+        try {
+          const lines = await sendWithRetries(next.file, next.name, next.tr);
+          for (const line of lines) {
+            const tr = line.name === next.name ? next.tr : row(line.name, line.bytes);
+            tr.querySelector("progress").value = 1;
+            show(tr, line.outcome, describe(line));
+          }
+        } catch (err) {
+          failed++;
+          show(next.tr, "failed", err.message);
+        }
+        finished++;
+        report();
+      }
+    }
+    await Promise.all(Array.from({ length: PARALLEL }, worker));
+  }
+
+  function fromInput(input) {
+    return Array.from(input.files).map((f) => ({ file: f, name: f.webkitRelativePath || f.name }));
+  }
+
+  // Folders dropped on the page are walked through the entries API.
+  async function walk(entry, prefix, out) {
+    if (entry.isFile) {
+      const file = await new Promise((res, rej) => entry.file(res, rej));
+      out.push({ file, name: prefix + entry.name });
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await new Promise((res, rej) => reader.readEntries(res, rej));
+        if (batch.length === 0) break;
+        for (const child of batch) await walk(child, `${prefix}${entry.name}/`, out);
+      }
+    }
+  }
+
+  for (const id of ["pick-files", "pick-folder"]) {
+    const input = document.getElementById(id);
+    input.addEventListener("change", () => {
+      run(fromInput(input));
+      input.value = "";
+    });
+  }
+  const submit = document.getElementById("send-form");
+  if (submit) submit.hidden = true;
+
+  zone.addEventListener("dragover", (e) => {
+    e.preventDefault();
+    zone.classList.add("dragging");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dragging"));
+  zone.addEventListener("drop", async (e) => {
+    e.preventDefault();
+    zone.classList.remove("dragging");
+    const out = [];
+    const items = Array.from(e.dataTransfer.items || []);
+    const entries = items.map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+    if (entries.some((x) => x)) {
+      for (const entry of entries) if (entry) await walk(entry, "", out);
+    } else {
+      for (const f of Array.from(e.dataTransfer.files)) out.push({ file: f, name: f.name });
+    }
+    run(out);
+  });
+})();

@@ -1,0 +1,90 @@
+//! Accounts through the real pages: sign-up with the emailed link, sign-in, the admin's
+//! one-time link, roles.
+
+use super::server::{Client, Server};
+
+pub const PASSWORD: &str = "a long enough password";
+
+/// Signs someone up as `role` with extra answers, confirms through the outbox link, and
+/// returns a signed-in client.
+pub async fn sign_up(
+    server: &Server,
+    role: &str,
+    name: &str,
+    email: &str,
+    extra: &[(&str, &str)],
+) -> Client {
+    let c = server.client();
+    assert_eq!(c.get(&format!("/join/{role}")).await.status, 200);
+    let mut fields = vec![
+        ("name", name),
+        ("email", email),
+        ("password", PASSWORD),
+        ("password2", PASSWORD),
+    ];
+    fields.extend_from_slice(extra);
+    let r = c.post(&format!("/join/{role}"), &fields).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("Check your email"));
+    let link = server.link_in_mail(email, "/confirm/");
+    assert!(c.get(&link).await.body.contains("Email confirmed"));
+    sign_in(&c, email, PASSWORD).await;
+    c
+}
+
+pub async fn sign_in(c: &Client, email: &str, password: &str) {
+    c.get("/signin").await;
+    let r = c
+        .post(
+            "/signin",
+            &[
+                ("email", email),
+                ("password", password),
+                ("next", "/account"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/account")),
+        "{}",
+        r.body
+    );
+    let session = r
+        .set_cookies
+        .iter()
+        .find(|c| c.starts_with("lh_session="))
+        .expect("a session cookie");
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Lax"),
+        "{session}"
+    );
+}
+
+/// The admin, signed in with the one-time link printed at first start.
+pub async fn admin(server: &Server) -> Client {
+    let c = server.client();
+    let r = c.get(&server.admin_link).await;
+    assert_eq!((r.status, r.location.as_deref()), (303, Some("/account")));
+    assert_eq!(
+        c.get(&server.admin_link).await.status,
+        404,
+        "the admin link works only once"
+    );
+    c
+}
+
+/// Sets an account's role (and site) through the admin page.
+pub async fn set_role(admin: &Client, email: &str, role: &str, site: &str) {
+    let action = admin_form_action(admin, email).await;
+    let r = admin.post(&action, &[("role", role), ("site", site)]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+}
+
+pub async fn admin_form_action(admin: &Client, email: &str) -> String {
+    let page = admin.get("/admin/accounts").await;
+    let at = page.body.find(&format!(">{email}<")).expect("listed");
+    let rest = &page.body[at..];
+    let start = rest.find("action=\"/admin/accounts/").expect("a role form") + 8;
+    rest[start..start + rest[start..].find('"').expect("end")].to_owned()
+}
