@@ -357,6 +357,9 @@ impl Intake {
                 "file is larger than the {limit}-byte limit"
             )));
         }
+        if lunghub_clips::sniff(&bytes).is_some() {
+            return self.prepare_clip(origin, &bytes, metadata);
+        }
         let file = match self.deid.deidentify(&bytes) {
             Ok(DeidOutcome::Written(f)) => f,
             Ok(DeidOutcome::Quarantined(why)) => {
@@ -369,6 +372,151 @@ impl Intake {
             Ok(p) => p,
             Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot store: {e}"))),
         }
+    }
+
+    /// The pseudonymous patient, study and series an item belongs to: from the de-identified
+    /// DICOM where it has them, else keyed from the metadata (the same patient of the same
+    /// dataset gets the same pseudonym), else from the item itself.
+    fn identity(
+        &self,
+        origin: &Origin,
+        meta: &Metadata,
+        dicom: &lunghub_deid::DicomSummary,
+        id: &str,
+    ) -> (String, String, String) {
+        let dataset = meta.source_dataset.clone().unwrap_or_default();
+        let patient_id = match (&meta.patient, dicom.patient_id.is_empty()) {
+            (Some(p), _) => self
+                .key
+                .pseudonym("patient", &format!("{}:{dataset}:{p}", origin.site_id)),
+            (None, false) => dicom.patient_id.clone(),
+            (None, true) => self.key.pseudonym("patient", &format!("item:{id}")),
+        };
+        let study_id = if !dicom.study_uid.is_empty() {
+            dicom.study_uid.clone()
+        } else {
+            let visit = meta
+                .offset_days
+                .map(|o| o.to_string())
+                .unwrap_or_else(|| id.to_owned());
+            self.key.uid(&format!("study:{patient_id}:{visit}"))
+        };
+        let series_id = if !dicom.series_uid.is_empty() {
+            dicom.series_uid.clone()
+        } else {
+            self.key.uid(&format!("series:{study_id}:{id}"))
+        };
+        (patient_id, study_id, series_id)
+    }
+
+    /// A video clip: re-encoded without metadata by `lunghub-clips`, with frames sampled for
+    /// review, and flagged when on-screen text is suspected.
+    fn prepare_clip(&self, origin: &Origin, bytes: &[u8], meta: &Metadata) -> Prepared {
+        let clip = match lunghub_clips::read_clip(bytes, &lunghub_clips::ClipLimits::default()) {
+            Ok(c) => c,
+            Err(e) => return Prepared::Done(FileOutcome::Unreadable(e.to_string())),
+        };
+        match self.store_clip(origin, clip, meta) {
+            Ok(p) => p,
+            Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot store: {e}"))),
+        }
+    }
+
+    fn store_clip(
+        &self,
+        origin: &Origin,
+        clip: lunghub_clips::Clip,
+        meta: &Metadata,
+    ) -> Result<Prepared, StoreError> {
+        let mut notes = Vec::new();
+        if let Some(band) = &clip.text_band {
+            notes.push(format!(
+                "suspected on-screen text in rows {}-{}: {}",
+                band.top, band.bottom, band.why
+            ));
+        }
+        let n = clip.samples.len();
+        let mut sampled_frames = Vec::with_capacity(n);
+        let mut pixels = <sha2::Sha256 as sha2::Digest>::new();
+        for (i, frame) in clip.samples.iter().enumerate() {
+            sha2::Digest::update(&mut pixels, frame.as_raw());
+            let png = lunghub_imaging::encode_png(&image::DynamicImage::ImageRgb8(frame.clone()))
+                .map_err(|e| StoreError::Conflict(format!("cannot encode a frame: {e}")))?;
+            let at = if n > 1 {
+                (i as u64 * clip.frames.saturating_sub(1) / (n as u64 - 1)) as i64
+            } else {
+                0
+            };
+            sampled_frames.push((at, self.blobs.put(&png)?));
+        }
+        // The middle sample stands for the clip in thumbnails and near-duplicate search.
+        let middle = clip
+            .samples
+            .get(n / 2)
+            .map(|f| image::DynamicImage::ImageRgb8(f.clone()));
+        let thumbnail = match middle
+            .as_ref()
+            .map(|m| lunghub_imaging::encode_png(&m.thumbnail(256, 256)))
+        {
+            Some(Ok(png)) => Some(self.blobs.put(&png)?),
+            _ => None,
+        };
+        let phash = middle
+            .as_ref()
+            .map(|m| lunghub_imaging::perceptual_hash(&m.thumbnail(256, 256).to_luma8()));
+        let id = self.blobs.put(&clip.video)?;
+        let (patient_id, study_id, series_id) =
+            self.identity(origin, meta, &lunghub_deid::DicomSummary::default(), &id);
+        let labels = labels_of(meta, &mut notes);
+        let pixel_hash = format!("{:x}", sha2::Digest::finalize(pixels));
+        let review_state = if notes.is_empty() {
+            ReviewState::Pending
+        } else {
+            ReviewState::NeedsAttention
+        };
+        let item = NewItem {
+            id,
+            site_id: origin.site_id.clone(),
+            patient_id,
+            study_id,
+            series_id,
+            kind: "clip".into(),
+            modality: meta
+                .modality
+                .as_deref()
+                .map(|m| Modality::parse(m).code().to_owned())
+                .unwrap_or_else(|| "US".into()),
+            view: meta
+                .view
+                .as_deref()
+                .and_then(View::parse)
+                .map(|v| v.label().to_owned()),
+            photometric: Some("RGB".into()),
+            bits: Some(8),
+            width: Some(i64::from(clip.width)),
+            height: Some(i64::from(clip.height)),
+            frames: Some(clip.frames as i64),
+            bytes: clip.video.len() as i64,
+            pixel_hash: Some(pixel_hash),
+            perceptual_hash: phash.map(|h| h.to_hex()),
+            thumbnail,
+            near_duplicate_of: None,
+            age_years: meta.age_years,
+            sex: meta.sex.clone(),
+            comorbidities: meta.comorbidities.clone(),
+            therapy: meta.therapy.clone(),
+            outcome: meta.outcome.clone(),
+            offset_days: meta.offset_days,
+            route: origin.route.clone(),
+            source_dataset: meta.source_dataset.clone(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            deid_profile: self.profile_name.clone(),
+            review_state: review_state.as_str().into(),
+            labels,
+            notes,
+            sampled_frames,
+        };
+        Ok(Prepared::Stored(Box::new(item), phash))
     }
 
     fn store(
@@ -396,28 +544,7 @@ impl Intake {
         // The item's bytes are synced into the store before anything names them.
         let id = self.blobs.put(&file.bytes)?;
         let dicom = file.dicom.clone().unwrap_or_default();
-        let dataset = meta.source_dataset.clone().unwrap_or_default();
-        let patient_id = match (&meta.patient, dicom.patient_id.is_empty()) {
-            (Some(p), _) => self
-                .key
-                .pseudonym("patient", &format!("{}:{dataset}:{p}", origin.site_id)),
-            (None, false) => dicom.patient_id.clone(),
-            (None, true) => self.key.pseudonym("patient", &format!("item:{id}")),
-        };
-        let study_id = if !dicom.study_uid.is_empty() {
-            dicom.study_uid.clone()
-        } else {
-            let visit = meta
-                .offset_days
-                .map(|o| o.to_string())
-                .unwrap_or_else(|| id.clone());
-            self.key.uid(&format!("study:{patient_id}:{visit}"))
-        };
-        let series_id = if !dicom.series_uid.is_empty() {
-            dicom.series_uid.clone()
-        } else {
-            self.key.uid(&format!("series:{study_id}:{id}"))
-        };
+        let (patient_id, study_id, series_id) = self.identity(origin, meta, &dicom, &id);
         let modality = meta
             .modality
             .as_deref()
@@ -433,22 +560,7 @@ impl Intake {
             .or((!dicom.view_position.is_empty()).then_some(dicom.view_position.as_str()))
             .and_then(View::parse)
             .map(|v| v.label().to_owned());
-        let labels: Vec<(String, bool, String, String)> = meta
-            .finding
-            .iter()
-            .map(|raw| {
-                let f = Finding::parse(raw);
-                (
-                    f.as_str().to_owned(),
-                    f.is_known(),
-                    "metadata".to_owned(),
-                    format!("import:{dataset}"),
-                )
-            })
-            .collect();
-        if let Some((unknown, ..)) = labels.iter().find(|l| !l.1) {
-            notes.push(format!("unknown finding {unknown:?} kept verbatim"));
-        }
+        let labels = labels_of(meta, &mut notes);
         let review_state = if notes.is_empty() {
             ReviewState::Pending
         } else {
@@ -501,4 +613,27 @@ impl Intake {
         };
         Ok(Prepared::Stored(Box::new(item), phash))
     }
+}
+
+/// The finding the metadata gives, mapped to the hierarchy; an unknown one is kept
+/// verbatim and noted for review.
+fn labels_of(meta: &Metadata, notes: &mut Vec<String>) -> Vec<(String, bool, String, String)> {
+    let dataset = meta.source_dataset.clone().unwrap_or_default();
+    let labels: Vec<(String, bool, String, String)> = meta
+        .finding
+        .iter()
+        .map(|raw| {
+            let f = Finding::parse(raw);
+            (
+                f.as_str().to_owned(),
+                f.is_known(),
+                "metadata".to_owned(),
+                format!("import:{dataset}"),
+            )
+        })
+        .collect();
+    if let Some((unknown, ..)) = labels.iter().find(|l| !l.1) {
+        notes.push(format!("unknown finding {unknown:?} kept verbatim"));
+    }
+    labels
 }

@@ -36,7 +36,20 @@
   function show(tr, outcome, detail) {
     const cell = tr.children[3];
     cell.className = "outcome " + outcome;
+    cell.dataset.outcome = outcome;
     cell.textContent = detail ? `${outcome}: ${detail}` : outcome;
+    tally();
+  }
+
+  // The counts above the table, by outcome, as the rows now say.
+  function tally() {
+    const counts = new Map();
+    for (const cell of table.querySelectorAll("td.outcome")) {
+      const outcome = cell.dataset.outcome || cell.className.replace("outcome", "").trim();
+      counts.set(outcome, (counts.get(outcome) || 0) + 1);
+    }
+    const line = document.getElementById("tally");
+    line.textContent = Array.from(counts, ([k, n]) => `${k}: ${n}`).join(" · ") || "None yet.";
   }
 
   function describe(line) {

@@ -1031,3 +1031,151 @@ async fn a_hospital_uploader_may_not_open_the_coordinators_pages() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// Waits until the text of `css` contains `wanted`, and returns it.
+async fn wait_for_text(browser: &Browser, css: &str, wanted: &str, patience: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        let text = browser.text(css).await;
+        if text.contains(wanted) {
+            return text;
+        }
+        assert!(
+            start.elapsed() < patience,
+            "{css} never said {wanted:?}; it says {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_hospital_sends_files_in_the_browser_and_a_reviewer_approves_one() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = common::key_file(tmp.path());
+    let key_arg = key.display().to_string();
+    let server = Server::start_with(None, &["--site-key", &key_arg]);
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("mkdir");
+    common::run_ok(
+        common::lunghub()
+            .args([
+                "ingest",
+                "--site",
+                "Browser Hospital",
+                "--format",
+                "plain",
+                "--site-key",
+            ])
+            .arg(&key)
+            .arg("--data-dir")
+            .arg(&server.data_dir)
+            .arg(&empty),
+    );
+    // Six radiographs and a 16-bit DICOM with planted identity, as a hospital would send.
+    let images = common::shared_data("cxr-radiographydb-dev/images");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&images)
+        .expect("images")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .collect();
+    files.sort();
+    files.truncate(6);
+    let dicom = tmp.path().join("chest.dcm");
+    std::fs::write(
+        &dicom,
+        common::fixtures::chest_dx(
+            "1.2.826.0.1.3680043.8.498.77",
+            "1.2.826.0.1.3680043.8.498.77.1",
+            7,
+            256,
+        ),
+    )
+    .expect("write dicom");
+    files.push(dicom);
+
+    let browser = Browser::start(&server.base).await;
+    browser.open(&server.admin_link).await;
+    browser.open("/upload").await;
+    assert_eq!(browser.heading().await, "Send images");
+    browser
+        .find("select[name=finding] option[value='Pneumonia/Viral/COVID-19']")
+        .await
+        .click()
+        .await;
+    browser.follow("main form button[type=submit]").await;
+    assert!(browser.path().await.starts_with("/upload/batches/"));
+    browser.snapshot("upload-batch-empty").await;
+
+    // Choosing files starts the upload at once: each file shows its progress and outcome.
+    let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    browser
+        .find("#pick-files")
+        .await
+        .type_text(&paths.join("\n"))
+        .await;
+    let summary = wait_for_text(
+        &browser,
+        "#upload-summary",
+        "7 of 7 sent",
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(!summary.contains("failed"), "{summary}");
+    let rows = browser.find_all("#upload-files tbody tr").await;
+    assert_eq!(rows.len(), 7);
+    for row in &rows {
+        let text = row.text().await;
+        assert!(
+            text.contains("new") || text.contains("near-duplicate"),
+            "{text}"
+        );
+    }
+    browser.snapshot("upload-batch-sent").await;
+
+    // Sending the same files again (an interrupted upload resumed) sends nothing twice.
+    browser
+        .find("#pick-files")
+        .await
+        .type_text(&paths.join("\n"))
+        .await;
+    let summary = wait_for_text(
+        &browser,
+        "#upload-summary",
+        "7 already in this batch",
+        Duration::from_secs(30),
+    )
+    .await;
+    assert!(summary.starts_with("0 of 0 sent"), "{summary}");
+
+    // Review: the queue, one item in the viewer with window/level, and an approval.
+    browser.open("/review").await;
+    assert_eq!(browser.heading().await, "Review queue");
+    assert_eq!(browser.find_all(".queue-grid figure").await.len(), 7);
+    browser.snapshot("review-queue").await;
+    let mut dicom_link = None;
+    for figure in browser.find_all(".queue-grid figure").await {
+        if figure.text().await.contains("DX") {
+            dicom_link = figure
+                .find("figcaption a")
+                .await
+                .property("href")
+                .await
+                .as_str()
+                .map(str::to_owned);
+        }
+    }
+    let dicom_link = dicom_link.expect("the DICOM is in the queue");
+    browser.open(&dicom_link).await;
+    assert!(browser.source().await.contains("16-bit image"));
+    browser.follow("a[href*='wc=-600']").await;
+    assert!(
+        browser.path().await.contains("wc=-600")
+            || browser.source().await.contains("value=\"-600\"")
+    );
+    browser.snapshot("review-item").await;
+    browser.follow("#approve").await;
+    assert_eq!(browser.text("#state").await, "approved");
+    browser.snapshot("review-approved").await;
+    println!("screenshots in {}", screenshot_dir().display());
+}
