@@ -34,6 +34,15 @@ pub struct HashedItem {
     pub original: String,
 }
 
+/// A hospital or other source of images.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Site {
+    /// A slug of the name.
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+}
+
 /// Everything intake knows about one new item.
 #[derive(Debug, Clone, Default)]
 pub struct NewItem {
@@ -196,6 +205,23 @@ impl Catalog {
         .execute(&self.pool)
         .await?;
         Ok(id)
+    }
+
+    /// Every site, by name.
+    pub async fn sites(&self) -> Result<Vec<Site>, StoreError> {
+        let rows = sqlx::query("SELECT id, name, created_at FROM sites ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                Ok(Site {
+                    id: r.try_get("id")?,
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()?)
     }
 
     pub async fn contains_item(&self, id: &str) -> Result<bool, StoreError> {

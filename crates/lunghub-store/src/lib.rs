@@ -32,7 +32,9 @@ mod s3;
 use std::path::Path;
 
 pub use blobs::LocalBlobs;
-pub use catalog::{Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
+pub use catalog::{
+    Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Site, Summary,
+};
 pub use platform::Platform;
 pub use s3::S3Blobs;
 
