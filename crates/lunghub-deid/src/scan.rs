@@ -716,7 +716,9 @@ mod tests {
         data.extend([0x7F, 0xE0, 0x10, 0x00]);
         data.extend(b"OB\0\0");
         data.extend(0xFFFF_FFF0u32.to_le_bytes());
-        let uids = instance_uids(&data, &limits).expect("readable").expect("DICOM");
+        let uids = instance_uids(&data, &limits)
+            .expect("readable")
+            .expect("DICOM");
         assert_eq!(uids.sop_class, "1.2.840.10008.5.1.4.1.1.7");
         assert_eq!(uids.sop_instance, "1.2.3.4");
         assert_eq!(uids.study, "5.6.7<x>");

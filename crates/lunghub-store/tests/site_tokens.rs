@@ -17,7 +17,9 @@ async fn exercise(catalog: Catalog) {
     assert_eq!(names, ["Azur Clinic", "Hôpital Nord"]);
 
     assert!(matches!(
-        platform.create_site_token("h0", "no-such-site", "x", "admin").await,
+        platform
+            .create_site_token("h0", "no-such-site", "x", "admin")
+            .await,
         Err(StoreError::NotFound(_))
     ));
     platform
@@ -45,12 +47,30 @@ async fn exercise(catalog: Catalog) {
         .find(|t| t.token_hash == "h1")
         .expect("h1");
     assert!(h1.last_used_at.is_some() && h1.revoked_at.is_none());
-    assert_eq!((h1.label.as_str(), h1.created_by.as_str()), ("PACS router", "admin"));
+    assert_eq!(
+        (h1.label.as_str(), h1.created_by.as_str()),
+        ("PACS router", "admin")
+    );
 
     // Revoked is revoked for good, and only by its own site.
-    assert!(!platform.revoke_site_token("h1", "azur-clinic").await.expect("revoke"));
-    assert!(platform.revoke_site_token("h1", &site).await.expect("revoke"));
-    assert!(!platform.revoke_site_token("h1", &site).await.expect("again"));
+    assert!(
+        !platform
+            .revoke_site_token("h1", "azur-clinic")
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        platform
+            .revoke_site_token("h1", &site)
+            .await
+            .expect("revoke")
+    );
+    assert!(
+        !platform
+            .revoke_site_token("h1", &site)
+            .await
+            .expect("again")
+    );
     assert_eq!(platform.use_site_token("h1").await.expect("use"), None);
     assert_eq!(
         platform.use_site_token("h2").await.expect("use").as_deref(),

@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod coord;
 mod public;
+mod sites;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -19,6 +20,7 @@ pub fn routes() -> Router<Shared> {
         .merge(account::routes())
         .merge(coord::routes())
         .merge(admin::routes())
+        .merge(sites::routes())
         .route("/static/site.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { crate::WebError::NotFound })
