@@ -121,6 +121,37 @@ async fn store_in_study(
     stow(app, Some(study), request).await
 }
 
+/// The STOW-RS paths, for the OpenAPI document.
+pub fn openapi_paths(paths: &mut Map<String, Value>) {
+    for path in ["/dicomweb/studies", "/dicomweb/studies/{StudyInstanceUID}"] {
+        let mut op = json!({
+            "summary": "DICOMweb STOW-RS (PS3.18 10.5): store DICOM instances for the token's site; each is de-identified before it is stored",
+            "security": [{ "siteToken": [] }],
+            "requestBody": {
+                "required": true,
+                "content": { "multipart/related; type=\"application/dicom\"": { "schema": { "type": "string", "format": "binary" } } }
+            },
+            "responses": {
+                "200": { "description": "Every instance stored (Store Instances Response Module)", "content": {
+                    "application/dicom+json": { "schema": { "type": "object" } },
+                    "application/dicom+xml": { "schema": { "type": "string" } }
+                } },
+                "202": { "description": "Some instances stored, some failed (FailedSOPSequence)" },
+                "400": { "description": "Malformed multipart body, or no part" },
+                "401": { "description": "No, unknown or revoked site token" },
+                "406": { "description": "The Accept header allows neither DICOM JSON nor DICOM XML" },
+                "409": { "description": "No instance stored (FailedSOPSequence)" },
+                "413": { "description": "The request or one instance is over its size limit" },
+                "415": { "description": "Not multipart/related with type=\"application/dicom\"" }
+            }
+        });
+        if path.contains('{') {
+            op["parameters"] = json!([{ "name": "StudyInstanceUID", "in": "path", "required": true, "schema": { "type": "string" } }]);
+        }
+        paths.insert(path.to_owned(), json!({ "post": op }));
+    }
+}
+
 fn plain(status: StatusCode, message: &str) -> Response {
     (
         status,
