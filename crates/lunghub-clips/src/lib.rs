@@ -164,7 +164,9 @@ pub struct Clip {
     /// The de-identified clip: MP4/H.264, re-encoded, with every container and stream tag,
     /// chapter, audio, subtitle and data stream removed. Deterministic (see the crate docs).
     pub video: Vec<u8>,
-    /// Size of the de-identified video (the input's, padded to even numbers).
+    /// Size of the de-identified video in coded pixels (the input's, padded to even
+    /// numbers). A non-square pixel aspect ratio (two POCUS clips have 9:8) is kept in the
+    /// stream; the samples are not stretched for it.
     pub width: u32,
     pub height: u32,
     /// Frames in the de-identified video (1 for a single-frame GIF: the caller decides).

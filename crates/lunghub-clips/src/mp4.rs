@@ -58,18 +58,20 @@ pub(crate) fn facts(file: &[u8]) -> Option<Facts> {
         if hdlr.get(8..12)? != b"vide" {
             continue;
         }
-        // tkhd ends with width and height as 16.16 fixed point.
-        let tkhd = child(trak, b"tkhd")?;
-        let end = tkhd.len().checked_sub(8)?;
-        let width = be32(tkhd, end)? >> 16;
-        let height = be32(tkhd, end + 4)? >> 16;
+        let stbl = child(child(mdia, b"minf")?, b"stbl")?;
+        // The coded size, from the first sample entry (tkhd holds the display size, which
+        // a non-square pixel aspect ratio changes): stsd's version, flags and entry count
+        // (8 bytes), the entry's box header (8), then 24 bytes before width and height.
+        let stsd = child(stbl, b"stsd")?;
+        let width = u16::from_be_bytes(stsd.get(40..42)?.try_into().ok()?) as u32;
+        let height = u16::from_be_bytes(stsd.get(42..44)?.try_into().ok()?) as u32;
         let mdhd = child(mdia, b"mdhd")?;
         let (timescale, duration) = match mdhd.first()? {
             0 => (be32(mdhd, 12)?, be32(mdhd, 16)? as u64),
             1 => (be32(mdhd, 20)?, be64(mdhd, 24)?),
             _ => return None,
         };
-        let stsz = child(child(child(mdia, b"minf")?, b"stbl")?, b"stsz")?;
+        let stsz = child(stbl, b"stsz")?;
         let frames = be32(stsz, 8)? as u64;
         if timescale == 0 {
             return None;

@@ -533,6 +533,104 @@ impl Walker<'_> {
     }
 }
 
+/// The UIDs that name a DICOM instance: what a network route reports back to its sender.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InstanceUids {
+    pub sop_class: String,
+    pub sop_instance: String,
+    pub study: String,
+}
+
+/// Reads the SOP Class, SOP Instance and Study Instance UIDs of a DICOM file without
+/// parsing it: only the top-level element headers before (0020,000E) are walked, under the
+/// same bounds as [`check_dataset`] (sequences of undefined length are walked item by item
+/// to find their end), so a hostile header costs nothing. The meta group's Media Storage
+/// UIDs stand in for a data set that lacks its own. Values are printable ASCII, at most 64
+/// characters (a UI value's length), whatever the input holds.
+///
+/// Returns None for a PNG or JPEG; an unreadable file is an error.
+pub fn instance_uids(bytes: &[u8], limits: &Limits) -> Result<Option<InstanceUids>, ScanError> {
+    let Sniffed::Dicom(layout) = sniff(bytes, limits)? else {
+        return Ok(None);
+    };
+    let raw = &bytes[layout.dataset_start..];
+    let inflated;
+    let (data, enc) = if layout.transfer_syntax == DEFLATED_EXPLICIT_LE {
+        inflated = inflate(raw, limits)?;
+        (&inflated[..], Encoding::ExplicitLittle)
+    } else {
+        (raw, encoding_of(&layout.transfer_syntax))
+    };
+    let mut walker = Walker {
+        bytes: data,
+        limits,
+        elements: 0,
+        cuttable: Vec::new(),
+        pixel_data: None,
+    };
+    let mut uids = InstanceUids::default();
+    let mut pos = 0;
+    while pos < data.len() {
+        let h = header(data, pos, enc)?;
+        if (h.group, h.element) > (0x0020, 0x000D) {
+            break;
+        }
+        walker.elements += 1;
+        if walker.elements > limits.max_elements {
+            return Err(ScanError::TooManyElements(limits.max_elements));
+        }
+        let value_start = pos + h.header_len;
+        match h.len {
+            Some(len) => {
+                let end = value_start + len as usize;
+                if end > data.len() {
+                    return Err(walker.overrun(&h, pos, u64::from(len), data.len()));
+                }
+                let slot = match (h.group, h.element) {
+                    (0x0008, 0x0016) => Some(&mut uids.sop_class),
+                    (0x0008, 0x0018) => Some(&mut uids.sop_instance),
+                    (0x0020, 0x000D) => Some(&mut uids.study),
+                    _ => None,
+                };
+                if let Some(slot) = slot {
+                    *slot = uid_text(&data[value_start..end]);
+                }
+                pos = end;
+            }
+            // Only sequences (and UN holding one) have undefined length before Pixel Data.
+            None => {
+                let inner = if matches!(h.vr, Some(VR::UN) | None) {
+                    Encoding::ImplicitLittle
+                } else {
+                    enc
+                };
+                pos = walker.items(value_start, None, inner, 1, false)?;
+            }
+        }
+    }
+    if uids.sop_class.is_empty() {
+        uids.sop_class = uid_text(layout.media_sop_class.unwrap_or_default().as_bytes());
+    }
+    if uids.sop_instance.is_empty() {
+        uids.sop_instance = uid_text(layout.media_sop_instance.unwrap_or_default().as_bytes());
+    }
+    Ok(Some(uids))
+}
+
+/// A UI value as text safe to echo anywhere: its first value, printable ASCII only, at most
+/// 64 characters.
+fn uid_text(value: &[u8]) -> String {
+    value
+        .split(|b| *b == b'\\')
+        .next()
+        .unwrap_or_default()
+        .iter()
+        .map(|b| char::from(*b))
+        .filter(char::is_ascii_graphic)
+        .take(64)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -597,5 +695,41 @@ mod tests {
             Ok(Sniffed::Dicom(l)) => assert_eq!(l.transfer_syntax, EXPLICIT_LE),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn instance_uids_are_read_past_sequences_and_bounded() {
+        let limits = Limits::default();
+        let mut data = le_element(0x0008, 0x0016, b"UI", b"1.2.840.10008.5.1.4.1.1.7\0");
+        data.extend(le_element(0x0008, 0x0018, b"UI", b"1.2.3.4\0"));
+        // (0008,1115) SQ of undefined length with one undefined-length item, then the study.
+        data.extend([0x08, 0x00, 0x15, 0x11]);
+        data.extend(b"SQ\0\0");
+        data.extend(u32::MAX.to_le_bytes());
+        data.extend([0xFE, 0xFF, 0x00, 0xE0]);
+        data.extend(u32::MAX.to_le_bytes());
+        data.extend(le_element(0x0008, 0x1150, b"UI", b"9.9"));
+        data.extend([0xFE, 0xFF, 0x0D, 0xE0, 0, 0, 0, 0]);
+        data.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        data.extend(le_element(0x0020, 0x000D, b"UI", b"5.6.7\x01<x>\0"));
+        // After the study UID nothing is read, not even this 4 GB length.
+        data.extend([0x7F, 0xE0, 0x10, 0x00]);
+        data.extend(b"OB\0\0");
+        data.extend(0xFFFF_FFF0u32.to_le_bytes());
+        let uids = instance_uids(&data, &limits)
+            .expect("readable")
+            .expect("DICOM");
+        assert_eq!(uids.sop_class, "1.2.840.10008.5.1.4.1.1.7");
+        assert_eq!(uids.sop_instance, "1.2.3.4");
+        assert_eq!(uids.study, "5.6.7<x>");
+        let mut hostile = le_element(0x0008, 0x0016, b"UI", b"1.2");
+        hostile.extend([0x08, 0x00, 0x18, 0x00]);
+        hostile.extend(b"UI");
+        hostile.extend(0xFFFFu16.to_le_bytes());
+        assert!(matches!(
+            instance_uids(&hostile, &limits),
+            Err(ScanError::LengthOverrun { .. })
+        ));
+        assert_eq!(instance_uids(b"\x89PNG\r\n\x1a\n....", &limits), Ok(None));
     }
 }

@@ -435,6 +435,9 @@ impl Intake {
                 band.top, band.bottom, band.why
             ));
         }
+        if let Some(damage) = &clip.decode_errors {
+            notes.push(format!("the clip decodes with errors: {damage}"));
+        }
         let n = clip.samples.len();
         let mut sampled_frames = Vec::with_capacity(n);
         let mut pixels = <sha2::Sha256 as sha2::Digest>::new();

@@ -763,6 +763,112 @@ impl Platform {
     }
 }
 
+// ---- site tokens ---------------------------------------------------------------------
+
+/// An API token a site's systems send images with (DICOMweb STOW-RS). Only the token's
+/// hash is stored; it also serves as the token's id in pages and forms, which reveals
+/// nothing of the token.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SiteToken {
+    pub token_hash: String,
+    pub site_id: String,
+    pub label: String,
+    /// The account that issued it.
+    pub created_by: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+fn site_token(row: &AnyRow) -> Result<SiteToken, sqlx::Error> {
+    Ok(SiteToken {
+        token_hash: row.try_get("token_hash")?,
+        site_id: row.try_get("site_id")?,
+        label: row.try_get("label")?,
+        created_by: row.try_get("created_by")?,
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+impl Platform {
+    /// Records a new token of a site by its hash; an unknown site is
+    /// [`StoreError::NotFound`].
+    pub async fn create_site_token(
+        &self,
+        token_hash: &str,
+        site_id: &str,
+        label: &str,
+        created_by: &str,
+    ) -> Result<(), StoreError> {
+        let site = sqlx::query("SELECT id FROM sites WHERE id = $1")
+            .bind(site_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        if site.is_none() {
+            return Err(StoreError::NotFound("site".into()));
+        }
+        sqlx::query("INSERT INTO site_tokens (token_hash, site_id, label, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(token_hash)
+            .bind(site_id)
+            .bind(label)
+            .bind(created_by)
+            .bind(now_ns())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// A site's tokens, newest first, revoked ones included.
+    pub async fn site_tokens(&self, site_id: &str) -> Result<Vec<SiteToken>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM site_tokens WHERE site_id = $1 ORDER BY created_at DESC, token_hash",
+        )
+        .bind(site_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(site_token).collect::<Result<_, _>>()?)
+    }
+
+    /// Revokes a token of a site for good. Returns false when the site has no such live
+    /// token.
+    pub async fn revoke_site_token(
+        &self,
+        token_hash: &str,
+        site_id: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE site_tokens SET revoked_at = $1 WHERE token_hash = $2 AND site_id = $3 AND revoked_at IS NULL",
+        )
+        .bind(now_ns())
+        .bind(token_hash)
+        .bind(site_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The site a live (not revoked) token belongs to, noting that it was used now.
+    pub async fn use_site_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
+        let done = sqlx::query(
+            "UPDATE site_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        )
+        .bind(now_ns())
+        .bind(token_hash)
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT site_id FROM site_tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(row.try_get("site_id")?))
+    }
+}
+
 async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     institute_id: &str,

@@ -13,8 +13,11 @@ use crate::catalog::{Catalog, now_ns};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Site {
+    /// A slug of the name.
     pub id: String,
     pub name: String,
+    pub created_at: i64,
+    /// The site asks for two independent reads before release.
     pub double_read: bool,
 }
 
@@ -141,7 +144,7 @@ const OPEN_STATES: &str = "('pending', 'needs-attention', 'disagreement')";
 
 impl Catalog {
     pub async fn sites(&self) -> Result<Vec<Site>, StoreError> {
-        sqlx::query("SELECT id, name, double_read FROM sites ORDER BY name")
+        sqlx::query("SELECT id, name, created_at, double_read FROM sites ORDER BY name")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -150,7 +153,7 @@ impl Catalog {
     }
 
     pub async fn site(&self, id: &str) -> Result<Option<Site>, StoreError> {
-        sqlx::query("SELECT id, name, double_read FROM sites WHERE id = $1")
+        sqlx::query("SELECT id, name, created_at, double_read FROM sites WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -634,6 +637,7 @@ fn site_row(r: &AnyRow) -> Result<Site, StoreError> {
     Ok(Site {
         id: r.try_get("id")?,
         name: r.try_get("name")?,
+        created_at: r.try_get("created_at")?,
         double_read: r.try_get::<i64, _>("double_read")? != 0,
     })
 }

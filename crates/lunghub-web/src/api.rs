@@ -77,6 +77,7 @@ async fn openapi() -> Json<Value> {
         }
         paths.insert(path.to_owned(), json!({ "get": op }));
     }
+    crate::dicomweb::openapi_paths(&mut paths);
     Json(json!({
         "openapi": "3.1.0",
         "info": {
@@ -85,7 +86,10 @@ async fn openapi() -> Json<Value> {
             "description": "Open data of the lunghub platform. State-changing requests use the HTML forms, or send the form's CSRF token in an X-CSRF-Token header."
         },
         "paths": paths,
-        "components": { "securitySchemes": { "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE } } }
+        "components": { "securitySchemes": {
+            "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
+            "siteToken": { "type": "http", "scheme": "bearer", "description": "A site's DICOMweb token, issued at /admin/sites" }
+        } }
     }))
 }
 

@@ -10,6 +10,7 @@
 
 mod api;
 pub mod auth;
+pub mod dicomweb;
 mod form;
 mod layout;
 pub mod mail;
@@ -33,6 +34,7 @@ use lunghub_intake::IntakeService;
 use lunghub_store::platform::{Account, NewAccount};
 use lunghub_store::{Blobs, Catalog, Platform, StoreError};
 
+pub use dicomweb::StowLimits;
 pub use mail::Mailer;
 
 /// Largest form body accepted, and largest document upload.
@@ -105,6 +107,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of every email.
     pub mail_from: String,
+    /// What one DICOMweb STOW-RS request may carry.
+    pub stow: StowLimits,
 }
 
 /// Everything handlers share.
@@ -383,6 +387,8 @@ pub fn router(app: Shared) -> Router {
             app.clone(),
             session_and_csrf,
         ))
+        // Bearer-token routes, outside the session and CSRF layer: see `dicomweb`.
+        .merge(dicomweb::routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }

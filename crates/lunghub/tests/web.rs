@@ -46,6 +46,9 @@ async fn exercise(server: Server) {
     let paths = doc["paths"].as_object().expect("paths");
     assert!(paths.len() >= 7);
     for (path, item) in paths {
+        if item.get("get").is_none() {
+            continue; // POST-only routes (DICOMweb STOW-RS) have tests of their own
+        }
         let protected = item["get"]["security"].is_array();
         let r = anonymous.get(&path.replace("{id}", "none")).await;
         if protected {

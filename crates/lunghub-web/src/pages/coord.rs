@@ -74,7 +74,7 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
     let all = app.platform.institutes().await?;
     let body = html! {
         h1 { "Hospital onboarding" }
-        p { a.button href="/coord/institutes/new" { "Add an institute" } " " a href="/coord/stalled" { "Stalled institutes" } " · " a href="/status" { "Public table" } }
+        p { a.button href="/coord/institutes/new" { "Add an institute" } " " a href="/coord/stalled" { "Stalled institutes" } " · " a href="/status" { "Public table" } " · " a href="/admin/sites" { "Sites and DICOMweb tokens" } }
         (institutes_table(&all))
     };
     Ok(page(&viewer, "Hospital onboarding", body).into_response())

@@ -6,6 +6,7 @@ mod coord;
 mod public;
 mod review;
 mod upload;
+mod sites;
 
 use axum::Router;
 use axum::http::{StatusCode, header};
@@ -23,6 +24,7 @@ pub fn routes() -> Router<Shared> {
         .merge(admin::routes())
         .merge(upload::routes())
         .merge(review::routes())
+        .merge(sites::routes())
         .route("/static/site.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { crate::WebError::NotFound })

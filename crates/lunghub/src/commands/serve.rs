@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lunghub_web::{App, Config};
+use lunghub_web::{App, Config, StowLimits};
 
 use lunghub_intake::IntakeService;
 
@@ -36,6 +36,12 @@ pub struct ServeArgs {
     /// Email of the admin account created on first start
     #[arg(long, env = "LUNGHUB_ADMIN_EMAIL", default_value = "admin@localhost")]
     admin_email: String,
+    /// Largest instance a DICOMweb STOW-RS request may carry, in bytes
+    #[arg(long, env = "LUNGHUB_STOW_MAX_INSTANCE_BYTES", default_value_t = StowLimits::default().max_instance_bytes)]
+    stow_max_instance_bytes: u64,
+    /// Largest DICOMweb STOW-RS request body, in bytes
+    #[arg(long, env = "LUNGHUB_STOW_MAX_REQUEST_BYTES", default_value_t = StowLimits::default().max_request_bytes)]
+    stow_max_request_bytes: u64,
     #[command(flatten)]
     pipeline: PipelineArgs,
     #[command(flatten)]
@@ -57,6 +63,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             public_url: public_url.clone(),
             smtp_url: args.smtp_url.clone(),
             mail_from: args.mail_from.clone(),
+            stow: StowLimits {
+                max_instance_bytes: args.stow_max_instance_bytes,
+                max_request_bytes: args.stow_max_request_bytes,
+            },
         };
         let app = App::new(intake, config).await.context("cannot start the platform")?;
         println!("lunghub serving on {public_url} (listening on {bound})");
