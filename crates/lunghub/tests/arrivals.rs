@@ -10,29 +10,32 @@ use std::path::Path;
 
 use common::accounts::{admin, set_role, sign_up};
 use common::fixtures::{chest_dx, planted_in};
-use common::server::{Client, Server};
+use common::server::{Client, Server, fresh_postgres};
 use common::{key_file, lunghub, run_ok, shared_data};
 
-fn catalog_summary(data_dir: &Path) -> serde_json::Value {
-    let out = run_ok(
-        lunghub()
-            .args(["catalog", "summary", "--json", "--data-dir"])
-            .arg(data_dir),
-    );
+fn catalog_summary(data_dir: &Path, database_url: Option<&str>) -> serde_json::Value {
+    let mut cmd = lunghub();
+    cmd.args(["catalog", "summary", "--json", "--data-dir"]).arg(data_dir);
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    let out = run_ok(&mut cmd);
     serde_json::from_slice(&out.stdout).expect("summary JSON")
 }
 
 /// Creates the site in the server's catalog, as a first folder ingest would.
-fn make_site(server: &Server, key: &Path, name: &str) {
+fn make_site(server: &Server, database_url: Option<&str>, key: &Path, name: &str) {
     let empty = tempfile::tempdir().expect("tempdir");
-    run_ok(
-        lunghub()
-            .args(["ingest", "--site", name, "--format", "plain", "--site-key"])
-            .arg(key)
-            .arg("--data-dir")
-            .arg(&server.data_dir)
-            .arg(empty.path()),
-    );
+    let mut cmd = lunghub();
+    cmd.args(["ingest", "--site", name, "--format", "plain", "--site-key"])
+        .arg(key)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .arg(empty.path());
+    if let Some(url) = database_url {
+        cmd.arg("--database-url").arg(url);
+    }
+    run_ok(&mut cmd);
 }
 
 async fn start_batch(c: &Client, site: &str, finding: &str, sidecar: Option<&str>) -> String {
@@ -99,12 +102,21 @@ fn item_state(body: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn hospitals_upload_through_the_web_and_reviewers_decide() {
+async fn web_upload_and_review_on_sqlite() {
+    exercise(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn web_upload_and_review_on_postgres() {
+    exercise(Some(&fresh_postgres().await)).await;
+}
+
+async fn exercise(db: Option<&str>) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let key = key_file(tmp.path());
     let key_arg = key.display().to_string();
-    let server = Server::start_with(None, &["--site-key", &key_arg]);
-    make_site(&server, &key, "Upload Hospital");
+    let server = Server::start_with(db, &["--site-key", &key_arg]);
+    make_site(&server, db, &key, "Upload Hospital");
     let site = "upload-hospital";
     let a = admin(&server).await;
     assert!(a.get("/upload").await.body.contains("Upload Hospital"));
@@ -156,7 +168,7 @@ async fn hospitals_upload_through_the_web_and_reviewers_decide() {
         let out = put(&a, &batch, &name(p), std::fs::read(p).expect("png")).await;
         assert_eq!(out[0]["outcome"], "duplicate", "{out:?}");
     }
-    let summary = catalog_summary(&server.data_dir);
+    let summary = catalog_summary(&server.data_dir, db);
     assert_eq!(summary["items"], 60, "{summary}");
     assert_eq!(
         summary["by_finding"]["Pneumonia/Viral/COVID-19"], 1,
@@ -423,7 +435,7 @@ async fn hospitals_upload_through_the_web_and_reviewers_decide() {
     assert!(img.get_pixel(60, 60)[0] > 0);
 
     // The catalog knows each item came by web upload.
-    let summary = catalog_summary(&server.data_dir);
+    let summary = catalog_summary(&server.data_dir, db);
     assert_eq!(summary["by_review_state"]["approved"], 2, "{summary}");
     assert_eq!(summary["by_review_state"]["replaced"], 1, "{summary}");
 }
