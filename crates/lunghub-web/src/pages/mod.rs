@@ -5,8 +5,8 @@ mod admin;
 mod coord;
 mod public;
 mod review;
-mod upload;
 mod sites;
+mod upload;
 
 use axum::Router;
 use axum::http::{StatusCode, header};

@@ -358,6 +358,17 @@ async fn show_item(
     Ok(with_status(status, page(viewer, "Review", body)))
 }
 
+/// The viewer again, with what was wrong with the reviewer's form.
+async fn again(
+    app: &Shared,
+    viewer: &Viewer,
+    id: &str,
+    status: StatusCode,
+    problem_list: &[String],
+) -> Result<Response, WebError> {
+    show_item(app, viewer, id, &ViewQuery::default(), status, problem_list).await
+}
+
 /// The item rendered as a PNG: a frame, with the window asked for.
 async fn image(
     State(app): State<Shared>,
@@ -443,15 +454,7 @@ async fn read(
         _ => {}
     }
     let Some(decision) = decision.filter(|_| p.is_empty()) else {
-        return show_item(
-            &app,
-            &viewer,
-            &id,
-            &ViewQuery::default(),
-            StatusCode::BAD_REQUEST,
-            &p.0,
-        )
-        .await;
+        return again(&app, &viewer, &id, StatusCode::BAD_REQUEST, &p.0).await;
     };
     let finding =
         (decision == Decision::Approve).then(|| Finding::parse(finding).as_str().to_owned());
@@ -462,15 +465,7 @@ async fn read(
     {
         Ok(_) => Ok(see_other(&format!("/review/items/{id}"))),
         Err(StoreError::Conflict(why)) => {
-            show_item(
-                &app,
-                &viewer,
-                &id,
-                &ViewQuery::default(),
-                StatusCode::CONFLICT,
-                &[why],
-            )
-            .await
+            again(&app, &viewer, &id, StatusCode::CONFLICT, &[why]).await
         }
         Err(e) => Err(e.into()),
     }
@@ -532,15 +527,7 @@ async fn blank(
         ));
     }
     if !p.is_empty() {
-        return show_item(
-            &app,
-            &viewer,
-            &id,
-            &ViewQuery::default(),
-            StatusCode::BAD_REQUEST,
-            &p.0,
-        )
-        .await;
+        return again(&app, &viewer, &id, StatusCode::BAD_REQUEST, &p.0).await;
     }
     let me = viewer
         .account
@@ -551,15 +538,7 @@ async fn blank(
     match app.intake.blank(&id, &[rect], &me).await {
         Ok(new_id) => Ok(see_other(&format!("/review/items/{new_id}"))),
         Err(lunghub_intake::IntakeError::Blank(why)) => {
-            show_item(
-                &app,
-                &viewer,
-                &id,
-                &ViewQuery::default(),
-                StatusCode::UNPROCESSABLE_ENTITY,
-                &[why],
-            )
-            .await
+            again(&app, &viewer, &id, StatusCode::UNPROCESSABLE_ENTITY, &[why]).await
         }
         Err(e) => Err(WebError::Internal(format!("cannot blank: {e}"))),
     }
