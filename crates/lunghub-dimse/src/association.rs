@@ -103,7 +103,9 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, from: SocketAd
     let mut association = match options.establish_async(socket).await {
         Ok(a) => a,
         Err(e) => {
-            eprintln!("dicom: association from {from} refused: {e}");
+            if config.log {
+                eprintln!("dicom: association from {from} refused: {e}");
+            }
             return;
         }
     };
@@ -146,10 +148,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, from: SocketAd
         Pending::Data { .. } | Pending::Command { .. } => ", one instance cut off and dropped",
         Pending::Idle => "",
     };
-    eprintln!(
-        "dicom: association from {} ({from}) {how}; {} stored, {} refused, {} echoes{lost}",
-        session.calling, t.stored, t.refused, t.echoes
-    );
+    if config.log {
+        eprintln!(
+            "dicom: association from {} ({from}) {how}; {} stored, {} refused, {} echoes{lost}",
+            session.calling, t.stored, t.refused, t.echoes
+        );
+    }
     if let Err(End::Protocol(_)) = ended {
         let _ = association
             .send(&Pdu::AbortRQ {
@@ -365,6 +369,7 @@ impl Session {
                         Some(format!("unreadable: {why}")),
                     ),
                     Err(e) => {
+                        // Always said: the operator must hear that intake fails.
                         eprintln!(
                             "dicom: cannot store {} from {}: {e}",
                             command.sop_instance, self.calling
@@ -381,6 +386,8 @@ impl Session {
             self.tally.stored += 1;
         } else {
             self.tally.refused += 1;
+        }
+        if code != status::SUCCESS && self.shared.config.log {
             eprintln!(
                 "dicom: C-STORE {} from {} refused ({code:04X}): {}",
                 command.sop_instance,

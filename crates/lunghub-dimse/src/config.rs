@@ -100,6 +100,8 @@ pub struct ScpConfig {
     /// The largest data set accepted in one C-STORE; larger ones are read to the end,
     /// dropped, and answered with status A700 (out of resources).
     pub max_instance_bytes: u64,
+    /// Write a line per association, and per refused instance, to standard error.
+    pub log: bool,
 }
 
 impl ScpConfig {
@@ -117,6 +119,7 @@ impl ScpConfig {
             max_pdu: Self::DEFAULT_MAX_PDU,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
             max_instance_bytes: Self::DEFAULT_MAX_INSTANCE_BYTES,
+            log: true,
         };
         config.check()?;
         Ok(config)

@@ -19,9 +19,10 @@
 //!   title but lunghub's own (called AE title not recognized).
 //! - **What they may send.** Verification, and the storage SOP classes and transfer
 //!   syntaxes of [`syntax`]: chest radiography (CR, DX), ultrasound (single and
-//!   multi-frame) and secondary capture, uncompressed, deflated, JPEG, JPEG-LS, JPEG 2000
-//!   and RLE. Other presentation contexts are refused at negotiation. Compressed data sets
-//!   are kept as they arrive; intake decodes them.
+//!   multi-frame, and their retired classes) and secondary capture; uncompressed,
+//!   deflated, JPEG, JPEG-LS, JPEG 2000, HTJ2K and RLE. Other presentation contexts are
+//!   refused at negotiation. Compressed data sets are kept as they arrive; intake decodes
+//!   them.
 //! - **One pipeline.** Each data set gets a File Meta Information group (the negotiated
 //!   transfer syntax, the SOP class and instance of the request) and goes to
 //!   [`IntakeService::receive`](lunghub_intake::IntakeService::receive), like every other
@@ -155,10 +156,12 @@ impl Scp {
                     drop(slot);
                 });
             } else if let Ok(permit) = refusing.clone().try_acquire_owned() {
-                eprintln!(
-                    "dicom: association from {from} refused: {} associations already open",
-                    self.shared.config.max_associations
-                );
+                if self.shared.config.log {
+                    eprintln!(
+                        "dicom: association from {from} refused: {} associations already open",
+                        self.shared.config.max_associations
+                    );
+                }
                 let max_pdu = self.shared.config.max_pdu;
                 tokio::spawn(async move {
                     refuse_busy(socket, max_pdu).await;

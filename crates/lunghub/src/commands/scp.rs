@@ -25,8 +25,9 @@ peer's site. The C-STORE response is sent once the catalog row is committed:
   C000  unreadable; the reason is in Error Comment
   A700  too large, or lunghub could not store it now (worth retrying later)
 Accepted: Verification; CR, DX (for presentation and processing), US and US
-multi-frame, secondary capture (all five); uncompressed, deflated, JPEG baseline,
-extended and lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE transfer syntaxes.
+multi-frame (and their retired classes), secondary capture (all five); uncompressed,
+deflated, JPEG baseline, extended and lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE
+transfer syntaxes. Other SOP classes and syntaxes are refused at negotiation.
 
 Example:
   lunghub scp --listen 0.0.0.0:11112 --peer PACS1=\"St Mary's\"@10.1.2.3 --peer US7=Clinic")]
