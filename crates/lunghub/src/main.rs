@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the web platform: public site, sign-up, hospital onboarding, accounts, JSON API
     Serve(commands::serve::ServeArgs),
+    /// Receive images from a PACS or modality over DICOM (C-STORE, C-ECHO) into intake
+    Scp(commands::scp::ScpArgs),
     /// De-identify DICOM, PNG and JPEG files to DICOM PS3.15 (Basic Profile plus options)
     Deid(commands::deid::DeidArgs),
     /// Take images and labels in: de-identify, decode, dedupe, store and catalog them
@@ -34,6 +36,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
+        Command::Scp(args) => commands::scp::run(args),
         Command::Deid(args) => commands::deid::run(args),
         Command::Ingest(args) => commands::ingest::run(args),
         Command::Catalog(args) => commands::catalog::run(args),

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use lunghub_web::{App, Config, StowLimits};
 
+use lunghub_dimse::{Peer, ScpConfig};
 use lunghub_intake::IntakeService;
 
 use super::storage::{PipelineArgs, StorageArgs};
@@ -42,6 +43,20 @@ pub struct ServeArgs {
     /// Largest DICOMweb STOW-RS request body, in bytes
     #[arg(long, env = "LUNGHUB_STOW_MAX_REQUEST_BYTES", default_value_t = StowLimits::default().max_request_bytes)]
     stow_max_request_bytes: u64,
+    /// Also run the DICOM network route (C-STORE, C-ECHO) on this address and port, feeding
+    /// the same intake pipeline as web uploads (see `lunghub scp --help`)
+    #[arg(long, env = "LUNGHUB_DICOM_LISTEN", value_name = "ADDR")]
+    dicom_listen: Option<String>,
+    /// The AE title the DICOM route answers to
+    #[arg(long, default_value = ScpConfig::DEFAULT_AE_TITLE, requires = "dicom_listen")]
+    dicom_ae_title: String,
+    /// A sender allowed to store over DICOM (repeat for each sender)
+    #[arg(
+        long = "dicom-peer",
+        value_name = "CALLING_AE=SITE[@IP[,IP...]]",
+        requires = "dicom_listen"
+    )]
+    dicom_peers: Vec<Peer>,
     #[command(flatten)]
     pipeline: PipelineArgs,
     #[command(flatten)]
@@ -68,6 +83,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 max_request_bytes: args.stow_max_request_bytes,
             },
         };
+        let dicom = match &args.dicom_listen {
+            Some(listen) => {
+                let config = ScpConfig::new(&args.dicom_ae_title, args.dicom_peers.clone())?;
+                Some(super::scp::start(listen, config, intake.clone()).await?.1)
+            }
+            None => None,
+        };
         let app = App::new(intake, config).await.context("cannot start the platform")?;
         println!("lunghub serving on {public_url} (listening on {bound})");
         if let Some(link) = app.first_start(&args.admin_email).await.context("cannot create the first admin")? {
@@ -80,7 +102,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             println!("Email goes to the outbox: {} (read it at {public_url}/admin/outbox)", app.mailer.outbox_dir().display());
         }
         std::io::stdout().flush()?;
-        lunghub_web::serve(listener, app).await.context("the server stopped")?;
+        let web = lunghub_web::serve(listener, app);
+        match dicom {
+            Some(dicom) => tokio::select! {
+                served = web => served.context("the server stopped")?,
+                stopped = dicom => stopped.context("the DICOM listener stopped")?,
+            },
+            None => web.await.context("the server stopped")?,
+        }
         Ok(ExitCode::SUCCESS)
     })
 }

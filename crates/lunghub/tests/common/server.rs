@@ -16,6 +16,8 @@ pub struct Server {
     pub data_dir: PathBuf,
     /// The one-time admin sign-in link printed at first start.
     pub admin_link: String,
+    /// Every line printed up to the admin link.
+    pub startup: Vec<String>,
     _tmp: tempfile::TempDir,
 }
 
@@ -60,6 +62,7 @@ impl Server {
             }
         });
         let (mut base, mut admin_link) = (String::new(), String::new());
+        let mut startup = Vec::new();
         let start = Instant::now();
         while (base.is_empty() || admin_link.is_empty())
             && start.elapsed() < Duration::from_secs(60)
@@ -67,6 +70,7 @@ impl Server {
             let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) else {
                 break;
             };
+            startup.push(line.clone());
             if let Some(rest) = line.strip_prefix("lunghub serving on ") {
                 base = rest
                     .split_whitespace()
@@ -86,6 +90,7 @@ impl Server {
             base,
             data_dir,
             admin_link,
+            startup,
             _tmp: tmp,
         }
     }

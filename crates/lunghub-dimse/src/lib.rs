@@ -1,0 +1,215 @@
+//! The DICOM network route into lunghub: a Storage SCP and Verification SCP (C-STORE and
+//! C-ECHO) over the DICOM upper layer, with `dicom-ul`.
+//!
+//! ```no_run
+//! # async fn run(intake: std::sync::Arc<lunghub_intake::IntakeService>) -> Result<(), Box<dyn std::error::Error>> {
+//! use lunghub_dimse::{Peer, Scp, ScpConfig};
+//!
+//! let peers: Vec<Peer> = vec!["PACS=St Mary's Hospital@10.1.2.3".parse()?];
+//! let scp = Scp::new(ScpConfig::new("LUNGHUB", peers)?, intake).await?;
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:11112").await?;
+//! scp.serve(listener).await; // runs until the task is dropped
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - **Who may send.** Each peer is a calling AE title, the site its images belong to, and
+//!   optionally the addresses it may connect from. Anyone else is refused with
+//!   A-ASSOCIATE-RJ (permanent, calling AE title not recognized), and so is a call to any AE
+//!   title but lunghub's own (called AE title not recognized).
+//! - **What they may send.** Verification, and the storage SOP classes and transfer
+//!   syntaxes of [`syntax`]: chest radiography (CR, DX), ultrasound (single and
+//!   multi-frame, and their retired classes) and secondary capture; uncompressed,
+//!   deflated, JPEG, JPEG-LS, JPEG 2000, HTJ2K and RLE. Other presentation contexts are
+//!   refused at negotiation. Compressed data sets are kept as they arrive; intake decodes
+//!   them.
+//! - **One pipeline.** Each data set gets a File Meta Information group (the negotiated
+//!   transfer syntax, the SOP class and instance of the request) and goes to
+//!   [`IntakeService::receive`](lunghub_intake::IntakeService::receive), like every other
+//!   route. The C-STORE response is sent only once intake has committed (or refused) the
+//!   file, so a sender told "success" may delete its copy.
+//! - **Statuses.** Stored (new, duplicate or near-duplicate): 0000. Quarantined by
+//!   de-identification: C001, with the reason in Error Comment. Unreadable: C000, with
+//!   the reason. Too large, or intake failed: A700 (out of resources, worth retrying
+//!   later). See [`dimse::status`].
+//! - **Limits.** Associations at once (more are rejected as transient, local limit
+//!   exceeded), PDU size, an idle timeout, and bytes per instance; a data set is held in
+//!   memory only up to the limit, whatever its sender declares. A connection that breaks
+//!   mid-transfer loses only its unfinished instance, which never reaches intake; the other
+//!   associations carry on.
+
+mod association;
+pub mod config;
+pub mod dimse;
+pub mod syntax;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use busy::refuse_busy;
+use dicom_ul::association::server::{AcceptAny, DefaultNegotiation, ServerAssociationOptions};
+use lunghub_intake::IntakeService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+pub use config::{ConfigError, Peer, ScpConfig};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScpError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot register site {site:?} in the catalog: {source}")]
+    Site {
+        site: String,
+        source: lunghub_store::StoreError,
+    },
+}
+
+/// Associations over the cap that are answered with a rejection (rather than a bare close)
+/// at the same time; beyond that, connections are closed at once.
+const MAX_REFUSING: usize = 64;
+
+/// What every association task shares.
+pub(crate) struct Shared {
+    config: ScpConfig,
+    options: ServerAssociationOptions<'static, AcceptAny, DefaultNegotiation>,
+    intake: Arc<IntakeService>,
+    /// Calling AE title → catalog site id.
+    sites: HashMap<String, String>,
+    /// The smaller of the configured limit and the one de-identification enforces.
+    max_instance_bytes: u64,
+}
+
+/// A DICOM Storage SCP feeding one intake service.
+pub struct Scp {
+    shared: Arc<Shared>,
+}
+
+impl Scp {
+    /// Registers every peer's site in the catalog and prepares the negotiation.
+    pub async fn new(config: ScpConfig, intake: Arc<IntakeService>) -> Result<Scp, ScpError> {
+        config.check()?;
+        let mut sites = HashMap::new();
+        for peer in &config.peers {
+            let id = intake
+                .intake()
+                .catalog
+                .ensure_site(&peer.site)
+                .await
+                .map_err(|source| ScpError::Site {
+                    site: peer.site.clone(),
+                    source,
+                })?;
+            sites.insert(peer.ae_title.clone(), id);
+        }
+        let mut options = ServerAssociationOptions::new()
+            .ae_title(config.ae_title.clone())
+            .max_pdu_length(config.max_pdu)
+            .read_timeout(config.idle_timeout)
+            .write_timeout(config.idle_timeout)
+            .with_abstract_syntax(syntax::VERIFICATION);
+        for class in syntax::STORAGE_CLASSES {
+            options = options.with_abstract_syntax(*class);
+        }
+        for ts in syntax::TRANSFER_SYNTAXES {
+            options = options.with_transfer_syntax(*ts);
+        }
+        let max_instance_bytes = config
+            .max_instance_bytes
+            .min(intake.intake().deid.limits().max_bytes);
+        Ok(Scp {
+            shared: Arc::new(Shared {
+                config,
+                options,
+                intake,
+                sites,
+                max_instance_bytes,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ScpConfig {
+        &self.shared.config
+    }
+
+    /// Accepts associations on `listener`, each in its own task, until this future is
+    /// dropped.
+    pub async fn serve(&self, listener: TcpListener) {
+        let slots = Arc::new(Semaphore::new(self.shared.config.max_associations));
+        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+        loop {
+            let (socket, from) = match listener.accept().await {
+                Ok(s) => s,
+                Err(e) => {
+                    // Usually out of file descriptors: wait for some to close.
+                    eprintln!("dicom: cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            };
+            let _ = socket.set_nodelay(true);
+            if let Ok(slot) = slots.clone().try_acquire_owned() {
+                let shared = self.shared.clone();
+                tokio::spawn(async move {
+                    association::serve(shared, socket, from).await;
+                    drop(slot);
+                });
+            } else if let Ok(permit) = refusing.clone().try_acquire_owned() {
+                if self.shared.config.log {
+                    eprintln!(
+                        "dicom: association from {from} refused: {} associations already open",
+                        self.shared.config.max_associations
+                    );
+                }
+                let max_pdu = self.shared.config.max_pdu;
+                tokio::spawn(async move {
+                    refuse_busy(socket, max_pdu).await;
+                    drop(permit);
+                });
+            }
+        }
+    }
+}
+
+mod busy {
+    //! Turning an association away before it starts.
+
+    use std::time::Duration;
+
+    use dicom_ul::pdu::{
+        AssociationRJ, AssociationRJResult, AssociationRJServiceProviderPresentationReason,
+        AssociationRJSource, Pdu,
+    };
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+
+    /// Reads the A-ASSOCIATE-RQ (so that the peer hears the answer rather than a reset) and
+    /// answers A-ASSOCIATE-RJ: transient, local limit exceeded.
+    pub(crate) async fn refuse_busy(mut socket: TcpStream, max_pdu: u32) {
+        let mut buffer = bytes::BytesMut::new();
+        let read = dicom_ul::association::read_pdu_from_wire_async(
+            &mut socket,
+            &mut buffer,
+            max_pdu,
+            true,
+        );
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(10), read).await,
+            Ok(Ok(Pdu::AssociationRQ(_)))
+        ) {
+            return;
+        }
+        let mut out = Vec::new();
+        let rj = Pdu::AssociationRJ(AssociationRJ {
+            result: AssociationRJResult::Transient,
+            source: AssociationRJSource::ServiceProviderPresentation(
+                AssociationRJServiceProviderPresentationReason::LocalLimitExceeded,
+            ),
+        });
+        if dicom_ul::write_pdu(&mut out, &rj).is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), socket.write_all(&out)).await;
+            let _ = socket.shutdown().await;
+        }
+    }
+}
