@@ -2,7 +2,8 @@
 //! a web upload, DICOMweb STOW-RS and DICOM C-STORE), each into a fresh catalog with the
 //! same site key, ends up as the same catalog record with the same fingerprints: same id
 //! (the sha256 of the de-identified bytes), same pseudonyms, UIDs, pixel and perceptual
-//! hashes, labels and flags. Only the route and the time differ.
+//! hashes, labels and flags. Only provenance differs: the route, the time, and the source
+//! dataset's name, which only a folder ingest has (the folder's name).
 
 mod common;
 
@@ -19,8 +20,8 @@ use lunghub_store::Catalog;
 const SITE: &str = "Same Hospital";
 const SITE_ID: &str = "same-hospital";
 
-/// The one item of a catalog, as a comparable record: every field but the route and the
-/// intake time, the labels, and the kinds of history events.
+/// The one item of a catalog, as a comparable record: every field but the provenance
+/// (route, intake time, source dataset), the labels, and the history.
 async fn only_item(data_dir: &Path) -> (String, serde_json::Value) {
     let catalog = Catalog::open(&Catalog::sqlite_url(data_dir))
         .await
@@ -32,6 +33,7 @@ async fn only_item(data_dir: &Path) -> (String, serde_json::Value) {
     let mut fields = item.fields.clone();
     fields.remove("route");
     fields.remove("intake_at");
+    fields.remove("source_dataset");
     let labels: Vec<(String, String)> = item
         .labels
         .iter()
