@@ -26,8 +26,10 @@ use crate::form::Problems;
 use crate::layout::{count, date, page, problems};
 use crate::{Shared, Viewer, WebError};
 
-/// The largest file one request may carry (a zip of a study, or a long clip).
-pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+/// The largest file one request may carry (a zip of a study, or a long clip). A request is
+/// held in memory while intake reads it, and the script sends three at once, so this bounds
+/// an uploader's memory to 1.5 GiB; bigger collections go as folders, a file at a time.
+pub const MAX_UPLOAD_BYTES: usize = 512 << 20;
 
 pub fn routes() -> Router<Shared> {
     Router::new()
