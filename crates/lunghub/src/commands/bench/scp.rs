@@ -50,7 +50,7 @@ pub struct ScpBench {
 }
 
 pub fn scp_bench(b: ScpBench) -> Result<ExitCode> {
-    if b.files == 0 || b.runs == 0 || b.parallel.iter().any(|&p| p == 0) {
+    if b.files == 0 || b.runs == 0 || b.parallel.contains(&0) {
         bail!("--files, --runs and --parallel must all be at least 1");
     }
     for tool in ["storescu", "storescp", "echoscu"] {
@@ -163,15 +163,14 @@ pub fn scp_bench(b: ScpBench) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// (SOP class, transfer syntax, file) of each distinct file the corpus repeats.
+type Sources = Vec<(String, String, PathBuf)>;
+
 /// Copies the source's files whose SOP class and transfer syntax lunghub accepts,
 /// round-robin, until `count` exist. DCMTK 3.6 cannot send HTJ2K, so that is left out for
 /// both receivers. Returns the files, their bytes, and the (SOP class, transfer syntax,
 /// source) of each distinct source.
-fn build_corpus(
-    source: &Path,
-    count: usize,
-    dir: &Path,
-) -> Result<(Vec<PathBuf>, u64, Vec<(String, String, PathBuf)>)> {
+fn build_corpus(source: &Path, count: usize, dir: &Path) -> Result<(Vec<PathBuf>, u64, Sources)> {
     let mut sources = Vec::new();
     for path in collect_inputs(&[source.to_path_buf()])? {
         let Ok(head) = fs::read(&path) else { continue };
@@ -206,7 +205,7 @@ fn build_corpus(
 /// A storescu association profile with one presentation context per (SOP class, transfer
 /// syntax) of the corpus, so every file travels as it is stored, and one with the
 /// uncompressed syntaxes per SOP class.
-pub fn storescu_config(pairs: &[(String, String, PathBuf)]) -> String {
+fn storescu_config(pairs: &Sources) -> String {
     let distinct: BTreeSet<(&str, &str)> = pairs
         .iter()
         .map(|(c, t, _)| (c.as_str(), t.as_str()))
