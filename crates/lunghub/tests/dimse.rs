@@ -210,10 +210,10 @@ fn storescu(port: u16, options: &[&str], files: &[&str]) -> Sent {
                 let status = status.split(':').next().unwrap_or(status);
                 outcomes.insert(file.clone(), status.to_owned());
                 current = None;
-            } else if let Some(e) = line.strip_prefix("E: ") {
-                if outcomes.get(file).is_some_and(|o| o == "not sent") {
-                    outcomes.insert(file.clone(), e.to_owned());
-                }
+            } else if let Some(e) = line.strip_prefix("E: ")
+                && outcomes.get(file).is_some_and(|o| o == "not sent")
+            {
+                outcomes.insert(file.clone(), e.to_owned());
             }
         }
     }
@@ -536,10 +536,10 @@ fn corpus_profile(root: &Path, path: &Path) {
         let Ok(bytes) = std::fs::read(entry.path()) else {
             continue;
         };
-        if let Ok(Sniffed::Dicom(layout)) = sniff(&bytes, &Limits::default()) {
-            if let Some(class) = layout.media_sop_class {
-                pairs.insert((class, layout.transfer_syntax));
-            }
+        if let Ok(Sniffed::Dicom(layout)) = sniff(&bytes, &Limits::default())
+            && let Some(class) = layout.media_sop_class
+        {
+            pairs.insert((class, layout.transfer_syntax));
         }
     }
     let syntaxes: Vec<&String> = pairs

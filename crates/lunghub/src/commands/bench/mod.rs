@@ -15,6 +15,7 @@ use lunghub_intake::Found;
 
 use super::deid::{collect_inputs, deidentify_all};
 
+mod scp;
 mod web;
 
 const PEERS_PY: &str = include_str!("peers.py");
@@ -33,6 +34,8 @@ enum Bench {
     Ingest(IngestBench),
     /// The public status page: `lunghub serve` vs nginx serving a saved copy, under wrk
     Web(web::WebBench),
+    /// The DICOM route: `lunghub scp` vs DCMTK's storescp, both fed by storescu
+    Scp(scp::ScpBench),
 }
 
 #[derive(Args)]
@@ -75,6 +78,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Bench::Deid(b) => deid_bench(b),
         Bench::Ingest(b) => ingest_bench(b),
         Bench::Web(b) => web::web_bench(b),
+        Bench::Scp(b) => scp::scp_bench(b),
     }
 }
 
