@@ -441,23 +441,107 @@ fn looks_like_pocus(root: &Path) -> Result<bool, SourceError> {
 }
 
 fn from_pocus(root: &Path) -> Result<Found, SourceError> {
+    let clinical = pocus_metadata(root)?;
     let mut found = Found::default();
     for path in files_under(root)? {
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        let finding = pocus_finding(name).map(str::to_owned);
+        let stem = path
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let row = clinical.get(stem);
+        // The collection's own label where its metadata names the file, else the prefix.
+        let finding = row
+            .and_then(|r| r.finding.clone())
+            .or_else(|| pocus_finding(name).map(str::to_owned));
         found.sources.push(Source::new(
-            path,
+            path.clone(),
             Metadata {
                 finding,
                 modality: Some("US".into()),
+                sex: row.and_then(|r| r.sex.clone()),
+                age_years: row.and_then(|r| r.age_years),
                 ..Metadata::default()
             },
         ));
     }
     Ok(found)
+}
+
+/// The POCUS collection's `dataset_metadata.csv` (beside the folder given, or one level
+/// up), by the file name it lists without extension: its label, and sex and age where they
+/// are known (`m`/`w`; `nd` and `n/A` mean not known). Its "Patient ID / Name" column
+/// numbers patients within each source, not across the collection, so it is not used: it
+/// would merge different patients.
+fn pocus_metadata(root: &Path) -> Result<BTreeMap<String, Metadata>, SourceError> {
+    let Some(csv_path) = [root.join("dataset_metadata.csv")]
+        .into_iter()
+        .chain(root.parent().map(|p| p.join("dataset_metadata.csv")))
+        .find(|p| p.is_file())
+    else {
+        return Ok(BTreeMap::new());
+    };
+    let csv_err = |error: String| SourceError::Csv {
+        path: csv_path.display().to_string(),
+        error,
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&csv_path)
+        .map_err(|e| csv_err(e.to_string()))?;
+    let headers: BTreeMap<String, usize> = reader
+        .byte_headers()
+        .map_err(|e| csv_err(e.to_string()))?
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (String::from_utf8_lossy(h).trim().to_ascii_lowercase(), i))
+        .collect();
+    let (Some(file), label, gender, age) = (
+        column(&headers, &["filename"]),
+        column(&headers, &["label"]),
+        column(&headers, &["gender"]),
+        column(&headers, &["age"]),
+    ) else {
+        return Err(SourceError::NoFileColumn {
+            path: csv_path.display().to_string(),
+        });
+    };
+    let mut rows = BTreeMap::new();
+    for record in reader.byte_records() {
+        // A row the reader cannot read only loses its clinical fields: the prefix still labels.
+        let Ok(record) = record else { continue };
+        let get = |c: Option<usize>| {
+            non_empty(
+                c.and_then(|c| record.get(c))
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .as_deref(),
+            )
+        };
+        let Some(name) = get(Some(file)) else {
+            continue;
+        };
+        let sex = match get(gender).map(|g| g.to_ascii_lowercase()).as_deref() {
+            Some("m") => Some("M".to_owned()),
+            Some("w" | "f") => Some("F".to_owned()),
+            _ => None,
+        };
+        let age_years = get(age)
+            .and_then(|a| a.parse::<f64>().ok())
+            .filter(|a| *a > 0.0 && *a < 120.0);
+        rows.insert(
+            name,
+            Metadata {
+                finding: get(label),
+                sex,
+                age_years,
+                ..Metadata::default()
+            },
+        );
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ use common::{key_file, lunghub, run_ok, shared_data};
 
 fn catalog_summary(data_dir: &Path, database_url: Option<&str>) -> serde_json::Value {
     let mut cmd = lunghub();
-    cmd.args(["catalog", "summary", "--json", "--data-dir"]).arg(data_dir);
+    cmd.args(["catalog", "summary", "--json", "--data-dir"])
+        .arg(data_dir);
     if let Some(url) = database_url {
         cmd.arg("--database-url").arg(url);
     }

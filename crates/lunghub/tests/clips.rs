@@ -55,6 +55,12 @@ async fn pocus_clips_become_one_item_each_with_sampled_frames_and_no_metadata() 
     let input = tmp.path().join("clips");
     std::fs::create_dir_all(&input).expect("mkdir");
     let kinds = pick(&input, 2);
+    // The collection's metadata one level up, as in the collection itself.
+    std::fs::copy(
+        shared_data("lus-pocus-dev").join("dataset_metadata.csv"),
+        tmp.path().join("dataset_metadata.csv"),
+    )
+    .expect("copy the metadata");
     assert_eq!(
         kinds.keys().cloned().collect::<Vec<_>>(),
         ["avi", "gif", "mov", "mp4", "mpeg"],
@@ -136,6 +142,39 @@ async fn pocus_clips_become_one_item_each_with_sampled_frames_and_no_metadata() 
         assert_eq!(item.labels.len(), 1, "{id}: labelled by its prefix");
         assert!(item.fields["thumbnail"].is_string());
     }
+    // Where dataset_metadata.csv names a clip, its sex and age come along; the prefix and
+    // the collection's label agree.
+    assert_eq!(
+        summary.by_finding.get("Pneumonia/Bacterial").copied(),
+        Some(2),
+        "{summary:?}"
+    );
+    assert_eq!(
+        summary.by_finding.get("No Finding").copied(),
+        Some(2),
+        "{summary:?}"
+    );
+    let mut ages: Vec<(String, i64)> = Vec::new();
+    for id in catalog.item_ids().await.expect("ids") {
+        let item = catalog.item(&id).await.expect("item").expect("there");
+        if let (Some(sex), Some(age)) = (
+            item.fields["sex"].as_str(),
+            item.fields["age_years"].as_f64(),
+        ) {
+            ages.push((sex.to_owned(), age as i64));
+        }
+    }
+    ages.sort();
+    assert_eq!(
+        ages,
+        [
+            ("F".to_owned(), 89),
+            ("M".to_owned(), 27),
+            ("M".to_owned(), 27),
+            ("M".to_owned(), 27)
+        ],
+        "the avi and mpeg clips' rows say m 27, w 89, m 27, m 27"
+    );
     assert_eq!(
         common::fixtures::planted_in(&data_dir.join("blobs")),
         Vec::<String>::new()

@@ -84,9 +84,18 @@ async fn by_upload(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
         .post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    let batch = r.location.expect("batch").rsplit('/').next().expect("id").to_owned();
+    let batch = r
+        .location
+        .expect("batch")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_owned();
     let r = a
-        .put_bytes(&format!("/upload/batches/{batch}/files?name=dx.dcm"), bytes.to_vec())
+        .put_bytes(
+            &format!("/upload/batches/{batch}/files?name=dx.dcm"),
+            bytes.to_vec(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()[0]["outcome"], "new", "{}", r.body);
@@ -98,7 +107,10 @@ async fn by_stow(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
     let a = admin(&server).await;
     add_site(&a).await;
     let r = a
-        .post(&format!("/admin/sites/{SITE_ID}/tokens"), &[("label", "router")])
+        .post(
+            &format!("/admin/sites/{SITE_ID}/tokens"),
+            &[("label", "router")],
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let marker = "<code id=\"site-token\">";
@@ -169,7 +181,12 @@ async fn every_route_makes_the_same_catalog_record() {
     let input = tmp.path().join("in");
     std::fs::create_dir_all(&input).expect("mkdir");
     let file = input.join("dx.dcm");
-    let bytes = chest_dx("1.2.826.0.1.3680043.8.498.900", "1.2.826.0.1.3680043.8.498.900.1", 9, 128);
+    let bytes = chest_dx(
+        "1.2.826.0.1.3680043.8.498.900",
+        "1.2.826.0.1.3680043.8.498.900.1",
+        9,
+        128,
+    );
     std::fs::write(&file, &bytes).expect("write");
 
     let c_store = by_c_store(tmp.path(), &key, &file);
@@ -191,8 +208,17 @@ async fn every_route_makes_the_same_catalog_record() {
         );
     }
     // And the records are not trivially equal: they hold the fingerprints.
-    for name in ["id", "pixel_hash", "perceptual_hash", "patient_id", "study_id"] {
+    for name in [
+        "id",
+        "pixel_hash",
+        "perceptual_hash",
+        "patient_id",
+        "study_id",
+    ] {
         assert!(folder.1["fields"][name].is_string(), "{name}: {}", folder.1);
     }
-    assert_ne!(folder.1["fields"]["study_id"], "1.2.826.0.1.3680043.8.498.900");
+    assert_ne!(
+        folder.1["fields"]["study_id"],
+        "1.2.826.0.1.3680043.8.498.900"
+    );
 }
