@@ -34,7 +34,6 @@ pub struct HashedItem {
     pub original: String,
 }
 
-
 /// Everything intake knows about one new item.
 #[derive(Debug, Clone, Default)]
 pub struct NewItem {
@@ -198,7 +197,6 @@ impl Catalog {
         .await?;
         Ok(id)
     }
-
 
     pub async fn contains_item(&self, id: &str) -> Result<bool, StoreError> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM items WHERE id = $1")

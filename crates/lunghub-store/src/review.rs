@@ -404,12 +404,15 @@ impl Catalog {
         .collect()
     }
 
-    /// Records a reviewer's read, settles the item's state by the site's rules, and keeps
-    /// both in the item's history. Returns the new state.
+    /// Records a reviewer's read (by account id; `name` is how the history shows them),
+    /// settles the item's state by the site's rules, and keeps both in the item's history.
+    /// Returns the new state.
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_read(
         &self,
         item_id: &str,
         reviewer: &str,
+        name: &str,
         decision: Decision,
         finding: Option<&str>,
         reason: &str,
@@ -473,12 +476,12 @@ impl Catalog {
                 .max_by_key(|r| r.at)
                 .and_then(|r| r.finding.clone());
             if let Some(finding) = agreed {
-                set_reviewer_label(&mut tx, item_id, &finding, reviewer, at).await?;
+                set_reviewer_label(&mut tx, item_id, &finding, name, at).await?;
             }
         }
         let detail = match decision {
             Decision::Approve => format!(
-                "read by {reviewer}: approve as {}; now {}",
+                "read by {name}: approve as {}; now {}",
                 finding.unwrap_or("(no finding)"),
                 settled.as_str()
             ),

@@ -299,6 +299,10 @@ async fn exercise(db: Option<&str>) {
     let page = a.get(&format!("/review/items/{dx_id}")).await;
     assert_eq!(item_state(&page.body), "approved");
     assert!(page.body.contains("approve as Pneumonia/Viral/COVID-19"));
+    assert!(
+        page.body.contains("read by Administrator"),
+        "the history names the reviewer"
+    );
 
     // Two independent reads: the site asks for them; two reviewers disagree, it shows,
     // and a third read settles it.

@@ -217,11 +217,7 @@ async fn show_item(
     };
     let frame = i64::from(q.frame.unwrap_or(0)).clamp(0, frames - 1);
     let reads = app.catalog.reads(&id).await?;
-    let me = viewer
-        .account
-        .as_ref()
-        .map(|a| a.id.clone())
-        .unwrap_or_default();
+    let (me, _) = reviewer(&viewer);
     let double_read = app
         .catalog
         .site(&app.catalog.site_of_item(&id).await?)
@@ -358,6 +354,16 @@ async fn show_item(
     Ok(with_status(status, page(viewer, "Review", body)))
 }
 
+/// The signed-in reviewer's account id (what reads are keyed by) and name (what the
+/// history shows).
+fn reviewer(viewer: &Viewer) -> (String, String) {
+    viewer
+        .account
+        .as_ref()
+        .map(|a| (a.id.clone(), a.name.clone()))
+        .unwrap_or_default()
+}
+
 /// The viewer again, with what was wrong with the reviewer's form.
 async fn again(
     app: &Shared,
@@ -436,11 +442,7 @@ async fn read(
 ) -> Result<Response, WebError> {
     let item = item_for(&app, &viewer, &id).await?;
     let id = field(&item, "id").unwrap_or_default().to_owned();
-    let me = viewer
-        .account
-        .as_ref()
-        .map(|a| a.id.clone())
-        .unwrap_or_default();
+    let (me, my_name) = reviewer(&viewer);
     let mut p = Problems::default();
     let decision = Decision::parse(f.get("decision"));
     let finding = f.get("finding").trim();
@@ -460,7 +462,7 @@ async fn read(
         (decision == Decision::Approve).then(|| Finding::parse(finding).as_str().to_owned());
     match app
         .catalog
-        .record_read(&id, &me, decision, finding.as_deref(), reason)
+        .record_read(&id, &me, &my_name, decision, finding.as_deref(), reason)
         .await
     {
         Ok(_) => Ok(see_other(&format!("/review/items/{id}"))),
@@ -491,12 +493,8 @@ async fn relabel(
         )
         .await;
     }
-    let me = viewer
-        .account
-        .as_ref()
-        .map(|a| a.id.clone())
-        .unwrap_or_default();
-    app.catalog.relabel(&id, finding.as_str(), &me).await?;
+    let (_, my_name) = reviewer(&viewer);
+    app.catalog.relabel(&id, finding.as_str(), &my_name).await?;
     Ok(see_other(&format!("/review/items/{id}")))
 }
 
@@ -529,13 +527,9 @@ async fn blank(
     if !p.is_empty() {
         return again(&app, &viewer, &id, StatusCode::BAD_REQUEST, &p.0).await;
     }
-    let me = viewer
-        .account
-        .as_ref()
-        .map(|a| a.id.clone())
-        .unwrap_or_default();
+    let (_, my_name) = reviewer(&viewer);
     let rect = [x as u32, y as u32, w as u32, h as u32];
-    match app.intake.blank(&id, &[rect], &me).await {
+    match app.intake.blank(&id, &[rect], &my_name).await {
         Ok(new_id) => Ok(see_other(&format!("/review/items/{new_id}"))),
         Err(lunghub_intake::IntakeError::Blank(why)) => {
             again(&app, &viewer, &id, StatusCode::UNPROCESSABLE_ENTITY, &[why]).await
