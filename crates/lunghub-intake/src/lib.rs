@@ -468,32 +468,21 @@ impl Intake {
             .as_ref()
             .map(|m| lunghub_imaging::perceptual_hash(&m.thumbnail(256, 256).to_luma8()));
         let id = self.blobs.put(&clip.video)?;
-        let (patient_id, study_id, series_id) =
-            self.identity(origin, meta, &lunghub_deid::DicomSummary::default(), &id);
-        let labels = labels_of(meta, &mut notes);
         let pixel_hash = format!("{:x}", sha2::Digest::finalize(pixels));
-        let review_state = if notes.is_empty() {
-            ReviewState::Pending
-        } else {
-            ReviewState::NeedsAttention
-        };
-        let item = NewItem {
+        let base = self.item_base(
+            origin,
+            meta,
+            &lunghub_deid::DicomSummary::default(),
             id,
-            site_id: origin.site_id.clone(),
-            patient_id,
-            study_id,
-            series_id,
+            notes,
+        );
+        let item = NewItem {
             kind: "clip".into(),
             modality: meta
                 .modality
                 .as_deref()
                 .map(|m| Modality::parse(m).code().to_owned())
                 .unwrap_or_else(|| "US".into()),
-            view: meta
-                .view
-                .as_deref()
-                .and_then(View::parse)
-                .map(|v| v.label().to_owned()),
             photometric: Some("RGB".into()),
             bits: Some(8),
             width: Some(i64::from(clip.width)),
@@ -503,9 +492,47 @@ impl Intake {
             pixel_hash: Some(pixel_hash),
             perceptual_hash: phash.map(|h| h.to_hex()),
             thumbnail,
-            near_duplicate_of: None,
-            age_years: meta.age_years,
-            sex: meta.sex.clone(),
+            sampled_frames,
+            ..base
+        };
+        Ok(Prepared::Stored(Box::new(item), phash))
+    }
+
+    /// What every item takes from where it came from and what its metadata (or its
+    /// de-identified DICOM header) says: identity, view, clinical fields, labels,
+    /// provenance, and "needs attention" when anything was noted.
+    fn item_base(
+        &self,
+        origin: &Origin,
+        meta: &Metadata,
+        dicom: &lunghub_deid::DicomSummary,
+        id: String,
+        mut notes: Vec<String>,
+    ) -> NewItem {
+        let (patient_id, study_id, series_id) = self.identity(origin, meta, dicom, &id);
+        let labels = labels_of(meta, &mut notes);
+        let review_state = if notes.is_empty() {
+            ReviewState::Pending
+        } else {
+            ReviewState::NeedsAttention
+        };
+        NewItem {
+            id,
+            site_id: origin.site_id.clone(),
+            patient_id,
+            study_id,
+            series_id,
+            view: meta
+                .view
+                .as_deref()
+                .or((!dicom.view_position.is_empty()).then_some(dicom.view_position.as_str()))
+                .and_then(View::parse)
+                .map(|v| v.label().to_owned()),
+            age_years: meta.age_years.or(dicom.age_years),
+            sex: meta
+                .sex
+                .clone()
+                .or((!dicom.sex.is_empty()).then(|| dicom.sex.clone())),
             comorbidities: meta.comorbidities.clone(),
             therapy: meta.therapy.clone(),
             outcome: meta.outcome.clone(),
@@ -517,9 +544,8 @@ impl Intake {
             review_state: review_state.as_str().into(),
             labels,
             notes,
-            sampled_frames,
-        };
-        Ok(Prepared::Stored(Box::new(item), phash))
+            ..NewItem::default()
+        }
     }
 
     fn store(
@@ -547,7 +573,6 @@ impl Intake {
         // The item's bytes are synced into the store before anything names them.
         let id = self.blobs.put(&file.bytes)?;
         let dicom = file.dicom.clone().unwrap_or_default();
-        let (patient_id, study_id, series_id) = self.identity(origin, meta, &dicom, &id);
         let modality = meta
             .modality
             .as_deref()
@@ -557,27 +582,11 @@ impl Intake {
                     .then(|| Modality::parse(&dicom.modality).code().to_owned())
             })
             .unwrap_or_else(|| "OT".into());
-        let view = meta
-            .view
-            .as_deref()
-            .or((!dicom.view_position.is_empty()).then_some(dicom.view_position.as_str()))
-            .and_then(View::parse)
-            .map(|v| v.label().to_owned());
-        let labels = labels_of(meta, &mut notes);
-        let review_state = if notes.is_empty() {
-            ReviewState::Pending
-        } else {
-            ReviewState::NeedsAttention
-        };
         let phash = preview
             .as_ref()
             .map(|p| lunghub_imaging::perceptual_hash(&p.to_luma8()));
+        let base = self.item_base(origin, meta, &dicom, id, notes);
         let item = NewItem {
-            id,
-            site_id: origin.site_id.clone(),
-            patient_id,
-            study_id,
-            series_id,
             kind: match file.kind {
                 Kind::Dicom => "dicom",
                 Kind::Png => "png",
@@ -585,7 +594,6 @@ impl Intake {
             }
             .into(),
             modality,
-            view,
             photometric: decoded.as_ref().map(|d| d.photometric.clone()),
             bits: decoded.as_ref().map(|d| i64::from(d.bits)),
             width: decoded.as_ref().map(|d| i64::from(d.width)),
@@ -595,24 +603,7 @@ impl Intake {
             pixel_hash: decoded.as_ref().map(|d| d.pixel_hash.clone()),
             perceptual_hash: phash.map(|h| h.to_hex()),
             thumbnail,
-            near_duplicate_of: None,
-            age_years: meta.age_years.or(dicom.age_years),
-            sex: meta
-                .sex
-                .clone()
-                .or((!dicom.sex.is_empty()).then(|| dicom.sex.clone())),
-            comorbidities: meta.comorbidities.clone(),
-            therapy: meta.therapy.clone(),
-            outcome: meta.outcome.clone(),
-            offset_days: meta.offset_days,
-            route: origin.route.clone(),
-            source_dataset: meta.source_dataset.clone(),
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            deid_profile: self.profile_name.clone(),
-            review_state: review_state.as_str().into(),
-            labels,
-            notes,
-            sampled_frames: Vec::new(),
+            ..base
         };
         Ok(Prepared::Stored(Box::new(item), phash))
     }

@@ -170,21 +170,19 @@ fn number(d: &lunghub_store::ItemDetail, name: &str) -> Option<i64> {
     d.fields.get(name).and_then(|v| v.as_i64())
 }
 
-/// The item, if the viewer may review its site.
+/// The item's full id (`id` may be a prefix) and the item, if the viewer may review its site.
 async fn item_for(
     app: &Shared,
     viewer: &Viewer,
     id: &str,
-) -> Result<lunghub_store::ItemDetail, WebError> {
+) -> Result<(String, lunghub_store::ItemDetail), WebError> {
     let here = format!("/review/items/{id}");
     require_reviewer(viewer, &here)?;
     let item = app.catalog.item(id).await?.ok_or(WebError::NotFound)?;
-    let site = app
-        .catalog
-        .site_of_item(field(&item, "id").unwrap_or_default())
-        .await?;
+    let full_id = field(&item, "id").unwrap_or_default().to_owned();
+    let site = app.catalog.site_of_item(&full_id).await?;
     viewer.require(Action::ReviewImages { site: &site }, &here)?;
-    Ok(item)
+    Ok((full_id, item))
 }
 
 async fn viewer_page(
@@ -204,8 +202,7 @@ async fn show_item(
     status: StatusCode,
     problem_list: &[String],
 ) -> Result<Response, WebError> {
-    let item = item_for(app, viewer, id).await?;
-    let id = field(&item, "id").unwrap_or_default().to_owned();
+    let (id, item) = item_for(app, viewer, id).await?;
     let kind = field(&item, "kind").unwrap_or_default().to_owned();
     let state = field(&item, "review_state").unwrap_or_default().to_owned();
     let bits = number(&item, "bits").unwrap_or(8);
@@ -382,8 +379,7 @@ async fn image(
     Path(id): Path<String>,
     Query(q): Query<ViewQuery>,
 ) -> Result<Response, WebError> {
-    let item = item_for(&app, &viewer, &id).await?;
-    let id = field(&item, "id").unwrap_or_default().to_owned();
+    let (id, _) = item_for(&app, &viewer, &id).await?;
     let sampled = app.catalog.item_frames(&id).await?;
     let frame = q.frame.unwrap_or(0);
     let app2 = app.clone();
@@ -440,8 +436,7 @@ async fn read(
     Path(id): Path<String>,
     FormFields(f): FormFields,
 ) -> Result<Response, WebError> {
-    let item = item_for(&app, &viewer, &id).await?;
-    let id = field(&item, "id").unwrap_or_default().to_owned();
+    let (id, _) = item_for(&app, &viewer, &id).await?;
     let (me, my_name) = reviewer(&viewer);
     let mut p = Problems::default();
     let decision = Decision::parse(f.get("decision"));
@@ -479,8 +474,7 @@ async fn relabel(
     Path(id): Path<String>,
     FormFields(f): FormFields,
 ) -> Result<Response, WebError> {
-    let item = item_for(&app, &viewer, &id).await?;
-    let id = field(&item, "id").unwrap_or_default().to_owned();
+    let (id, _) = item_for(&app, &viewer, &id).await?;
     let finding = Finding::parse(f.get("finding"));
     if !finding.is_known() {
         return show_item(
@@ -504,8 +498,7 @@ async fn blank(
     Path(id): Path<String>,
     FormFields(f): FormFields,
 ) -> Result<Response, WebError> {
-    let item = item_for(&app, &viewer, &id).await?;
-    let id = field(&item, "id").unwrap_or_default().to_owned();
+    let (id, item) = item_for(&app, &viewer, &id).await?;
     let (width, height) = (
         number(&item, "width").unwrap_or(0),
         number(&item, "height").unwrap_or(0),
