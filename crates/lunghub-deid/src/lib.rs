@@ -74,7 +74,7 @@ pub enum DeidError {
 }
 
 /// What kind of file was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Kind {
     Dicom,
     Png,
@@ -84,7 +84,8 @@ pub enum Kind {
 /// A de-identified file, ready to be written anywhere public.
 #[derive(Debug)]
 pub struct DeidentifiedFile {
-    /// A name derived from the key and the content, never from the input's name or path.
+    /// A name derived from the key and the content, never from the input's name or path;
+    /// empty where naming was turned off ([`Deidentifier::set_file_names`]).
     pub file_name: String,
     pub bytes: Vec<u8>,
     pub kind: Kind,
@@ -99,7 +100,7 @@ pub struct DeidentifiedFile {
 
 /// Catalog fields of a de-identified DICOM instance. Empty strings where the data set has
 /// no value.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct DicomSummary {
     pub patient_id: String,
     pub study_uid: String,
@@ -138,6 +139,7 @@ pub struct Deidentifier {
     key: SiteKey,
     limits: Limits,
     table: &'static ConfidentialityTable,
+    file_names: bool,
 }
 
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
@@ -151,7 +153,15 @@ impl Deidentifier {
             key,
             limits: Limits::default(),
             table,
+            file_names: true,
         })
+    }
+
+    /// Whether written files get a [`DeidentifiedFile::file_name`]. Naming reads every
+    /// byte of the input through the keyed hash; intake, which names items by the sha256
+    /// of their de-identified bytes, turns it off.
+    pub fn set_file_names(&mut self, on: bool) {
+        self.file_names = on;
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -168,6 +178,9 @@ impl Deidentifier {
     }
 
     fn output_name(&self, input: &[u8], ext: &str) -> String {
+        if !self.file_names {
+            return String::new();
+        }
         format!("{}.{ext}", hex(&self.key.mac("output-name", input)[..16]))
     }
 

@@ -15,7 +15,7 @@ use dicom_ul::pdu::{
     AbortRQServiceProviderReason, AbortRQSource, AssociationRJServiceUserReason, PDataValue,
     PDataValueType, PresentationContextResultReason, UserIdentity,
 };
-use lunghub_intake::{Arrival, FileOutcome, Metadata, Origin};
+use lunghub_intake::{Acceptance, Arrival, FileOutcome, Metadata, Origin};
 use tokio::net::TcpStream;
 
 use crate::dimse::{self, Command, status};
@@ -339,8 +339,8 @@ impl Session {
         self.respond(link, id, &command, code, why.as_deref()).await
     }
 
-    /// A complete C-STORE: hands the file to intake and answers once intake has made it
-    /// durable (or refused it).
+    /// A complete C-STORE: hands the file to intake and answers once intake has
+    /// de-identified it and spooled it for cataloguing (or refused it).
     async fn store(
         &mut self,
         link: &mut Link,
@@ -357,14 +357,17 @@ impl Session {
                     bytes: file,
                     metadata: Metadata::default(),
                 };
-                match self.shared.intake.receive(arrival).await {
-                    Ok(FileOutcome::New { .. })
-                    | Ok(FileOutcome::Duplicate { .. })
-                    | Ok(FileOutcome::NearDuplicate { .. }) => (status::SUCCESS, None),
-                    Ok(FileOutcome::Quarantined(why)) => {
+                match self.shared.intake.accept(arrival).await {
+                    Ok(Acceptance::Spooled)
+                    | Ok(Acceptance::Done(FileOutcome::New { .. }))
+                    | Ok(Acceptance::Done(FileOutcome::Duplicate { .. }))
+                    | Ok(Acceptance::Done(FileOutcome::NearDuplicate { .. })) => {
+                        (status::SUCCESS, None)
+                    }
+                    Ok(Acceptance::Done(FileOutcome::Quarantined(why))) => {
                         (status::QUARANTINED, Some(format!("quarantined: {why}")))
                     }
-                    Ok(FileOutcome::Unreadable(why)) => (
+                    Ok(Acceptance::Done(FileOutcome::Unreadable(why))) => (
                         status::CANNOT_UNDERSTAND,
                         Some(format!("unreadable: {why}")),
                     ),

@@ -25,9 +25,14 @@
 //!   them.
 //! - **One pipeline.** Each data set gets a File Meta Information group (the negotiated
 //!   transfer syntax, the SOP class and instance of the request) and goes to
-//!   [`IntakeService::receive`](lunghub_intake::IntakeService::receive), like every other
-//!   route. The C-STORE response is sent only once intake has committed (or refused) the
-//!   file, so a sender told "success" may delete its copy.
+//!   [`IntakeService::accept`](lunghub_intake::IntakeService::accept): the same size
+//!   limit and de-identification as every other route, then the spool, from which the same
+//!   steps as every other route catalogue it in the background. The C-STORE response is
+//!   sent once the file is de-identified and spooled (or refused): a PACS sends instance
+//!   after instance, each waiting on the last answer, and waiting for decoding and a disk
+//!   sync as well cut throughput twelvefold. The spool survives lunghub stopping or
+//!   crashing; like `storescp`, it is not synced per file, so a power cut may lose the last
+//!   seconds of what was answered.
 //! - **Statuses.** Stored (new, duplicate or near-duplicate): 0000. Quarantined by
 //!   de-identification: C001, with the reason in Error Comment. Unreadable: C000, with
 //!   the reason. Too large, or intake failed: A700 (out of resources, worth retrying

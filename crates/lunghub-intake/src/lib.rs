@@ -18,6 +18,7 @@
 
 pub mod service;
 pub mod sources;
+mod spool;
 pub mod unpack;
 
 use std::collections::{BTreeMap, HashSet};
@@ -29,10 +30,11 @@ use lunghub_imaging::{Decoded, PerceptualHash};
 use lunghub_store::{Blobs, Catalog, InsertOutcome, NewItem, StoreError};
 use rayon::prelude::*;
 
-pub use service::{Arrival, IntakeService};
+pub use service::{Acceptance, Arrival, IntakeService};
 pub use sources::{
     Format, Found, InputIssue, Metadata, MetadataRow, Source, discover, read_metadata_csv,
 };
+pub use spool::SpoolError;
 pub use unpack::{ArchiveIssue, ArchiveLimits};
 
 /// Files per chunk: the unit of parallel work and of one catalog transaction.
@@ -44,6 +46,10 @@ pub enum IntakeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Sources(#[from] sources::SourceError),
+    #[error(transparent)]
+    Spool(#[from] SpoolError),
+    #[error("{0} files are waiting to be catalogued; try again later")]
+    Backlog(usize),
     #[error("intake task failed: {0}")]
     Task(String),
     #[error("cannot commit to the catalog: {0}")]
@@ -125,7 +131,7 @@ impl Report {
 }
 
 /// Where files come from: the site that sent them and the route they took.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Origin {
     pub site_id: String,
     /// `folder`, `upload`, `stow-rs` or `c-store`.
@@ -164,6 +170,12 @@ struct Pending {
 enum Prepared {
     Done(FileOutcome),
     Stored(Box<NewItem>, Option<PerceptualHash>),
+}
+
+enum Screened {
+    Clip,
+    File(DeidentifiedFile),
+    Refused(FileOutcome),
 }
 
 impl Intake {
@@ -351,24 +363,42 @@ impl Intake {
     /// De-identifies, decodes, fingerprints and stores one file's bytes: everything but
     /// the catalog, which the caller commits in batches.
     fn prepare_bytes(&self, origin: &Origin, bytes: Vec<u8>, metadata: &Metadata) -> Prepared {
+        match self.screen(&bytes) {
+            Screened::Clip => self.prepare_clip(origin, &bytes, metadata),
+            Screened::Refused(outcome) => Prepared::Done(outcome),
+            Screened::File(file) => {
+                drop(bytes);
+                self.store_file(origin, &file, metadata)
+            }
+        }
+    }
+
+    /// The first step, the one that decides whether a file is taken at all: the size limit,
+    /// then de-identification (clips are read whole, by [`Intake::prepare_clip`]).
+    fn screen(&self, bytes: &[u8]) -> Screened {
         let limit = self.deid.limits().max_bytes;
         if bytes.len() as u64 > limit {
-            return Prepared::Done(FileOutcome::Unreadable(format!(
+            return Screened::Refused(FileOutcome::Unreadable(format!(
                 "file is larger than the {limit}-byte limit"
             )));
         }
-        if lunghub_clips::sniff(&bytes).is_some() {
-            return self.prepare_clip(origin, &bytes, metadata);
+        if lunghub_clips::sniff(bytes).is_some() {
+            return Screened::Clip;
         }
-        let file = match self.deid.deidentify(&bytes) {
-            Ok(DeidOutcome::Written(f)) => f,
-            Ok(DeidOutcome::Quarantined(why)) => {
-                return Prepared::Done(FileOutcome::Quarantined(why));
-            }
-            Err(e) => return Prepared::Done(FileOutcome::Unreadable(e.to_string())),
-        };
-        drop(bytes);
-        match self.store(origin, &file, metadata) {
+        match self.deid.deidentify(bytes) {
+            Ok(DeidOutcome::Written(f)) => Screened::File(f),
+            Ok(DeidOutcome::Quarantined(why)) => Screened::Refused(FileOutcome::Quarantined(why)),
+            Err(e) => Screened::Refused(FileOutcome::Unreadable(e.to_string())),
+        }
+    }
+
+    fn store_file(
+        &self,
+        origin: &Origin,
+        file: &DeidentifiedFile,
+        metadata: &Metadata,
+    ) -> Prepared {
+        match self.store(origin, file, metadata) {
             Ok(p) => p,
             Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot store: {e}"))),
         }

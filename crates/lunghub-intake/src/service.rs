@@ -9,17 +9,39 @@
 //! the outcome only once its row is committed, so a sender told "stored" can delete its copy.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
 
 use lunghub_deid::{DeidentifiedFile, Kind};
 use lunghub_imaging::PerceptualHash;
 use lunghub_store::{InsertOutcome, NewItem};
+use tokio::runtime::Handle;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::{FileOutcome, Intake, IntakeError, KnownHash, Metadata, Origin, Prepared};
+use crate::spool::{Slot, Spool, SpoolError};
+use crate::{FileOutcome, Intake, IntakeError, KnownHash, Metadata, Origin, Prepared, Screened};
 
 /// Most rows committed in one transaction.
 const MAX_GROUP: usize = 256;
+
+/// Most files accepted and not yet catalogued; past this, senders are asked to try later
+/// rather than fill the disk.
+const MAX_BACKLOG: usize = 20_000;
+
+/// Files up to this size are de-identified and spooled on the async worker that received
+/// them; larger ones on the blocking pool.
+const INLINE_BYTES: usize = 1 << 20;
+
+/// The cataloguer waits while files arrived this recently, so that senders waiting on
+/// answers have the cores; past [`CATALOGUE_ANYWAY`] files waiting it catalogues regardless.
+const QUIET: Duration = Duration::from_millis(25);
+const CATALOGUE_ANYWAY: usize = 5_000;
+
+/// How long the cataloguer waits before trying an entry again after the catalog or the
+/// blob store failed.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// One file as it arrived, in memory.
 #[derive(Debug, Clone)]
@@ -29,6 +51,15 @@ pub struct Arrival {
     pub label: String,
     pub bytes: Vec<u8>,
     pub metadata: Metadata,
+}
+
+/// What [`IntakeService::accept`] did with a file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Acceptance {
+    /// De-identified and in the spool; it is catalogued in the background.
+    Spooled,
+    /// Settled at once: refused (quarantined, unreadable), or a clip, which is read whole.
+    Done(FileOutcome),
 }
 
 struct Commit {
@@ -49,27 +80,77 @@ pub struct IntakeService {
     intake: Arc<Intake>,
     known: Mutex<Known>,
     commits: mpsc::Sender<Commit>,
+    spool: Arc<Spool>,
+    /// Spool entries for the cataloguer thread, oldest first.
+    spooled: mpsc::UnboundedSender<Slot>,
+    backlog: AtomicUsize,
+    /// When the last file was accepted, in milliseconds since `started`.
+    last_arrival: AtomicU64,
+    started: Instant,
 }
 
 impl IntakeService {
-    /// Starts the committer task on the current tokio runtime.
-    pub async fn start(intake: Intake) -> Result<Arc<Self>, IntakeError> {
+    /// Starts the committer task on the current tokio runtime, and the cataloguer thread,
+    /// which first catalogues whatever an earlier run left in `spool_dir`.
+    pub async fn start(mut intake: Intake, spool_dir: &Path) -> Result<Arc<Self>, IntakeError> {
+        intake.deid.set_file_names(false);
         let hashes = crate::known_hashes(&intake.catalog).await?;
+        let (spool, left) = Spool::open(spool_dir)?;
         let intake = Arc::new(intake);
         let (commits, queue) = mpsc::channel(MAX_GROUP * 4);
         tokio::spawn(committer(intake.clone(), queue));
-        Ok(Arc::new(IntakeService {
+        let (spooled, waiting) = mpsc::unbounded_channel();
+        let service = Arc::new(IntakeService {
             intake,
             known: Mutex::new(Known {
                 hashes,
                 in_flight: HashSet::new(),
             }),
             commits,
-        }))
+            spool: Arc::new(spool),
+            spooled,
+            backlog: AtomicUsize::new(left.len()),
+            last_arrival: AtomicU64::new(0),
+            started: Instant::now(),
+        });
+        for slot in left {
+            // The receiver is alive: it is moved into the thread below.
+            let _ = service.spooled.send(slot);
+        }
+        let weak = Arc::downgrade(&service);
+        let runtime = Handle::current();
+        std::thread::Builder::new()
+            .name("lunghub-cataloguer".into())
+            .spawn(move || cataloguer(weak, runtime, waiting))
+            .map_err(|e| IntakeError::Task(format!("cannot start the cataloguer: {e}")))?;
+        Ok(service)
     }
 
     pub fn intake(&self) -> &Intake {
         &self.intake
+    }
+
+    /// Files accepted by [`IntakeService::accept`] and not yet catalogued.
+    pub fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Acquire)
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Whether senders are being answered right now, and the backlog is not so long that
+    /// cataloguing must go on anyway.
+    fn answering(&self) -> bool {
+        let since = self
+            .elapsed_ms()
+            .saturating_sub(self.last_arrival.load(Ordering::Acquire));
+        since < QUIET.as_millis() as u64 && self.backlog() < CATALOGUE_ANYWAY
+    }
+
+    /// Where accepted files wait to be catalogued.
+    pub fn spool_dir(&self) -> &Path {
+        self.spool.dir()
     }
 
     /// Takes one file in and returns what happened to it, once that is durable.
@@ -85,10 +166,123 @@ impl IntakeService {
             tokio::task::spawn_blocking(move || intake.prepare_bytes(&origin, bytes, &metadata))
                 .await
                 .map_err(|e| IntakeError::Task(e.to_string()))?;
-        let (mut item, phash) = match prepared {
-            Prepared::Done(outcome) => return Ok(outcome),
-            Prepared::Stored(item, phash) => (item, phash),
+        match prepared {
+            Prepared::Done(outcome) => Ok(outcome),
+            Prepared::Stored(item, phash) => self.settle(*item, phash).await,
+        }
+    }
+
+    /// Takes one file in as far as deciding whether it is taken: the size limit and
+    /// de-identification, as in [`IntakeService::receive`]. A file taken is written,
+    /// de-identified, to the spool and catalogued in the background by the same steps as
+    /// `receive` (decode, fingerprints, twins, the catalog row), so it ends as the same
+    /// record. For senders that wait on each answer and need to hear only "taken" or
+    /// "refused": the DICOM route. [`IntakeService::backlog`] tells how far behind the
+    /// catalog is.
+    pub async fn accept(&self, arrival: Arrival) -> Result<Acceptance, IntakeError> {
+        let waiting = self.backlog();
+        if waiting >= MAX_BACKLOG {
+            return Err(IntakeError::Backlog(waiting));
+        }
+        self.last_arrival
+            .store(self.elapsed_ms(), Ordering::Release);
+        let intake = self.intake.clone();
+        let spool = self.spool.clone();
+        let Arrival {
+            origin,
+            label,
+            bytes,
+            metadata,
+        } = arrival;
+        let size = bytes.len();
+        enum Screen {
+            Spooled(Slot),
+            Refused(FileOutcome),
+            Clip(Arrival),
+        }
+        let work = move || match intake.screen(&bytes) {
+            Screened::Refused(outcome) => Ok(Screen::Refused(outcome)),
+            Screened::File(file) => spool
+                .put(&origin, &label, &metadata, &file)
+                .map(Screen::Spooled),
+            Screened::Clip => Ok(Screen::Clip(Arrival {
+                origin,
+                label,
+                bytes,
+                metadata,
+            })),
         };
+        // De-identifying a typical radiograph takes well under a millisecond, less than
+        // handing it to the blocking pool and back costs a sender waiting on each answer;
+        // only large files leave the async worker.
+        let screened = if size <= INLINE_BYTES {
+            work()?
+        } else {
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| IntakeError::Task(e.to_string()))??
+        };
+        match screened {
+            Screen::Refused(outcome) => Ok(Acceptance::Done(outcome)),
+            Screen::Clip(arrival) => Ok(Acceptance::Done(self.receive(arrival).await?)),
+            Screen::Spooled(slot) => {
+                self.backlog.fetch_add(1, Ordering::AcqRel);
+                if self.spooled.send(slot).is_err() {
+                    // Only when the cataloguer thread has died; the entry stays for the
+                    // next start, and the sender hears that something is wrong.
+                    return Err(IntakeError::Task("the cataloguer stopped".into()));
+                }
+                Ok(Acceptance::Spooled)
+            }
+        }
+    }
+
+    /// Catalogues one spool entry, as `receive` would have, and marks it done. An error
+    /// leaves the entry for another try.
+    fn catalogue(&self, slot: Slot, runtime: &Handle) -> Result<(), IntakeError> {
+        let entry = match self.spool.read(slot) {
+            Ok(entry) => entry,
+            Err(e @ SpoolError::Damaged { .. }) => {
+                eprintln!("intake: skipping a spool entry: {e}");
+                self.spool.done(slot)?;
+                return Ok(());
+            }
+            Err(SpoolError::Io { path, source })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                eprintln!(
+                    "intake: spool segment {} is gone; its entries are lost",
+                    path.display()
+                );
+                self.spool.done(slot)?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let outcome = match self
+            .intake
+            .store(&entry.origin, &entry.file, &entry.metadata)?
+        {
+            Prepared::Stored(item, phash) => runtime.block_on(self.settle(*item, phash))?,
+            Prepared::Done(outcome) => outcome,
+        };
+        if let FileOutcome::Quarantined(why) | FileOutcome::Unreadable(why) = &outcome {
+            eprintln!(
+                "intake: {} ({}, {}) accepted but not catalogued: {why}",
+                entry.label, entry.origin.route, entry.origin.site_id
+            );
+        }
+        self.spool.done(slot)?;
+        Ok(())
+    }
+
+    /// The steps after preparing, the same for every route: one copy of an item however
+    /// many arrive together, the link to a near-duplicate twin, then the group commit.
+    async fn settle(
+        &self,
+        mut item: NewItem,
+        phash: Option<PerceptualHash>,
+    ) -> Result<FileOutcome, IntakeError> {
         {
             let mut known = self.known.lock().await;
             if known.in_flight.contains(&item.id)
@@ -105,7 +299,7 @@ impl IntakeService {
         let id = item.id.clone();
         let twin = item.near_duplicate_of.clone();
         let (reply, outcome) = oneshot::channel();
-        let sent = self.commits.send(Commit { item: *item, reply }).await;
+        let sent = self.commits.send(Commit { item, reply }).await;
         let committed = match sent {
             Ok(()) => outcome
                 .await
@@ -134,6 +328,58 @@ fn remember(hashes: &mut Vec<KnownHash>, item: &NewItem, phash: Option<Perceptua
         });
     }
 }
+
+/// The background half of [`IntakeService::accept`]: catalogues spool entries one at a
+/// time, in the lulls between arrivals and at the lowest CPU priority, until the service is
+/// dropped. Cataloguing is the slower half (decoding is most of it), so during a burst the
+/// backlog grows and the catalog catches up afterwards.
+fn cataloguer(
+    service: Weak<IntakeService>,
+    runtime: Handle,
+    mut waiting: mpsc::UnboundedReceiver<Slot>,
+) {
+    lower_priority();
+    while let Some(slot) = waiting.blocking_recv() {
+        loop {
+            let Some(service) = service.upgrade() else {
+                return;
+            };
+            if service.answering() {
+                drop(service);
+                std::thread::sleep(QUIET);
+                continue;
+            }
+            match service.catalogue(slot, &runtime) {
+                Ok(()) => {
+                    service.backlog.fetch_sub(1, Ordering::AcqRel);
+                    break;
+                }
+                Err(e) => {
+                    eprintln!(
+                        "intake: cannot catalogue a spooled file yet ({e}); trying again in {} s",
+                        RETRY_AFTER.as_secs()
+                    );
+                    drop(service);
+                    std::thread::sleep(RETRY_AFTER);
+                }
+            }
+        }
+    }
+}
+
+/// Lets the threads that answer senders go first when the cores are busy.
+#[cfg(target_os = "linux")]
+fn lower_priority() {
+    // SAFETY: setpriority only reads its arguments. On Linux the nice value belongs to the
+    // thread, and `who = 0` names the calling one. Failing leaves the priority as it was,
+    // which is harmless.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lower_priority() {}
 
 /// Commits whatever has queued up, a group at a time: one blob sync and one transaction
 /// for all the arrivals of the last few milliseconds, from every connection.
@@ -338,4 +584,136 @@ fn blank_raster(bytes: &[u8], rectangles: &[[u16; 4]]) -> Result<DeidentifiedFil
         pixels_cleaned: true,
         dicom: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lunghub_deid::{Deidentifier, Outcome, Profile, SiteKey};
+    use lunghub_store::{Blobs, Catalog};
+
+    async fn intake(dir: &Path) -> Intake {
+        let key = SiteKey::from_bytes([3; 32]);
+        Intake {
+            deid: Deidentifier::new(Profile::lunghub_default(), key.clone()).expect("deid"),
+            catalog: Catalog::open(&Catalog::sqlite_url(dir))
+                .await
+                .expect("catalog"),
+            blobs: Blobs::open(dir, None).expect("blobs"),
+            key,
+            profile_name: "test".into(),
+            near_duplicate_bits: 24,
+        }
+    }
+
+    /// A small grey PNG whose pixels depend on `seed`.
+    fn png(seed: u8) -> Vec<u8> {
+        let img = image::GrayImage::from_fn(64, 64, |x, y| {
+            image::Luma([((x * 3 + y * 5) as u8).wrapping_mul(seed) ^ seed])
+        });
+        let mut out = std::io::Cursor::new(Vec::new());
+        img.write_to(&mut out, image::ImageFormat::Png)
+            .expect("png");
+        out.into_inner()
+    }
+
+    async fn settled(service: &IntakeService) {
+        for _ in 0..600 {
+            if service.backlog() == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{} files still waiting after 30 s", service.backlog());
+    }
+
+    fn segments(dir: &Path) -> usize {
+        std::fs::read_dir(dir)
+            .expect("spool")
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
+            .count()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn what_was_answered_for_is_catalogued_even_after_a_crash() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let spool_dir = dir.path().join("spool");
+        let intake = intake(dir.path()).await;
+        let origin = Origin {
+            site_id: intake
+                .catalog
+                .ensure_site("Test Hospital")
+                .await
+                .expect("site"),
+            route: "c-store".into(),
+        };
+
+        // A run answered for a file and stopped before cataloguing it.
+        let Ok(Outcome::Written(left)) = intake.deid.deidentify(&png(7)) else {
+            panic!("the PNG de-identifies");
+        };
+        {
+            let (spool, _) = Spool::open(&spool_dir).expect("spool");
+            spool
+                .put(&origin, "left over", &Metadata::default(), &left)
+                .expect("put");
+        }
+
+        // The next start catalogues it; then a new arrival goes the same way, and a file
+        // de-identification refuses is answered at once and spooled not at all.
+        let service = IntakeService::start(intake, &spool_dir)
+            .await
+            .expect("start");
+        settled(&service).await;
+        assert_eq!(
+            service
+                .intake()
+                .catalog
+                .item_ids()
+                .await
+                .expect("ids")
+                .len(),
+            1
+        );
+        assert_eq!(segments(&spool_dir), 0);
+
+        let arrival = |bytes: Vec<u8>| Arrival {
+            origin: origin.clone(),
+            label: "new".into(),
+            bytes,
+            metadata: Metadata::default(),
+        };
+        let accepted = service.accept(arrival(png(11))).await.expect("accept");
+        assert_eq!(accepted, Acceptance::Spooled);
+        let refused = service
+            .accept(arrival(b"neither DICOM nor an image".to_vec()))
+            .await
+            .expect("accept");
+        assert!(
+            matches!(refused, Acceptance::Done(FileOutcome::Unreadable(_))),
+            "{refused:?}"
+        );
+        settled(&service).await;
+        let ids = service.intake().catalog.item_ids().await.expect("ids");
+        assert_eq!(ids.len(), 2);
+        assert_eq!(segments(&spool_dir), 0);
+
+        // The same file sent again is a duplicate, as by any other route.
+        assert_eq!(
+            service.accept(arrival(png(11))).await.expect("accept"),
+            Acceptance::Spooled
+        );
+        settled(&service).await;
+        assert_eq!(
+            service
+                .intake()
+                .catalog
+                .item_ids()
+                .await
+                .expect("ids")
+                .len(),
+            2
+        );
+    }
 }

@@ -94,7 +94,9 @@ impl Scp {
         }
     }
 
+    /// The catalog, once everything answered for is catalogued.
     fn items(&self) -> Vec<BTreeMap<String, serde_json::Value>> {
+        wait_for_spool(&self.data_dir);
         catalog_items(&self.data_dir)
     }
 
@@ -984,6 +986,7 @@ fn serve_runs_the_dicom_route_on_the_same_intake() {
         &[tmp.path().join("cr.dcm").to_str().expect("utf-8")],
     );
     assert_eq!(sent.count("Success"), 1, "{}", sent.output);
+    wait_for_spool(&server.data_dir);
     let items = catalog_items(&server.data_dir);
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["route"], "c-store");

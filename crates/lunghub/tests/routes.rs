@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use common::accounts::admin;
 use common::fixtures::chest_dx;
 use common::server::{Client, Server};
-use common::{key_file, lunghub, require_tool, run_ok};
+use common::{key_file, lunghub, require_tool, run_ok, wait_for_spool};
 use lunghub_store::Catalog;
 
 const SITE: &str = "Same Hospital";
@@ -167,9 +167,25 @@ fn by_c_store(tmp: &Path, key: &Path, file: &Path) -> std::thread::JoinHandle<st
             .arg(&file)
             .status()
             .expect("storescu runs");
+        // Killed (SIGKILL) as soon as storescu has its answer, before or while the file is
+        // catalogued: a second start catalogues what the spool holds.
         let _ = scp.kill();
         let _ = scp.wait();
         assert!(status.success(), "storescu failed: {status}");
+        let mut again = Command::new(env!("CARGO_BIN_EXE_lunghub"))
+            .args(["scp", "--listen", "127.0.0.1:0", "--ae-title", "LUNGHUB"])
+            .arg("--peer")
+            .arg(format!("PACS={SITE}"))
+            .arg("--site-key")
+            .arg(&key)
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("lunghub scp starts again");
+        wait_for_spool(&data);
+        let _ = again.kill();
+        let _ = again.wait();
         data
     })
 }

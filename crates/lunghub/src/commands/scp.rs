@@ -18,12 +18,15 @@ use super::storage::{PipelineArgs, StorageArgs};
 #[command(after_help = "\
 Every instance received goes through the same intake pipeline as `lunghub ingest`:
 de-identified first, then decoded, fingerprinted, stored and catalogued under the
-peer's site. The C-STORE response is sent once the catalog row is committed:
-  0000  stored (new, or a copy of something already catalogued)
+peer's site. The C-STORE response is sent once the instance is de-identified and
+in the spool (DATA_DIR/spool), from which it is catalogued in the background; the
+spool survives a stop or a crash and is catalogued at the next start:
+  0000  taken (new, or a copy of something already catalogued)
   C001  quarantined by de-identification (identity may be burned into the pixels);
         the reason is in Error Comment
   C000  unreadable; the reason is in Error Comment
-  A700  too large, or lunghub could not store it now (worth retrying later)
+  A700  too large, too many files waiting to be catalogued, or lunghub could not
+        store it now (worth retrying later)
 Accepted: Verification; CR, DX (for presentation and processing), US and US
 multi-frame (and their retired classes), secondary capture (all five); uncompressed,
 deflated, JPEG baseline, extended and lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE
@@ -90,10 +93,7 @@ pub fn run(args: ScpArgs) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let intake = args.pipeline.intake(&args.storage).await?;
-        let intake = IntakeService::start(intake)
-            .await
-            .context("cannot start the intake pipeline")?;
+        let intake = args.pipeline.service(&args.storage).await?;
         let config = args.dicom.config()?;
         let (_, serving) = start(&args.listen, config, intake).await?;
         serving.await.context("the DICOM listener stopped")?;

@@ -8,7 +8,6 @@ use clap::Args;
 use lunghub_web::{App, Config, StowLimits};
 
 use lunghub_dimse::{Peer, ScpConfig};
-use lunghub_intake::IntakeService;
 
 use super::storage::{PipelineArgs, StorageArgs};
 
@@ -68,8 +67,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let intake = args.pipeline.intake(&args.storage).await?;
-        let intake = IntakeService::start(intake).await.context("cannot start the intake pipeline")?;
+        let intake = args.pipeline.service(&args.storage).await?;
         let listener = tokio::net::TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
         let bound = listener.local_addr()?;
         let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{bound}"));

@@ -1,18 +1,20 @@
 //! Where lunghub keeps its catalog and blobs: shared by every command that touches them.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use lunghub_deid::Deidentifier;
-use lunghub_intake::Intake;
+use lunghub_intake::{Intake, IntakeService};
 use lunghub_store::{Blobs, Catalog};
 
 use super::deid::{load_profile, site_key};
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
-    /// Directory for the SQLite catalog and the blobs
+    /// Directory for the SQLite catalog, the blobs, and the DICOM route's spool of files
+    /// accepted and not yet catalogued
     #[arg(
         long,
         env = "LUNGHUB_DATA_DIR",
@@ -45,6 +47,11 @@ impl StorageArgs {
             .with_context(|| format!("cannot open the catalog at {}", redact(&url)))
     }
 
+    /// Where the DICOM route keeps files it has answered for until they are catalogued.
+    pub fn spool_dir(&self) -> PathBuf {
+        self.data_dir.join("spool")
+    }
+
     pub fn blobs(&self) -> Result<Blobs> {
         Blobs::open(&self.data_dir, self.blob_url.as_deref()).context("cannot open the blob store")
     }
@@ -66,6 +73,24 @@ pub struct PipelineArgs {
 }
 
 impl PipelineArgs {
+    /// The intake pipeline as a service for the network routes, with a word about files an
+    /// earlier run accepted and had not catalogued.
+    pub async fn service(&self, storage: &StorageArgs) -> Result<Arc<IntakeService>> {
+        let intake = self.intake(storage).await?;
+        let spool = storage.spool_dir();
+        let service = IntakeService::start(intake, &spool)
+            .await
+            .context("cannot start the intake pipeline")?;
+        let left = service.backlog();
+        if left > 0 {
+            println!(
+                "cataloguing {left} files accepted by an earlier run (in {})",
+                spool.display()
+            );
+        }
+        Ok(service)
+    }
+
     pub async fn intake(&self, storage: &StorageArgs) -> Result<Intake> {
         let profile_name = self
             .profile

@@ -144,3 +144,29 @@ pub fn deid(
     run_ok(&mut cmd);
     read_report(report)
 }
+
+/// Waits until the DICOM route of a `lunghub` using `data_dir` has catalogued everything it
+/// answered for: its spool (`DATA_DIR/spool`) holds no segment any more.
+pub fn wait_for_spool(data_dir: &Path) {
+    let spool = data_dir.join("spool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    loop {
+        let waiting = std::fs::read_dir(&spool)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "spool"))
+                    .count()
+            })
+            .unwrap_or(0);
+        if waiting == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} still holds {waiting} spool segments after 3 minutes",
+            spool.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -1,9 +1,10 @@
 //! `lunghub bench scp`: the DICOM network route next to DCMTK's `storescp`, both fed the
 //! same corpus by the same `storescu` command lines in the same run.
 //!
-//! `storescp` only writes what it receives into a folder. lunghub de-identifies, decodes,
-//! fingerprints, stores and catalogs every instance on a fresh data directory, and answers
-//! each C-STORE only once the catalog row is committed.
+//! `storescp` only writes what it receives into a folder. lunghub de-identifies every
+//! instance and spools it before it answers, then decodes, fingerprints, stores and
+//! catalogs it on a fresh data directory in the background. Both figures are reported: when
+//! the last sender had its last answer, and when the last row was committed.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -87,6 +88,7 @@ pub fn scp_bench(b: ScpBench) -> Result<ExitCode> {
         let mut best = [
             (Duration::MAX, String::new()),
             (Duration::MAX, String::new()),
+            (Duration::MAX, String::new()),
         ];
         for run in 0..b.runs {
             let round = work.path().join(format!("p{parallel}-r{run}"));
@@ -98,23 +100,30 @@ pub fn scp_bench(b: ScpBench) -> Result<ExitCode> {
                 let receiver = Storescp::start(&out)?;
                 send(&b, &config, &files, parallel, "STORESCP", receiver.port)?
             };
-            let lunghub = {
-                let data = round.join("lunghub");
-                let (port, guard) = runtime.block_on(start_lunghub(&data))?;
-                let result = send(&b, &config, &files, parallel, "LUNGHUB", port)?;
-                drop(guard);
-                let items = runtime.block_on(async {
-                    Catalog::open(&Catalog::sqlite_url(&data))
-                        .await?
-                        .item_ids()
-                        .await
-                })?;
+            let data = round.join("lunghub");
+            let (port, guard, service) = runtime.block_on(start_lunghub(&data))?;
+            let (answered, note) = send(&b, &config, &files, parallel, "LUNGHUB", port)?;
+            let draining = Instant::now();
+            while service.backlog() > 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            let catalogued = answered + draining.elapsed();
+            drop(guard);
+            drop(service);
+            let items = runtime.block_on(async {
+                Catalog::open(&Catalog::sqlite_url(&data))
+                    .await?
+                    .item_ids()
+                    .await
+            })?;
+            let lunghub = [
                 (
-                    result.0,
-                    format!("{}; {} items catalogued", result.1, items.len()),
-                )
-            };
-            for (slot, (took, note)) in best.iter_mut().zip([dcmtk, lunghub]) {
+                    answered,
+                    format!("{note}; answered once de-identified and spooled"),
+                ),
+                (catalogued, format!("{} items catalogued", items.len())),
+            ];
+            for (slot, (took, note)) in best.iter_mut().zip([dcmtk].into_iter().chain(lunghub)) {
                 if took < slot.0 {
                     *slot = (took, note);
                 }
@@ -132,9 +141,13 @@ pub fn scp_bench(b: ScpBench) -> Result<ExitCode> {
         "\n| receiver | storescu processes | seconds | files/s | MB/s | vs storescp | outcome |"
     )?;
     writeln!(table, "|---|---:|---:|---:|---:|---:|---|")?;
-    for (parallel, [dcmtk, lunghub]) in &rows {
+    for (parallel, [dcmtk, answered, catalogued]) in &rows {
         let base = dcmtk.0.as_secs_f64();
-        for (name, (took, note)) in [("storescp (DCMTK)", dcmtk), ("lunghub scp", lunghub)] {
+        for (name, (took, note)) in [
+            ("storescp (DCMTK)", dcmtk),
+            ("lunghub scp, last answer", answered),
+            ("lunghub scp, last row catalogued", catalogued),
+        ] {
             let s = took.as_secs_f64();
             writeln!(
                 table,
@@ -297,15 +310,16 @@ fn send(
 
 /// lunghub's SCP in this process, on a fresh SQLite catalog and blob folder, trusting
 /// pixels (as `bench deid` does) so that it stores every readable file like storescp.
-async fn start_lunghub(data: &Path) -> Result<(u16, Serving)> {
-    let service: Arc<IntakeService> = IntakeService::start(trusting_intake(data).await?).await?;
+async fn start_lunghub(data: &Path) -> Result<(u16, Serving, Arc<IntakeService>)> {
+    let service: Arc<IntakeService> =
+        IntakeService::start(trusting_intake(data).await?, &data.join("spool")).await?;
     let mut config = ScpConfig::new("LUNGHUB", vec!["STORESCU=bench".parse()?])?;
     config.log = false;
-    let scp = Scp::new(config, service).await?;
+    let scp = Scp::new(config, service.clone()).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let serving = tokio::spawn(async move { scp.serve(listener).await });
-    Ok((port, Serving(serving)))
+    Ok((port, Serving(serving), service))
 }
 
 /// The intake pipeline on a fresh SQLite catalog and blob folder in `data`, trusting
