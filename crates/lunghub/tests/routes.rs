@@ -139,17 +139,20 @@ fn by_c_store(tmp: &Path, key: &Path, file: &Path) -> std::thread::JoinHandle<st
     let data = tmp.join("c-store-data");
     let (key, file) = (key.to_owned(), file.to_owned());
     std::thread::spawn(move || {
-        let mut scp = Command::new(env!("CARGO_BIN_EXE_lunghub"))
-            .args(["scp", "--listen", "127.0.0.1:0", "--ae-title", "LUNGHUB"])
-            .arg("--peer")
-            .arg(format!("PACS={SITE}"))
-            .arg("--site-key")
-            .arg(&key)
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("lunghub scp starts");
+        let scp_on = |data: &Path, stdout: Stdio| {
+            Command::new(env!("CARGO_BIN_EXE_lunghub"))
+                .args(["scp", "--listen", "127.0.0.1:0", "--ae-title", "LUNGHUB"])
+                .arg("--peer")
+                .arg(format!("PACS={SITE}"))
+                .arg("--site-key")
+                .arg(&key)
+                .arg("--data-dir")
+                .arg(data)
+                .stdout(stdout)
+                .spawn()
+                .expect("lunghub scp starts")
+        };
+        let mut scp = scp_on(&data, Stdio::piped());
         let stdout = scp.stdout.take().expect("stdout");
         let mut lines = BufReader::new(stdout).lines();
         let address = loop {
@@ -172,17 +175,7 @@ fn by_c_store(tmp: &Path, key: &Path, file: &Path) -> std::thread::JoinHandle<st
         let _ = scp.kill();
         let _ = scp.wait();
         assert!(status.success(), "storescu failed: {status}");
-        let mut again = Command::new(env!("CARGO_BIN_EXE_lunghub"))
-            .args(["scp", "--listen", "127.0.0.1:0", "--ae-title", "LUNGHUB"])
-            .arg("--peer")
-            .arg(format!("PACS={SITE}"))
-            .arg("--site-key")
-            .arg(&key)
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("lunghub scp starts again");
+        let mut again = scp_on(&data, Stdio::null());
         wait_for_spool(&data);
         let _ = again.kill();
         let _ = again.wait();
