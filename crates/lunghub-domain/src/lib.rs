@@ -15,6 +15,7 @@ mod imaging;
 pub mod onboarding;
 pub mod people;
 pub mod review;
+pub mod split;
 
 pub use finding::Finding;
 pub use imaging::{Modality, ReviewState, View};
