@@ -1,5 +1,6 @@
-//! The one intake pipeline. Every route by which images arrive (a folder today; web upload,
-//! DICOMweb and DICOM C-STORE later) hands files to [`Intake::take_in`], which runs:
+//! The one intake pipeline. Every route by which images arrive hands files to
+//! [`Intake::take_in`] (a folder) or to [`IntakeService`] (web upload and DICOMweb through
+//! `receive`, DICOM C-STORE through `accept` and the spool), which run the same steps:
 //!
 //! sniff → de-identify → decode → fingerprint → dedupe → store → catalog → review state
 //!

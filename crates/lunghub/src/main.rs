@@ -28,6 +28,8 @@ enum Command {
     Ingest(commands::ingest::IngestArgs),
     /// Inspect the catalog: summary counts, one item
     Catalog(commands::catalog::CatalogArgs),
+    /// Published datasets: check a downloaded release against its manifest
+    Release(commands::release::ReleaseArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
 }
@@ -48,6 +50,7 @@ fn main() -> std::process::ExitCode {
         Command::Deid(args) => commands::deid::run(args),
         Command::Ingest(args) => commands::ingest::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
+        Command::Release(args) => commands::release::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

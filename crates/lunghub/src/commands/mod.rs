@@ -2,6 +2,7 @@ pub mod bench;
 pub mod catalog;
 pub mod deid;
 pub mod ingest;
+pub mod release;
 pub mod scp;
 pub mod serve;
 pub mod storage;
