@@ -149,9 +149,16 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, from: SocketAd
         Pending::Idle => "",
     };
     if config.log {
+        // The backlog is for the whole service: the operator's view of how far the catalog
+        // lags behind what was answered for.
         eprintln!(
-            "dicom: association from {} ({from}) {how}; {} stored, {} refused, {} echoes{lost}",
-            session.calling, t.stored, t.refused, t.echoes
+            "dicom: association from {} ({from}) {how}; {} stored, {} refused, {} echoes{lost}; \
+             {} files waiting to be catalogued",
+            session.calling,
+            t.stored,
+            t.refused,
+            t.echoes,
+            session.shared.intake.backlog()
         );
     }
     if let Err(End::Protocol(_)) = ended {

@@ -683,6 +683,7 @@ fn the_conformance_corpus_over_c_store_matches_a_folder_ingest() {
     );
     let log = scp.log_when(|l| l.contains("102 stored"));
     assert!(log.contains("102 stored, 0 refused"), "{log}");
+    assert!(log.contains("files waiting to be catalogued"), "{log}");
 }
 
 #[test]
