@@ -148,10 +148,6 @@ impl IntakeService {
         since < QUIET.as_millis() as u64 && self.backlog() < CATALOGUE_ANYWAY
     }
 
-    /// Where accepted files wait to be catalogued.
-    pub fn spool_dir(&self) -> &Path {
-        self.spool.dir()
-    }
 
     /// Takes one file in and returns what happened to it, once that is durable.
     pub async fn receive(&self, arrival: Arrival) -> Result<FileOutcome, IntakeError> {

@@ -177,10 +177,6 @@ impl Spool {
         Ok(slots)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// Appends one entry and returns where it is.
     pub fn put(
         &self,
