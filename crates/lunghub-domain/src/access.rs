@@ -28,6 +28,8 @@ pub enum Action<'a> {
     ViewSiteImages { site: &'a str },
     /// Review a site's images and labels.
     ReviewImages { site: &'a str },
+    /// Freeze approved images into a versioned open dataset.
+    CreateReleases,
     /// Grant roles, bind uploaders to sites.
     ManageAccounts,
     /// Read the outbox of emails that were not sent by SMTP.
@@ -64,6 +66,7 @@ pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
             Coordinator,
             Action::ManageInstitutes
             | Action::ViewInstituteDocuments
+            | Action::CreateReleases
             | Action::ViewSiteImages { .. },
         ) => true,
         (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,

@@ -148,7 +148,6 @@ impl IntakeService {
         since < QUIET.as_millis() as u64 && self.backlog() < CATALOGUE_ANYWAY
     }
 
-
     /// Takes one file in and returns what happened to it, once that is durable.
     pub async fn receive(&self, arrival: Arrival) -> Result<FileOutcome, IntakeError> {
         let intake = self.intake.clone();

@@ -1,8 +1,44 @@
-//! Versioned open datasets (issue 6). What exists so far: the manifest of a release and the
-//! check of a download against it ([`manifest`]); the splits are `lunghub_domain::split`.
-//! Freezing a release from the catalog, the dataset card and the
-//! exports are still to come.
+//! Versioned open datasets: a release freezes a selection of approved items, split by
+//! patient, into a folder that real tools load as it is.
+//!
+//! - [`selection`]: which approved items a release takes.
+//! - [`plan`]: which items, under which names, in which split (`lunghub_domain::split`).
+//! - [`write`]: the folder: images, the torchxrayvision, ImageFolder, COVIDx, Croissant and
+//!   DICOM exports, the card ([`card`]), the changelog and the manifest ([`manifest`]).
+//! - [`archive`]: the folder streamed as .tar.gz or .zip.
+//! - [`create`]: all of it against the catalog, and the frozen record.
 
+pub mod archive;
+pub mod card;
+mod create;
+pub mod croissant;
+pub mod dicomdir;
 pub mod manifest;
+pub mod plan;
+pub mod selection;
+pub mod write;
 
+pub use create::{Progress, Request, Store, create, parse_licences, parse_shares};
+pub use plan::Plan;
+pub use selection::Selection;
+
+pub use dicomdir::{DICOMDIR, DicomdirError, Instance};
 pub use manifest::{MANIFEST, Manifest, ManifestError, Verified};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// Something the person asked for cannot be done as asked.
+    #[error("{0}")]
+    Input(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] lunghub_store::StoreError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("item {item}: cannot render it as PNG: {reason}")]
+    Image { item: String, reason: String },
+}

@@ -27,6 +27,7 @@
 mod blobs;
 mod catalog;
 pub mod platform;
+mod releases;
 mod review;
 mod s3;
 
@@ -35,6 +36,7 @@ use std::path::Path;
 pub use blobs::LocalBlobs;
 pub use catalog::{Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
 pub use platform::Platform;
+pub use releases::{ReleaseCandidate, ReleaseItem, ReleaseRecord};
 pub use review::{QueueItem, QueueReason, ReadRow, Site, Upload, UploadFile};
 pub use s3::S3Blobs;
 

@@ -634,6 +634,54 @@ impl Catalog {
             .map(|r| Ok((r.try_get("frame")?, r.try_get("blob")?)))
             .collect()
     }
+
+    /// Approves, as one reviewer, every pending item of a site (and, when given, of one
+    /// source dataset) whose metadata carries a known finding, with that finding. This is
+    /// for curated public collections whose labels a coordinator vouches for; each approval
+    /// is an ordinary read, so a double-read site still needs a second reader, and flagged
+    /// items (needs-attention) stay in the queue. Returns (approved, still waiting).
+    pub async fn approve_metadata_labels(
+        &self,
+        site_id: &str,
+        source: Option<&str>,
+        reviewer: &str,
+        name: &str,
+    ) -> Result<(usize, usize), StoreError> {
+        let rows = sqlx::query(
+            "SELECT i.id, i.source_dataset, l.finding FROM items i JOIN labels l ON l.item_id = i.id \
+             WHERE i.site_id = $1 AND i.review_state = 'pending' AND l.source = 'metadata' AND l.known = 1 \
+             ORDER BY i.id, l.finding",
+        )
+        .bind(site_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut findings: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for r in &rows {
+            if source.is_some()
+                && r.try_get::<Option<String>, _>("source_dataset")?.as_deref() != source
+            {
+                continue;
+            }
+            findings
+                .entry(r.try_get("id")?)
+                .or_default()
+                .push(r.try_get("finding")?);
+        }
+        let (mut approved, mut waiting) = (0, 0);
+        for (id, found) in &findings {
+            let Some(finding) = crate::releases::most_specific(found) else {
+                continue;
+            };
+            match self
+                .record_read(id, reviewer, name, Decision::Approve, Some(finding), "")
+                .await?
+            {
+                ReviewState::Approved => approved += 1,
+                _ => waiting += 1,
+            }
+        }
+        Ok((approved, waiting))
+    }
 }
 
 fn site_row(r: &AnyRow) -> Result<Site, StoreError> {

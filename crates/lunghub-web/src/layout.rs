@@ -23,6 +23,7 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
                             nav {
                                 a href="/help" { "How to help" }
                                 a href="/status" { "Hospitals" }
+                                a href="/releases" { "Datasets" }
                                 a href="/tracks" { "Working tracks" }
                                 a href="/partners" { "Partners" }
                                 @if viewer.may(Action::ManageInstitutes) { a href="/coord" { "Onboarding" } }

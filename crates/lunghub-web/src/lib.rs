@@ -120,6 +120,9 @@ pub struct App {
     pub mailer: Mailer,
     pub config: Config,
     pub throttle: auth::Throttle,
+    /// Released datasets' folders: DATA_DIR/releases/NAME/vN.
+    pub releases: lunghub_release::Store,
+    release_builds: pages::releases::Builds,
     csrf_key: Vec<u8>,
     status_cache: status::Cache,
 }
@@ -151,6 +154,8 @@ impl App {
             throttle: auth::Throttle::default(),
             csrf_key: key_hex.into_bytes(),
             status_cache: status::Cache::default(),
+            releases: lunghub_release::Store::new(config.data_dir.join("releases")),
+            release_builds: pages::releases::Builds::default(),
             config,
         }))
     }

@@ -26,9 +26,9 @@ enum Command {
     Deid(commands::deid::DeidArgs),
     /// Take images and labels in: de-identify, decode, dedupe, store and catalog them
     Ingest(commands::ingest::IngestArgs),
-    /// Inspect the catalog: summary counts, one item
+    /// Inspect the catalog (summary counts, one item); approve a curated collection's labels
     Catalog(commands::catalog::CatalogArgs),
-    /// Published datasets: check a downloaded release against its manifest
+    /// Versioned open datasets: create a release, list them, download and verify one
     Release(commands::release::ReleaseArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),

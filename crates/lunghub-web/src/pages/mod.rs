@@ -4,6 +4,7 @@ mod account;
 mod admin;
 mod coord;
 mod public;
+pub(crate) mod releases;
 mod review;
 mod sites;
 mod upload;
@@ -23,6 +24,7 @@ pub fn routes() -> Router<Shared> {
         .merge(coord::routes())
         .merge(admin::routes())
         .merge(upload::routes())
+        .merge(releases::routes())
         .merge(review::routes())
         .merge(sites::routes())
         .route("/static/site.css", get(stylesheet))

@@ -29,6 +29,25 @@ enum What {
         #[arg(long)]
         json: bool,
     },
+    /// Approve, as one reviewer, the pending items of a curated public collection whose
+    /// metadata carries a known finding, with that finding
+    #[command(after_help = "\
+For collections whose labels were curated before they reached lunghub (the public datasets
+in ../shared/data, for one), where a coordinator vouches for the labels as they are. Each
+approval is an ordinary read in the item's history. Items flagged for attention (near-
+duplicates, suspected burned-in text, unknown findings) stay in the review queue, and a
+site that asks for two reads still needs a second reader.")]
+    Approve {
+        /// The site (its id or name) whose pending items to approve
+        #[arg(long)]
+        site: String,
+        /// Only items of this source dataset
+        #[arg(long)]
+        source: Option<String>,
+        /// Who vouches for the labels, as the items' history will name them
+        #[arg(long)]
+        reviewer: String,
+    },
 }
 
 pub fn run(args: CatalogArgs) -> Result<ExitCode> {
@@ -62,6 +81,37 @@ pub fn run(args: CatalogArgs) -> Result<ExitCode> {
                         }
                     }
                 }
+            }
+            What::Approve {
+                site,
+                source,
+                reviewer,
+            } => {
+                let sites = catalog.sites().await?;
+                let Some(found) = sites
+                    .iter()
+                    .find(|s| s.id == site || s.name.eq_ignore_ascii_case(&site))
+                else {
+                    bail!(
+                        "no site {site:?}; sites: {}",
+                        sites
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                };
+                let (approved, waiting) = catalog
+                    .approve_metadata_labels(
+                        &found.id,
+                        source.as_deref(),
+                        &format!("cli:{reviewer}"),
+                        &reviewer,
+                    )
+                    .await?;
+                println!(
+                    "{approved} items approved by {reviewer}; {waiting} wait for a second read"
+                );
             }
             What::Show { id, json } => {
                 let Some(item) = catalog.item(&id).await? else {

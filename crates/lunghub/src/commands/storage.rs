@@ -13,8 +13,8 @@ use super::deid::{load_profile, site_key};
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
-    /// Directory for the SQLite catalog, the blobs, and the DICOM route's spool of files
-    /// accepted and not yet catalogued
+    /// Directory for the SQLite catalog, the blobs, released datasets, and the DICOM
+    /// route's spool of files accepted and not yet catalogued
     #[arg(
         long,
         env = "LUNGHUB_DATA_DIR",
@@ -50,6 +50,11 @@ impl StorageArgs {
     /// Where the DICOM route keeps files it has answered for until they are catalogued.
     pub fn spool_dir(&self) -> PathBuf {
         self.data_dir.join("spool")
+    }
+
+    /// Where released datasets' folders live: DATA_DIR/releases/NAME/vN.
+    pub fn releases(&self) -> lunghub_release::Store {
+        lunghub_release::Store::new(self.data_dir.join("releases"))
     }
 
     pub fn blobs(&self) -> Result<Blobs> {
