@@ -39,6 +39,21 @@ impl Server {
     pub fn start_with(database_url: Option<&str>, extra: &[&str]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = tmp.path().join("data");
+        Server::launch(tmp, data_dir, database_url, extra)
+    }
+
+    /// Starts the server on an existing data directory (SQLite catalog inside it).
+    pub fn start_in(data_dir: &std::path::Path, extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        Server::launch(tmp, data_dir.to_path_buf(), None, extra)
+    }
+
+    fn launch(
+        tmp: tempfile::TempDir,
+        data_dir: PathBuf,
+        database_url: Option<&str>,
+        extra: &[&str],
+    ) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_lunghub"));
         cmd.args(["serve", "--listen", "127.0.0.1:0"])
             .arg("--data-dir")
