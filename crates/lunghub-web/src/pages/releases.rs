@@ -168,7 +168,7 @@ async fn release(
             }
             p { a href=(format!("{base}/croissant.json")) { "Croissant metadata" } " · " a href=(format!("{base}/README.md")) { "Card as Markdown" } }
         }
-        article.card { (PreEscaped(lunghub_release::card::body_html(&card))) }
+        article.dataset-card { (PreEscaped(lunghub_release::card::body_html(&card))) }
         section {
             (PreEscaped(lunghub_release::card::body_html(&changes)))
         }
