@@ -3,7 +3,7 @@
 
 CREATE TABLE releases (
     name TEXT NOT NULL,               -- a slug: lowercase letters, digits and '-'
-    version INTEGER NOT NULL,         -- 1, 2, … per name
+    version BIGINT NOT NULL,          -- 1, 2, … per name
     created_at BIGINT NOT NULL,
     created_by TEXT NOT NULL,
     seed BIGINT NOT NULL,
@@ -20,7 +20,7 @@ CREATE TABLE releases (
 -- leaderboard scores against it.
 CREATE TABLE release_items (
     name TEXT NOT NULL,
-    version INTEGER NOT NULL,
+    version BIGINT NOT NULL,
     item_id TEXT NOT NULL REFERENCES items (id),
     split TEXT NOT NULL,              -- train | validation | test
     finding TEXT NOT NULL,

@@ -1,7 +1,7 @@
 //! The same catalog tests on SQLite and on a real PostgreSQL (started by `.ci/run`, and
 //! named by LUNGHUB_TEST_POSTGRES_URL; without it the PostgreSQL tests fail).
 
-use lunghub_store::{Catalog, InsertOutcome, NewItem};
+use lunghub_store::{Catalog, InsertOutcome, NewItem, ReleaseItem, ReleaseRecord};
 
 fn postgres_admin_url() -> String {
     std::env::var("LUNGHUB_TEST_POSTGRES_URL")
@@ -83,6 +83,61 @@ async fn exercise(catalog: Catalog) {
         "an ambiguous prefix must not pick one"
     );
     assert_eq!(catalog.perceptual_hashes().await.expect("hashes").len(), 3);
+    releases(&catalog, &site).await;
+}
+
+/// Bulk approval of metadata labels, then a release frozen and read back.
+async fn releases(catalog: &Catalog, site: &str) {
+    let (approved, waiting) = catalog
+        .approve_metadata_labels(site, Some("test"), "cli:tester", "Tester")
+        .await
+        .expect("approve");
+    // The unknown finding ("Alien") is not vouched for: it stays pending.
+    assert_eq!((approved, waiting), (2, 0));
+    let items = catalog.approved_items().await.expect("approved");
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0].finding.as_deref(), Some("Pneumonia/Viral/COVID-19"));
+    assert_eq!(items[0].site_name, "Hospital  San Raffaele");
+
+    let record = ReleaseRecord {
+        name: "cxr".into(),
+        version: 1,
+        created_at: 5,
+        created_by: "tester".into(),
+        seed: -3,
+        shares: "0.7,0.15,0.15".into(),
+        filters: "{}".into(),
+        licences: "{}".into(),
+        files: 9,
+        bytes: 1 << 40,
+        manifest_sha256: "ab".repeat(32),
+    };
+    let rows: Vec<ReleaseItem> = items
+        .iter()
+        .map(|i| ReleaseItem {
+            item_id: i.id.clone(),
+            patient_id: i.patient_id.clone(),
+            split: "test".into(),
+            finding: i.finding.clone().unwrap_or_default(),
+            file: format!("{}.png", i.id),
+        })
+        .collect();
+    catalog.record_release(&record, &rows).await.expect("record");
+    assert!(matches!(
+        catalog.record_release(&record, &rows).await,
+        Err(lunghub_store::StoreError::Conflict(_))
+    ));
+    assert_eq!(catalog.release("cxr", None).await.expect("latest"), Some(record.clone()));
+    assert_eq!(catalog.release("cxr", Some(2)).await.expect("none"), None);
+    assert_eq!(catalog.releases().await.expect("all"), vec![record]);
+    assert_eq!(catalog.release_items("cxr", 1).await.expect("items"), rows);
+    let states = catalog
+        .review_states(&["aaaaaaaa01".into(), "aaaaaaaa03".into(), "gone".into()])
+        .await
+        .expect("states");
+    assert_eq!(states.get("aaaaaaaa01").map(String::as_str), Some("approved"));
+    assert_eq!(states.get("aaaaaaaa03").map(String::as_str), Some("pending"));
+    assert!(!states.contains_key("gone"));
 }
 
 #[tokio::test]
