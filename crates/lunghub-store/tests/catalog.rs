@@ -96,7 +96,10 @@ async fn releases(catalog: &Catalog, site: &str) {
     assert_eq!((approved, waiting), (2, 0));
     let items = catalog.approved_items().await.expect("approved");
     assert_eq!(items.len(), 2);
-    assert_eq!(items[0].finding.as_deref(), Some("Pneumonia/Viral/COVID-19"));
+    assert_eq!(
+        items[0].finding.as_deref(),
+        Some("Pneumonia/Viral/COVID-19")
+    );
     assert_eq!(items[0].site_name, "Hospital  San Raffaele");
 
     let record = ReleaseRecord {
@@ -122,12 +125,18 @@ async fn releases(catalog: &Catalog, site: &str) {
             file: format!("{}.png", i.id),
         })
         .collect();
-    catalog.record_release(&record, &rows).await.expect("record");
+    catalog
+        .record_release(&record, &rows)
+        .await
+        .expect("record");
     assert!(matches!(
         catalog.record_release(&record, &rows).await,
         Err(lunghub_store::StoreError::Conflict(_))
     ));
-    assert_eq!(catalog.release("cxr", None).await.expect("latest"), Some(record.clone()));
+    assert_eq!(
+        catalog.release("cxr", None).await.expect("latest"),
+        Some(record.clone())
+    );
     assert_eq!(catalog.release("cxr", Some(2)).await.expect("none"), None);
     assert_eq!(catalog.releases().await.expect("all"), vec![record]);
     assert_eq!(catalog.release_items("cxr", 1).await.expect("items"), rows);
@@ -135,8 +144,14 @@ async fn releases(catalog: &Catalog, site: &str) {
         .review_states(&["aaaaaaaa01".into(), "aaaaaaaa03".into(), "gone".into()])
         .await
         .expect("states");
-    assert_eq!(states.get("aaaaaaaa01").map(String::as_str), Some("approved"));
-    assert_eq!(states.get("aaaaaaaa03").map(String::as_str), Some("pending"));
+    assert_eq!(
+        states.get("aaaaaaaa01").map(String::as_str),
+        Some("approved")
+    );
+    assert_eq!(
+        states.get("aaaaaaaa03").map(String::as_str),
+        Some("pending")
+    );
     assert!(!states.contains_key("gone"));
 }
 
