@@ -1,8 +1,14 @@
 //! Creating a release against the catalog: plan it from the approved items and the version
-//! before, write its folder, then freeze its record. The folder is written under a
-//! temporary name and renamed into place, and the record is committed last, so a crash
-//! leaves either a whole release or none (a stray folder without a record is cleared by the
-//! next attempt at that version).
+//! before, write its folder in a staging area, publish every file into the blob store under
+//! its sha256 (SHA256SUMS included, so the release is named by the sha256 of its manifest),
+//! then freeze its record and clear the staging folder. The record is committed last, so a
+//! crash leaves either a whole release or none: blobs without a record are harmless, and a
+//! stray staging folder is cleared by the next attempt at that version.
+//!
+//! Keeping a release's files in the blob store, not on one machine's disk, keeps the server
+//! stateless apart from its database and blob store: any instance serves any release. Files
+//! shared between exports (an image in `images/` and in `imagefolder/`) and DICOM originals
+//! already stored by intake cost no extra space.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,10 +19,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use lunghub_domain::split::{Shares, Split};
 use lunghub_store::{Blobs, Catalog, ReleaseRecord};
 
-use crate::ReleaseError;
 use crate::plan::{Previous, Settings, check_name, plan};
 use crate::selection::Selection;
 use crate::write::{Written, io, write};
+use crate::{MANIFEST, Manifest, ReleaseError};
 
 /// What a coordinator asks for.
 #[derive(Debug, Clone)]
@@ -30,21 +36,20 @@ pub struct Request {
     pub created_by: String,
 }
 
-/// Where a deployment keeps its releases' folders: `<root>/<name>/v<version>`.
+/// Where releases are written before they are published: `<root>/<name>-v<version>`.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub struct Staging {
     root: PathBuf,
 }
 
-impl Store {
-    pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+impl Staging {
+    pub fn new(root: impl Into<PathBuf>) -> Staging {
+        Staging { root: root.into() }
     }
 
-    /// The folder of a release. `name` must have passed [`check_name`] (the catalog only
-    /// holds names that did).
+    /// The staging folder of a release. `name` must have passed [`check_name`].
     pub fn dir(&self, name: &str, version: i64) -> PathBuf {
-        self.root.join(name).join(format!("v{version}"))
+        self.root.join(format!("{name}-v{version}"))
     }
 }
 
@@ -94,7 +99,7 @@ pub type Progress = dyn Fn(usize, usize) + Send + Sync;
 pub async fn create<B: AsRef<Blobs> + Send + 'static>(
     catalog: &Catalog,
     blobs: B,
-    store: &Store,
+    staging: &Staging,
     request: Request,
     progress: Arc<Progress>,
 ) -> Result<(ReleaseRecord, Written), ReleaseError> {
@@ -125,25 +130,37 @@ pub async fn create<B: AsRef<Blobs> + Send + 'static>(
     let items = planned.items();
     let total = planned.entries.len();
 
-    let dir = store.dir(&request.name, version);
-    let building = dir.with_file_name(format!(".v{version}.building"));
-    for stale in [&dir, &building] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale).map_err(|e| io(stale, e))?;
-        }
+    let dir = staging.dir(&request.name, version);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| io(&dir, e))?;
     }
     let written = {
-        let building = building.clone();
+        let dir = dir.clone();
         tokio::task::spawn_blocking(move || {
             let done = AtomicUsize::new(0);
-            write(&planned, blobs.as_ref(), &building, &|| {
+            let blobs = blobs.as_ref();
+            let written = write(&planned, blobs, &dir, &|| {
                 progress(done.fetch_add(1, Ordering::Relaxed) + 1, total)
-            })
+            })?;
+            let published = publish(&dir, blobs)?;
+            if published != written.manifest_sha256 {
+                return Err(ReleaseError::Input(format!(
+                    "{MANIFEST} was stored as {published}, not {}",
+                    written.manifest_sha256
+                )));
+            }
+            Ok(written)
         })
         .await
-        .map_err(|e| ReleaseError::Input(format!("the release writer stopped: {e}")))??
+        .map_err(|e| ReleaseError::Input(format!("the release writer stopped: {e}")))?
     };
-    rename(&building, &dir)?;
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+    };
     let record = ReleaseRecord {
         name: request.name.clone(),
         version,
@@ -164,14 +181,31 @@ pub async fn create<B: AsRef<Blobs> + Send + 'static>(
         bytes: written.bytes as i64,
         manifest_sha256: written.manifest_sha256.clone(),
     };
-    if let Err(e) = catalog.record_release(&record, &items).await {
-        // Without its record the folder is no release: take it away again.
-        let _ = std::fs::remove_dir_all(&dir);
-        return Err(e.into());
-    }
+    let recorded = catalog.record_release(&record, &items).await;
+    // Published or not, the staging folder has served its purpose.
+    let _ = std::fs::remove_dir_all(&dir);
+    recorded?;
     Ok((record, written))
 }
 
-fn rename(from: &Path, to: &Path) -> Result<(), ReleaseError> {
-    std::fs::rename(from, to).map_err(|e| io(to, e))
+/// Puts every file of a written release into the blob store, checking that each lands
+/// under the sha256 its manifest gives, then SHA256SUMS itself; syncs; returns the sha256
+/// of SHA256SUMS.
+fn publish(dir: &Path, blobs: &Blobs) -> Result<String, ReleaseError> {
+    let manifest = Manifest::read(dir)?;
+    for (name, sha) in &manifest.files {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
+        let id = blobs.put(&bytes)?;
+        if id != *sha {
+            return Err(ReleaseError::Input(format!(
+                "{name} changed while it was published ({id}, not {sha})"
+            )));
+        }
+    }
+    let path = dir.join(MANIFEST);
+    let text = std::fs::read(&path).map_err(|e| io(&path, e))?;
+    let id = blobs.put(&text)?;
+    blobs.sync()?;
+    Ok(id)
 }

@@ -5,8 +5,10 @@
 //! - [`plan`]: which items, under which names, in which split (`lunghub_domain::split`).
 //! - [`write`]: the folder: images, the torchxrayvision, ImageFolder, COVIDx, Croissant and
 //!   DICOM exports, the card ([`card`]), the changelog and the manifest ([`manifest`]).
-//! - [`archive`]: the folder streamed as .tar.gz or .zip.
-//! - [`create`]: all of it against the catalog, and the frozen record.
+//! - [`archive`]: a release streamed as .tar.gz or .zip, from a folder or from the blob
+//!   store ([`archive::Published`]).
+//! - [`create`]: all of it against the catalog: staged, published into the blob store
+//!   under sha256 names, and frozen in the catalog.
 
 pub mod archive;
 pub mod card;
@@ -18,7 +20,7 @@ pub mod plan;
 pub mod selection;
 pub mod write;
 
-pub use create::{Progress, Request, Store, create, parse_licences, parse_shares};
+pub use create::{Progress, Request, Staging, create, parse_licences, parse_shares};
 pub use plan::Plan;
 pub use selection::Selection;
 

@@ -120,8 +120,8 @@ pub struct App {
     pub mailer: Mailer,
     pub config: Config,
     pub throttle: auth::Throttle,
-    /// Released datasets' folders: DATA_DIR/releases/NAME/vN.
-    pub releases: lunghub_release::Store,
+    /// Where releases are written before their files go into the blob store.
+    pub release_staging: lunghub_release::Staging,
     release_builds: pages::releases::Builds,
     csrf_key: Vec<u8>,
     status_cache: status::Cache,
@@ -154,7 +154,7 @@ impl App {
             throttle: auth::Throttle::default(),
             csrf_key: key_hex.into_bytes(),
             status_cache: status::Cache::default(),
-            releases: lunghub_release::Store::new(config.data_dir.join("releases")),
+            release_staging: lunghub_release::Staging::new(config.data_dir.join("release-staging")),
             release_builds: pages::releases::Builds::default(),
             config,
         }))

@@ -57,8 +57,29 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 fn archive_bytes(dir: &Path, prefix: &str, format: Format) -> Vec<u8> {
     let mut out = Vec::new();
-    archive::write(dir, prefix, format, &mut out).expect("archive");
+    archive::write(
+        &archive::Folder(dir.to_path_buf()),
+        prefix,
+        format,
+        &mut out,
+    )
+    .expect("archive");
     out
+}
+
+/// `lunghub release export`: the release's files out of the blob store, verified.
+fn export(data: &Path, name: &str, version: i64, out: &Path) -> PathBuf {
+    let said = run_ok(
+        lunghub()
+            .args(["release", "export", name, "--version", &version.to_string()])
+            .arg("--out")
+            .arg(out)
+            .arg("--data-dir")
+            .arg(data),
+    );
+    let text = String::from_utf8_lossy(&said.stdout);
+    assert!(text.contains("intact:"), "{text}");
+    out.join(format!("{name}-v{version}"))
 }
 
 /// Six DX radiographs of one patient in two studies, filed by finding for `--format folders`.
@@ -140,8 +161,9 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
     let said = create(&a, "cxr-covid", &[]);
     create(&b, "cxr-covid", &[]);
     assert!(said.contains("release cxr-covid v1:"), "{said}");
-    let rel = a.join("releases/cxr-covid/v1");
-    let twin = b.join("releases/cxr-covid/v1");
+    let exports = tmp.path().join("exports");
+    let rel = export(&a, "cxr-covid", 1, &exports.join("a"));
+    let twin = export(&b, "cxr-covid", 1, &exports.join("b"));
     let (ta, tb) = (tree(&rel), tree(&twin));
     assert_eq!(ta.keys().collect::<Vec<_>>(), tb.keys().collect::<Vec<_>>());
     for (path, bytes) in &ta {
@@ -330,7 +352,7 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
         &["--view", "PA", "--view", "AP", "--view", "AP Supine"],
     );
     assert!(said.contains("release cxr-covid v2:"), "{said}");
-    let v2 = a.join("releases/cxr-covid/v2");
+    let v2 = export(&a, "cxr-covid", 2, &exports.join("a"));
     let log = std::fs::read_to_string(v2.join("CHANGELOG.md")).expect("changelog");
     assert!(log.contains("Against v1: 0 added,"), "{log}");
     assert!(log.contains("outside this version's selection"), "{log}");
@@ -433,6 +455,7 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let nih = rows(&a.join("releases/nih-only/v1/metadata.csv"));
+    drop(server);
+    let nih = rows(&export(&a, "nih-only", 1, &exports.join("a")).join("metadata.csv"));
     assert!(!nih.is_empty() && nih.iter().all(|r| r["source"] == "NIH ChestX-ray14"));
 }

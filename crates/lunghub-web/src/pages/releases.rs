@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
 use lunghub_domain::access::Action;
-use lunghub_release::archive::{self, Format};
+use lunghub_release::archive::{self, Format, Published, Source};
 use lunghub_release::{Request, Selection};
 use lunghub_store::{Blobs, ReleaseRecord};
 use maud::{Markup, PreEscaped, html};
@@ -137,16 +137,18 @@ async fn release(
         }
     }
     let r = found(&app, &name, &segment).await?;
-    let dir = app.releases.dir(&r.name, r.version);
-    let read = |file: &str| std::fs::read_to_string(dir.join(file));
-    let card = read("README.md").map_err(|e| {
-        WebError::Internal(format!(
-            "release {} v{} has no card: {e}",
-            r.name, r.version
-        ))
-    })?;
-    let sums = read("SHA256SUMS").unwrap_or_default();
-    let changes = read("CHANGELOG.md").unwrap_or_default();
+    let (card, changes, sums) = {
+        let published = Published::open(app.blobs(), &r.manifest_sha256).map_err(internal(&r))?;
+        let text = |file: &str| -> Result<String, WebError> {
+            let bytes = published.read(file).map_err(internal(&r))?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        (
+            text("README.md")?,
+            text("CHANGELOG.md")?,
+            text("SHA256SUMS")?,
+        )
+    };
     let base = format!("/releases/{}/v{}", r.name, r.version);
     let title = format!("{} v{}", r.name, r.version);
     let body = html! {
@@ -189,17 +191,23 @@ async fn release_file(
         .find(|(f, _)| *f == file)
         .ok_or(WebError::NotFound)?;
     let r = found(&app, &name, &version).await?;
-    let bytes = std::fs::read(app.releases.dir(&r.name, r.version).join(file)).map_err(|e| {
-        WebError::Internal(format!("release {} v{}: {file}: {e}", r.name, r.version))
-    })?;
+    let published = Published::open(app.blobs(), &r.manifest_sha256).map_err(internal(&r))?;
+    let bytes = published.read(file).map_err(internal(&r))?;
     Ok(([(header::CONTENT_TYPE, *media)], bytes).into_response())
 }
 
-/// The release folder as an archive, written by a blocking thread into a channel that the
-/// response body reads: memory stays at a few chunks, whatever the release's size. A client
-/// that goes away closes the channel, and the writer stops at its next chunk.
+/// A release the catalog names whose files cannot be read is the server's fault.
+fn internal(r: &ReleaseRecord) -> impl Fn(lunghub_release::ReleaseError) -> WebError + '_ {
+    move |e| WebError::Internal(format!("release {} v{}: {e}", r.name, r.version))
+}
+
+/// The release as an archive, written by a blocking thread from the blob store into a
+/// channel that the response body reads: memory stays at one file and a few chunks, whatever
+/// the release's size. A client that goes away closes the channel, and the writer stops at
+/// its next chunk.
 fn download(app: &Shared, r: &ReleaseRecord, format: Format) -> Response {
-    let dir = app.releases.dir(&r.name, r.version);
+    let blobs = IntakeBlobs(app.intake.clone());
+    let manifest = r.manifest_sha256.clone();
     let prefix = format!("{}-v{}", r.name, r.version);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(8);
     let label = format!("{prefix}.{}", format.extension());
@@ -209,10 +217,12 @@ fn download(app: &Shared, r: &ReleaseRecord, format: Format) -> Response {
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let result = archive::write(&dir, &prefix, format, &mut out).and_then(|()| {
-            out.flush()
-                .map_err(|e| lunghub_release::ReleaseError::Input(e.to_string()))
-        });
+        let result = Published::open(blobs.as_ref(), &manifest)
+            .and_then(|published| archive::write(&published, &prefix, format, &mut out))
+            .and_then(|()| {
+                out.flush()
+                    .map_err(|e| lunghub_release::ReleaseError::Input(e.to_string()))
+            });
         if let Err(e) = result {
             // A client that left is no error of ours; anything else is logged and cuts the
             // body short, so the client sees a broken download rather than a wrong one.
@@ -467,7 +477,7 @@ async fn create(
         let outcome = lunghub_release::create(
             &task_app.catalog,
             blobs,
-            &task_app.releases,
+            &task_app.release_staging,
             request,
             progress,
         )

@@ -24,7 +24,7 @@ pub struct ReleaseArgs {
 enum ReleaseCommand {
     /// Freeze the approved items that match the filters into the next version of a release
     #[command(after_help = "\
-Writes DATA_DIR/releases/NAME/vN: the images as 8-bit PNGs, a torchxrayvision CSV, a
+Writes the release's files into the blob store, each under its sha256: the images as 8-bit PNGs, a torchxrayvision CSV, a
 Hugging Face ImageFolder, COVIDx label files, Croissant metadata, the de-identified DICOM
 originals with a DICOMDIR, the dataset card, the changelog against the version before, and
 SHA256SUMS. Splits are by patient, stratified by finding and source; the same catalog and
@@ -77,6 +77,18 @@ different kinds must all match. Without filters, every approved item is taken.")
         #[command(flatten)]
         storage: StorageArgs,
     },
+    /// Write a release's files into a folder, from this server's blob store, and verify them
+    Export {
+        name: String,
+        /// The version; default: the newest
+        #[arg(long)]
+        version: Option<i64>,
+        /// Folder to write NAME-vN into
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        #[command(flatten)]
+        storage: StorageArgs,
+    },
     /// Download a release from a lunghub server, unpack it and verify it
     #[command(after_help = "\
 URL is the release's page, e.g. https://lunghub.example.org/releases/cxr-covid/v1. The
@@ -104,6 +116,12 @@ pub fn run(args: ReleaseArgs) -> Result<ExitCode> {
         ReleaseCommand::Verify { dir } => verify(&dir),
         ReleaseCommand::Download { url, out } => download(&url, &out),
         ReleaseCommand::List { storage } => runtime()?.block_on(list(storage)),
+        ReleaseCommand::Export {
+            name,
+            version,
+            out,
+            storage,
+        } => runtime()?.block_on(export(storage, &name, version, &out)),
         ReleaseCommand::Create {
             name,
             seed,
@@ -149,7 +167,7 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 async fn create(storage: StorageArgs, request: Request) -> Result<ExitCode> {
     let catalog = storage.catalog().await?;
     let blobs = Arc::new(storage.blobs()?);
-    let store = storage.releases();
+    let staging = storage.release_staging();
     let bar = super::file_progress(0);
     let progress = {
         let bar = bar.clone();
@@ -159,7 +177,7 @@ async fn create(storage: StorageArgs, request: Request) -> Result<ExitCode> {
         })
     };
     let name = request.name.clone();
-    let (record, written) = lunghub_release::create(&catalog, blobs, &store, request, progress)
+    let (record, written) = lunghub_release::create(&catalog, blobs, &staging, request, progress)
         .await
         .with_context(|| format!("cannot create release {name}"))?;
     bar.finish_and_clear();
@@ -177,12 +195,39 @@ async fn create(storage: StorageArgs, request: Request) -> Result<ExitCode> {
         record.files,
         record.bytes as f64 / 1e6
     );
-    println!(
-        "folder: {}",
-        store.dir(&record.name, record.version).display()
-    );
     println!("sha256 of {MANIFEST}: {}", record.manifest_sha256);
+    println!(
+        "its files are in the blob store; `lunghub release export {}` writes them to a folder",
+        record.name
+    );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn export(
+    storage: StorageArgs,
+    name: &str,
+    version: Option<i64>,
+    out: &Path,
+) -> Result<ExitCode> {
+    let catalog = storage.catalog().await?;
+    let Some(record) = catalog.release(name, version).await? else {
+        bail!(
+            "no release {name}{}",
+            version.map(|v| format!(" v{v}")).unwrap_or_default()
+        );
+    };
+    let blobs = storage.blobs()?;
+    let published = lunghub_release::archive::Published::open(&blobs, &record.manifest_sha256)
+        .with_context(|| format!("cannot open release {name} v{}", record.version))?;
+    let dir = out.join(format!("{}-v{}", record.name, record.version));
+    if dir.exists() {
+        bail!("{} exists already: export into a new folder", dir.display());
+    }
+    let files = published
+        .export(&dir)
+        .with_context(|| format!("cannot export into {}", dir.display()))?;
+    println!("{files} files written to {}", dir.display());
+    verify(&dir)
 }
 
 async fn list(storage: StorageArgs) -> Result<ExitCode> {

@@ -13,8 +13,8 @@ use super::deid::{load_profile, site_key};
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
-    /// Directory for the SQLite catalog, the blobs, released datasets, and the DICOM
-    /// route's spool of files accepted and not yet catalogued
+    /// Directory for the SQLite catalog, the blobs (released datasets' files among them),
+    /// and the DICOM route's spool of files accepted and not yet catalogued
     #[arg(
         long,
         env = "LUNGHUB_DATA_DIR",
@@ -52,9 +52,9 @@ impl StorageArgs {
         self.data_dir.join("spool")
     }
 
-    /// Where released datasets' folders live: DATA_DIR/releases/NAME/vN.
-    pub fn releases(&self) -> lunghub_release::Store {
-        lunghub_release::Store::new(self.data_dir.join("releases"))
+    /// Where releases are written before their files go into the blob store.
+    pub fn release_staging(&self) -> lunghub_release::Staging {
+        lunghub_release::Staging::new(self.data_dir.join("release-staging"))
     }
 
     pub fn blobs(&self) -> Result<Blobs> {
