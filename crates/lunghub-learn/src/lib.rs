@@ -1,6 +1,24 @@
-//! Diagnostic models for lunghub (issue 7). So far: [`metrics`], the evaluation of a binary
-//! classifier's scores (ROC and PR areas, operating points, cost-minimising thresholds,
-//! calibration and temperature scaling, intervals by resampling patients), checked against
-//! scikit-learn. Models, training and inference are still to come.
+//! Diagnostic models for lunghub (issue 7).
+//!
+//! - [`metrics`]: the evaluation of a binary classifier's scores (ROC and PR areas,
+//!   operating points, cost-minimising thresholds, calibration and temperature scaling,
+//!   intervals by resampling patients), checked against scikit-learn.
+//! - [`model`]: a small ResNet for radiographs, on any burn backend (flex on CPU; CUDA with
+//!   the `cuda` feature).
+//! - [`train`]: AdamW, cosine schedule, class weights, augmentation for radiographs, early
+//!   stopping on validation AUC, fixed seeds.
+//!
+//! Still to come: reading a release, the `lunghub train`/`evaluate`/`predict` commands, the
+//! report, Grad-CAM and the shipped reference model.
 
 pub mod metrics;
+pub mod model;
+pub mod train;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LearnError {
+    #[error("{0}")]
+    Input(String),
+    #[error("the tensor backend failed: {0}")]
+    Backend(String),
+}

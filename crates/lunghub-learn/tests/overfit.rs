@@ -1,0 +1,80 @@
+//! A tiny training run must be able to learn a small batch by heart: if it cannot, the
+//! model, the loss or the optimiser step is broken.
+
+use lunghub_learn::metrics::SplitMix;
+use lunghub_learn::model::Shape;
+use lunghub_learn::train::{Example, Settings, predict, train};
+
+fn examples(side: usize, n: usize, seed: u64) -> Vec<Example> {
+    let mut rng = SplitMix::new(seed);
+    (0..n)
+        .map(|i| {
+            let label = i % 2;
+            let pixels = (0..side * side)
+                .map(|k| {
+                    let right = k % side >= side / 2;
+                    let lit = if label == 1 { right } else { !right };
+                    let noise = rng.below(1000) as f32 / 1000.0 - 0.5;
+                    if lit {
+                        1.0 + 0.3 * noise
+                    } else {
+                        -1.0 + 0.3 * noise
+                    }
+                })
+                .collect();
+            Example { pixels, label }
+        })
+        .collect()
+}
+
+#[test]
+fn a_tiny_run_learns_a_small_batch_by_heart() {
+    let shape = Shape {
+        input: 32,
+        widths: [8, 8, 16, 16],
+        classes: 2,
+    };
+    let data = examples(32, 16, 1);
+    let settings = Settings {
+        epochs: 25,
+        batch: 16,
+        learning_rate: 1e-2,
+        augment: false,
+        patience: 25,
+        ..Settings::default()
+    };
+    let mut seen = Vec::new();
+    let (net, history) =
+        train(&shape, &data, &data, &settings, |e| seen.push(e.loss)).expect("train");
+    assert_eq!(seen.len(), history.len());
+    let first = history[0].loss;
+    let last = history.last().expect("epochs").loss;
+    assert!(last < first / 4.0, "loss went from {first} to {last}");
+    let probabilities = predict(&net, &data, 32, 16).expect("predict");
+    let right = probabilities
+        .iter()
+        .zip(&data)
+        .filter(|(p, e)| (p[1] > p[0]) == (e.label == 1))
+        .count();
+    assert_eq!(right, data.len(), "{probabilities:?}");
+    assert_eq!(
+        history
+            .iter()
+            .filter_map(|e| e.validation_auc)
+            .fold(0.0, f64::max),
+        1.0
+    );
+}
+
+#[test]
+fn bad_examples_are_refused() {
+    let shape = Shape {
+        input: 32,
+        widths: [8, 8, 16, 16],
+        classes: 2,
+    };
+    let mut data = examples(32, 4, 2);
+    data[1].label = 5;
+    assert!(train(&shape, &data, &[], &Settings::default(), |_| {}).is_err());
+    assert!(train(&shape, &[], &[], &Settings::default(), |_| {}).is_err());
+}
