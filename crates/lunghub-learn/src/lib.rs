@@ -8,9 +8,14 @@
 //! - [`train`]: AdamW, cosine schedule, class weights, augmentation for radiographs, early
 //!   stopping on validation AUC, fixed seeds.
 //!
-//! Still to come: reading a release, the `lunghub train`/`evaluate`/`predict` commands, the
-//! report, Grad-CAM and the shipped reference model.
+//! - [`data`]: a release folder read for a task (covid-vs-rest, three-class).
+//! - [`checkpoint`]: weights as safetensors, with the run's settings, data and history.
+//!
+//! Still to come: the evaluation report, `lunghub evaluate` and `predict`, Grad-CAM, the
+//! ultrasound task and the shipped reference model.
 
+pub mod checkpoint;
+pub mod data;
 pub mod metrics;
 pub mod model;
 pub mod train;

@@ -54,6 +54,8 @@ pub struct Epoch {
     pub loss: f64,
     /// ROC AUC of the positive class (the last one) on validation.
     pub validation_auc: Option<f64>,
+    /// Mean cross-entropy on validation, unweighted.
+    pub validation_loss: Option<f64>,
     pub seconds: f64,
 }
 
@@ -120,7 +122,8 @@ pub fn predict(
     Ok(out)
 }
 
-/// Trains a network of `shape` on `train`, keeping the epoch with the best validation AUC.
+/// Trains a network of `shape` on `train`, keeping the epoch with the best validation AUC
+/// (ties broken by validation loss).
 /// `report` is told after every epoch.
 pub fn train(
     shape: &Shape,
@@ -168,7 +171,7 @@ pub fn train(
     let mut rng = SplitMix::new(settings.seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let mut history = Vec::new();
-    let mut best: Option<(f64, Net)> = None;
+    let mut best: Option<((f64, f64), Net)> = None;
     let mut since_best = 0;
     for epoch in 0..settings.epochs {
         let started = Instant::now();
@@ -200,27 +203,35 @@ pub fn train(
             let grads = GradientsParams::from_grads(loss.backward(), &net);
             net = optimizer.step(lr, net, grads);
         }
-        let auc = if validation.is_empty() {
-            None
+        let (auc, validation_loss) = if validation.is_empty() {
+            (None, None)
         } else {
             let probabilities = predict(&net.valid(), validation, side, settings.batch)?;
             let positive = shape.classes - 1;
-            let scores: Vec<f64> = probabilities
-                .iter()
-                .map(|p| f64::from(p[positive]))
-                .collect();
+            let scores: Vec<f64> = probabilities.iter().map(|p| f64::from(p[positive])).collect();
             let labels: Vec<bool> = validation.iter().map(|e| e.label == positive).collect();
-            roc_auc(&scores, &labels)
+            let loss = probabilities
+                .iter()
+                .zip(validation)
+                .map(|(p, e)| -f64::from(p[e.label]).max(1e-12).ln())
+                .sum::<f64>()
+                / validation.len() as f64;
+            (roc_auc(&scores, &labels), Some(loss))
         };
         let done = Epoch {
             epoch: epoch + 1,
             loss: loss_sum / batches.max(1) as f64,
             validation_auc: auc,
+            validation_loss,
             seconds: started.elapsed().as_secs_f64(),
         };
         report(&done);
         history.push(done);
-        let score = auc.unwrap_or(f64::NEG_INFINITY);
+        // Higher AUC wins; at equal AUC (it saturates on easy data), lower validation loss.
+        let score = (
+            auc.unwrap_or(f64::NEG_INFINITY),
+            -validation_loss.unwrap_or(f64::INFINITY),
+        );
         if best.as_ref().is_none_or(|(b, _)| score > *b) {
             best = Some((score, net.clone()));
             since_best = 0;

@@ -78,3 +78,54 @@ fn bad_examples_are_refused() {
     assert!(train(&shape, &data, &[], &Settings::default(), |_| {}).is_err());
     assert!(train(&shape, &[], &[], &Settings::default(), |_| {}).is_err());
 }
+
+#[test]
+fn a_saved_model_loads_back_and_predicts_the_same() {
+    use lunghub_learn::checkpoint::{self, Meta};
+    use lunghub_learn::data::Task;
+    let shape = Shape {
+        input: 32,
+        widths: [8, 8, 16, 16],
+        classes: 2,
+    };
+    let data = examples(32, 8, 3);
+    let settings = Settings {
+        epochs: 2,
+        batch: 8,
+        augment: false,
+        ..Settings::default()
+    };
+    let (net, history) = train(&shape, &data, &data, &settings, |_| {}).expect("train");
+    let dir = std::env::temp_dir().join(format!("lunghub-checkpoint-{}", std::process::id()));
+    let meta = Meta {
+        task: Task::CovidVsRest,
+        classes: vec!["rest".into(), "COVID-19".into()],
+        shape: shape.clone(),
+        settings,
+        release_id: "r".into(),
+        data_hash: "d".into(),
+        train_images: 8,
+        validation_images: 8,
+        history,
+        threshold: 0.5,
+        lunghub_version: "test".into(),
+    };
+    checkpoint::save(&dir, &net, &meta).expect("save");
+    let (loaded, meta_back) = checkpoint::load(&dir).expect("load");
+    assert_eq!(meta_back, meta);
+    let before = predict(&net, &data, 32, 8).expect("predict");
+    let after = predict(&loaded, &data, 32, 8).expect("predict");
+    for (a, b) in before.iter().flatten().zip(after.iter().flatten()) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    // Weights for another shape are refused, not half-loaded.
+    let mut wrong = meta.clone();
+    wrong.shape.widths = [8, 16, 16, 32];
+    std::fs::write(
+        dir.join(checkpoint::META),
+        serde_json::to_string(&wrong).expect("json"),
+    )
+    .expect("write");
+    assert!(checkpoint::load(&dir).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}

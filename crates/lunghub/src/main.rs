@@ -30,6 +30,8 @@ enum Command {
     Catalog(commands::catalog::CatalogArgs),
     /// Versioned open datasets: create a release, list them, download and verify one
     Release(commands::release::ReleaseArgs),
+    /// Train a diagnostic model on a release (chest X-ray: COVID-19 vs rest, or three classes)
+    Train(commands::train::TrainArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
 }
@@ -51,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Ingest(args) => commands::ingest::run(args),
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Release(args) => commands::release::run(args),
+        Command::Train(args) => commands::train::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -6,6 +6,7 @@ pub mod release;
 pub mod scp;
 pub mod serve;
 pub mod storage;
+pub mod train;
 
 use std::io::IsTerminal;
 
