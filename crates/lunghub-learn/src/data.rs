@@ -105,51 +105,72 @@ pub fn pixels_of(image: &image::DynamicImage, side: usize) -> Vec<f32> {
         .collect()
 }
 
-pub fn read_release(dir: &Path, task: Task, side: usize) -> Result<ReleaseData, LearnError> {
+/// Reads the train and validation images of a release folder (`metadata.csv`), and its test
+/// images (`test.csv`) when their findings are given by file name: they are sequestered, so
+/// only the server's catalog has them.
+pub fn read_release(
+    dir: &Path,
+    task: Task,
+    side: usize,
+    test_findings: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<ReleaseData, LearnError> {
     let io = |path: &Path, e: std::io::Error| LearnError::Input(format!("{}: {e}", path.display()));
     let sums = dir.join("SHA256SUMS");
     let release_id = hex(&Sha256::digest(
         std::fs::read(&sums).map_err(|e| io(&sums, e))?,
     ));
-    let csv_path = dir.join("metadata.csv");
-    let mut reader = csv::Reader::from_path(&csv_path)
-        .map_err(|e| LearnError::Input(format!("{}: {e}", csv_path.display())))?;
-    let head = reader
-        .headers()
-        .map_err(|e| LearnError::Input(format!("{}: {e}", csv_path.display())))?
-        .clone();
-    let column = |name: &str| {
-        head.iter().position(|h| h == name).ok_or_else(|| {
-            LearnError::Input(format!("{} has no {name} column", csv_path.display()))
-        })
-    };
-    let [file, finding, patient, split, source, site] = [
-        "filename",
-        "finding",
-        "patientid",
-        "split",
-        "source",
-        "site",
-    ]
-    .map(column);
-    let (file, finding, patient, split, source, site) =
-        (file?, finding?, patient?, split?, source?, site?);
     let mut rows: Vec<(String, String, String, String, String, usize)> = Vec::new();
     let mut left_out = 0;
-    for (n, record) in reader.records().enumerate() {
-        let r = record
-            .map_err(|e| LearnError::Input(format!("{} row {}: {e}", csv_path.display(), n + 2)))?;
-        let get = |i: usize| r.get(i).unwrap_or("").to_owned();
-        match task.class_of(&get(finding)) {
-            Some(class) => rows.push((
-                get(file),
-                get(patient),
-                get(split),
-                get(source),
-                get(site),
-                class,
-            )),
-            None => left_out += 1,
+    let mut tables = vec![("metadata.csv", None)];
+    if let Some(findings) = test_findings {
+        tables.push(("test.csv", Some(findings)));
+    }
+    for (table, findings_by_file) in tables {
+        let csv_path = dir.join(table);
+        let mut reader = csv::Reader::from_path(&csv_path)
+            .map_err(|e| LearnError::Input(format!("{}: {e}", csv_path.display())))?;
+        let head = reader
+            .headers()
+            .map_err(|e| LearnError::Input(format!("{}: {e}", csv_path.display())))?
+            .clone();
+        let column = |name: &str| {
+            head.iter().position(|h| h == name).ok_or_else(|| {
+                LearnError::Input(format!("{} has no {name} column", csv_path.display()))
+            })
+        };
+        let [file, finding, patient, split, source, site] = [
+            "filename",
+            "finding",
+            "patientid",
+            "split",
+            "source",
+            "site",
+        ]
+        .map(column);
+        let (file, finding, patient, split, source, site) =
+            (file?, finding?, patient?, split?, source?, site?);
+        for (n, record) in reader.records().enumerate() {
+            let r = record.map_err(|e| {
+                LearnError::Input(format!("{} row {}: {e}", csv_path.display(), n + 2))
+            })?;
+            let get = |i: usize| r.get(i).unwrap_or("").to_owned();
+            let truth = match findings_by_file {
+                None => get(finding),
+                Some(map) => map.get(&get(file)).cloned().ok_or_else(|| {
+                    LearnError::Input(format!("no finding for test image {}", get(file)))
+                })?,
+            };
+            match task.class_of(&truth) {
+                Some(class) => rows.push((
+                    get(file),
+                    get(patient),
+                    get(split),
+                    get(source),
+                    get(site),
+                    class,
+                )),
+                None => left_out += 1,
+            }
         }
     }
     let images: PathBuf = dir.join("images");

@@ -11,13 +11,18 @@
 //! - [`data`]: a release folder read for a task (covid-vs-rest, three-class).
 //! - [`checkpoint`]: weights as safetensors, with the run's settings, data and history.
 //!
-//! Still to come: the evaluation report, `lunghub evaluate` and `predict`, Grad-CAM, the
-//! ultrasound task and the shipped reference model.
+//! - [`report`]: the evaluation report (JSON, HTML, SVG), per source and site, with the
+//!   shortcut check.
+//!
+//! Still to come: the protocol comparison, the model card, `lunghub predict` and Grad-CAM,
+//! the ultrasound task and the shipped reference model.
 
 pub mod checkpoint;
 pub mod data;
 pub mod metrics;
 pub mod model;
+pub mod probe;
+pub mod report;
 pub mod train;
 
 #[derive(Debug, thiserror::Error)]

@@ -140,7 +140,16 @@ impl Net {
 
     /// Logits from feature maps.
     pub fn classify(&self, features: Tensor<4>) -> Tensor<2> {
-        let pooled: Tensor<2> = self.head_pool.forward(features).flatten(1, 3);
-        self.head.forward(pooled)
+        self.head.forward(self.pool_features(features))
+    }
+
+    /// The pooled features the head reads, `[batch, widths[3]]`: what the shortcut probe
+    /// asks about the image's source.
+    pub fn embed(&self, x: Tensor<4>) -> Tensor<2> {
+        self.pool_features(self.features(x))
+    }
+
+    fn pool_features(&self, features: Tensor<4>) -> Tensor<2> {
+        self.head_pool.forward(features).flatten(1, 3)
     }
 }

@@ -106,25 +106,45 @@ pub fn predict(
     side: usize,
     batch: usize,
 ) -> Result<Vec<Vec<f32>>, LearnError> {
+    rows_of(examples, side, batch, |x| {
+        burn::tensor::activation::softmax(net.forward(x), 1)
+    })
+}
+
+/// The pooled features of every example, in order (see [`Net::embed`]).
+pub fn embed(
+    net: &Net,
+    examples: &[Example],
+    side: usize,
+    batch: usize,
+) -> Result<Vec<Vec<f32>>, LearnError> {
+    rows_of(examples, side, batch, |x| net.embed(x))
+}
+
+/// Runs `f` over batches and returns its `[batch, n]` output as one row per example.
+fn rows_of(
+    examples: &[Example],
+    side: usize,
+    batch: usize,
+    f: impl Fn(Tensor<4>) -> Tensor<2>,
+) -> Result<Vec<Vec<f32>>, LearnError> {
     let device = Device::flex();
     let mut out = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(batch.max(1)) {
         let refs: Vec<&Example> = chunk.iter().collect();
-        let x = batch_tensor(&refs, side, None, &device);
-        let probabilities = burn::tensor::activation::softmax(net.forward(x), 1);
-        let classes = probabilities.dims()[1];
-        let data = probabilities.into_data();
+        let rows = f(batch_tensor(&refs, side, None, &device));
+        let width = rows.dims()[1];
+        let data = rows.into_data();
         let values = data
             .as_slice::<f32>()
             .map_err(|e| LearnError::Backend(format!("{e:?}")))?;
-        out.extend(values.chunks(classes).map(<[f32]>::to_vec));
+        out.extend(values.chunks(width).map(<[f32]>::to_vec));
     }
     Ok(out)
 }
 
 /// Trains a network of `shape` on `train`, keeping the epoch with the best validation AUC
-/// (ties broken by validation loss).
-/// `report` is told after every epoch.
+/// (ties broken by validation loss). `report` is told after every epoch.
 pub fn train(
     shape: &Shape,
     train: &[Example],
@@ -208,7 +228,10 @@ pub fn train(
         } else {
             let probabilities = predict(&net.valid(), validation, side, settings.batch)?;
             let positive = shape.classes - 1;
-            let scores: Vec<f64> = probabilities.iter().map(|p| f64::from(p[positive])).collect();
+            let scores: Vec<f64> = probabilities
+                .iter()
+                .map(|p| f64::from(p[positive]))
+                .collect();
             let labels: Vec<bool> = validation.iter().map(|e| e.label == positive).collect();
             let loss = probabilities
                 .iter()

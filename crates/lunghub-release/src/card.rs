@@ -357,33 +357,26 @@ fn limitations(md: &mut String, plan: &Plan) {
             );
         }
     }
-    if plan.left_out.unlabelled > 0 {
-        said = true;
-        let _ = writeln!(
-            md,
-            "- {} approved image{} matching the selection had no known finding and {} left out.",
+    for (n, what, why) in [
+        (
             plan.left_out.unlabelled,
-            plural(plan.left_out.unlabelled),
-            if plan.left_out.unlabelled == 1 {
-                "was"
-            } else {
-                "were"
-            }
-        );
-    }
-    if plan.left_out.clips > 0 {
-        said = true;
-        let _ = writeln!(
-            md,
-            "- {} ultrasound clip{} matching the selection {} left out: releases hold still images only for now.",
+            "approved image",
+            "with no known finding: left out",
+        ),
+        (
             plan.left_out.clips,
-            plural(plan.left_out.clips),
-            if plan.left_out.clips == 1 {
-                "was"
-            } else {
-                "were"
-            }
-        );
+            "ultrasound clip",
+            "left out: releases hold still images only for now",
+        ),
+    ] {
+        if n > 0 {
+            said = true;
+            let _ = writeln!(
+                md,
+                "- {n} {what}{} matching the selection {why}.",
+                plural(n)
+            );
+        }
     }
     if !said {
         md.push_str("- None found by lunghub's checks (source/finding tangle, small classes, left-out items). That is not proof there are none.\n");

@@ -27,6 +27,13 @@ pub use selection::Selection;
 pub use dicomdir::{DICOMDIR, DicomdirError, Instance};
 pub use manifest::{MANIFEST, Manifest, ManifestError, Verified};
 
+/// The sha256 of a release's SHA256SUMS: the name of the release in the blob store and in
+/// its record.
+pub fn manifest_sha256(manifest_text: &[u8]) -> String {
+    use sha2::Digest;
+    write::hex(&sha2::Sha256::digest(manifest_text))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
     /// Something the person asked for cannot be done as asked.

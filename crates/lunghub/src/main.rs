@@ -32,6 +32,8 @@ enum Command {
     Release(commands::release::ReleaseArgs),
     /// Train a diagnostic model on a release (chest X-ray: COVID-19 vs rest, or three classes)
     Train(commands::train::TrainArgs),
+    /// Evaluate a trained model on a release's validation or test split: JSON and HTML report
+    Evaluate(commands::evaluate::EvaluateArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
 }
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Release(args) => commands::release::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::Evaluate(args) => commands::evaluate::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -341,6 +341,74 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
     assert!(card.contains("| NIH ChestX-ray14 | CC0-1.0 |"), "{card}");
     assert!(card.contains("**not stated**"), "{card}");
 
+    // A model trained on it: the evaluation must flag what the shared data invites. Pneumonia
+    // comes only from NIH here, so a pneumonia score can be earned by recognising NIH.
+    let model = tmp.path().join("model");
+    run_ok(
+        lunghub()
+            .arg("train")
+            .arg(&rel)
+            .args(["--task", "three-class", "--side", "64", "--epochs", "6"])
+            .arg("--out")
+            .arg(&model),
+    );
+    let report = tmp.path().join("report");
+    let said = run_ok(
+        lunghub()
+            .arg("evaluate")
+            .arg(&model)
+            .arg(&rel)
+            .args(["--class", "pneumonia"])
+            .arg("--out")
+            .arg(&report),
+    );
+    let text = String::from_utf8_lossy(&said.stdout);
+    assert!(text.contains("SHORTCUT WARNING"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("report.json")).expect("report"))
+            .expect("json");
+    assert!(
+        json["shortcut"]["warning"].is_string(),
+        "{}",
+        json["shortcut"]
+    );
+    assert_eq!(
+        json["shortcut"]["prevalence_by_source"]["COVID-19 Radiography Database"],
+        0.0
+    );
+    assert_eq!(json["costs"].as_array().map(Vec::len), Some(20));
+    assert!(json["by_source"]["NIH ChestX-ray14"]["roc_auc"].is_number());
+    for plot in ["roc.svg", "pr.svg", "calibration.svg", "report.html"] {
+        let body = std::fs::read_to_string(report.join(plot)).expect("plot");
+        assert!(body.contains("<svg") || body.contains("<html"), "{plot}");
+    }
+    // The test split's findings come from the catalog that holds the release.
+    let said = run_ok(
+        lunghub()
+            .arg("evaluate")
+            .arg(&model)
+            .arg(&rel)
+            .args(["--split", "test"])
+            .arg("--out")
+            .arg(tmp.path().join("report-test"))
+            .arg("--data-dir")
+            .arg(&a),
+    );
+    let text = String::from_utf8_lossy(&said.stdout);
+    assert!(text.starts_with("test: "), "{text}");
+    let elsewhere = lunghub()
+        .arg("evaluate")
+        .arg(&model)
+        .arg(&rel)
+        .args(["--split", "test", "--out"])
+        .arg(tmp.path().join("report-x"))
+        .arg("--data-dir")
+        .arg(tmp.path().join("empty-data"))
+        .output()
+        .expect("runs");
+    assert_eq!(elsewhere.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&elsewhere.stderr).contains("holds no release"));
+
     let verified = run_ok(lunghub().args(["release", "verify"]).arg(&rel));
     assert!(String::from_utf8_lossy(&verified.stdout).starts_with("intact:"));
 

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod deid;
+pub mod evaluate;
 pub mod ingest;
 pub mod release;
 pub mod scp;

@@ -62,7 +62,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         bail!("--side must be between 16 and 1024 pixels");
     }
     eprintln!("reading {} for {}", args.release.display(), task.name());
-    let data = read_release(&args.release, task, args.side)
+    let data = read_release(&args.release, task, args.side, None)
         .with_context(|| format!("cannot read the release in {}", args.release.display()))?;
     let examples = |split: &str| -> Vec<Example> {
         data.split(split)
