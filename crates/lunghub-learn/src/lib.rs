@@ -14,11 +14,14 @@
 //! - [`report`]: the evaluation report (JSON, HTML, SVG), per source and site, with the
 //!   shortcut check.
 //!
-//! Still to come: the protocol comparison, the model card, `lunghub predict` and Grad-CAM,
-//! the ultrasound task and the shipped reference model.
+//! - [`explain`]: Grad-CAM heatmaps (the class activation map of this architecture).
+//!
+//! Still to come: the protocol comparison, the model card, the ultrasound task and the
+//! shipped reference model.
 
 pub mod checkpoint;
 pub mod data;
+pub mod explain;
 pub mod metrics;
 pub mod model;
 pub mod probe;

@@ -149,6 +149,22 @@ impl Net {
         self.pool_features(self.features(x))
     }
 
+    /// The head's weight of each feature channel for `class` (the head is global average
+    /// pooling then one linear layer, so these are exactly Grad-CAM's channel weights, up to
+    /// the pooling's constant).
+    pub fn class_weights(&self, class: usize) -> Result<Vec<f32>, crate::LearnError> {
+        let weight = self.head.weight.val(); // [in, out]
+        let [channels, classes] = weight.dims();
+        if class >= classes {
+            return Err(crate::LearnError::Input(format!("no class {class}")));
+        }
+        let data = weight.into_data();
+        let values = data
+            .as_slice::<f32>()
+            .map_err(|e| crate::LearnError::Backend(format!("{e:?}")))?;
+        Ok((0..channels).map(|k| values[k * classes + class]).collect())
+    }
+
     fn pool_features(&self, features: Tensor<4>) -> Tensor<2> {
         self.head_pool.forward(features).flatten(1, 3)
     }

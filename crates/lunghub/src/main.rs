@@ -34,6 +34,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a trained model on a release's validation or test split: JSON and HTML report
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Score DICOM, PNG or JPEG files with a trained model, with Grad-CAM heatmaps on request
+    Predict(commands::predict::PredictArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
 }
@@ -57,6 +59,7 @@ fn main() -> std::process::ExitCode {
         Command::Release(args) => commands::release::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Evaluate(args) => commands::evaluate::run(args),
+        Command::Predict(args) => commands::predict::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

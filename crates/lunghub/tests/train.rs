@@ -80,6 +80,43 @@ fn train_saves_a_traceable_model() {
         serde_json::json!([16, 1, 7, 7])
     );
 
+    // The model scores a DICOM radiograph and a PNG, one JSON line each, with heatmaps; a
+    // file that is no image is reported and the exit status says so.
+    let dicom = tmp.path().join("chest.dcm");
+    std::fs::write(&dicom, common::fixtures::chest_dx("1.2.3.4", "1.2.3.4.5", 7, 64)).expect("dcm");
+    let png = release.join("images").join(format!("{:016x}.png", 3));
+    let junk = tmp.path().join("notes.txt");
+    std::fs::write(&junk, "not an image").expect("junk");
+    let heatmaps = tmp.path().join("cams");
+    let scored = lunghub()
+        .arg("predict")
+        .arg("--model")
+        .arg(&out)
+        .arg("--json")
+        .arg("--heatmaps")
+        .arg(&heatmaps)
+        .args([&dicom, &png, &junk])
+        .output()
+        .expect("predict runs");
+    assert_eq!(scored.status.code(), Some(1), "one file was unreadable");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&scored.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    assert_eq!(lines.len(), 3);
+    for line in &lines[..2] {
+        let p = &line["probabilities"];
+        let sum = p["rest"].as_f64().expect("rest") + p["COVID-19"].as_f64().expect("covid");
+        assert!((sum - 1.0).abs() < 1e-4, "{line}");
+        assert!(["rest", "COVID-19"].contains(&line["decision"].as_str().unwrap_or("")));
+        assert_eq!(line["threshold"], meta["threshold"]);
+    }
+    assert!(lines[2]["error"].is_string());
+    for name in ["chest.cam.png", &format!("{:016x}.cam.png", 3)] {
+        let cam = image::open(heatmaps.join(name)).expect("heatmap is a PNG");
+        assert!(cam.width() > 0);
+    }
+
     // What it cannot use is refused with a reason.
     let bad_task = lunghub()
         .arg("train")

@@ -3,6 +3,7 @@ pub mod catalog;
 pub mod deid;
 pub mod evaluate;
 pub mod ingest;
+pub mod predict;
 pub mod release;
 pub mod scp;
 pub mod serve;
