@@ -83,7 +83,11 @@ fn train_saves_a_traceable_model() {
     // The model scores a DICOM radiograph and a PNG, one JSON line each, with heatmaps; a
     // file that is no image is reported and the exit status says so.
     let dicom = tmp.path().join("chest.dcm");
-    std::fs::write(&dicom, common::fixtures::chest_dx("1.2.3.4", "1.2.3.4.5", 7, 64)).expect("dcm");
+    std::fs::write(
+        &dicom,
+        common::fixtures::chest_dx("1.2.3.4", "1.2.3.4.5", 7, 64),
+    )
+    .expect("dcm");
     let png = release.join("images").join(format!("{:016x}.png", 3));
     let junk = tmp.path().join("notes.txt");
     std::fs::write(&junk, "not an image").expect("junk");
@@ -136,4 +140,44 @@ fn train_saves_a_traceable_model() {
         .expect("runs");
     assert_eq!(no_release.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&no_release.stderr).contains("cannot read the release"));
+}
+
+/// Every tensor of a safetensors file by name (the header's key order is not fixed).
+fn tensors(path: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let bytes = std::fs::read(path).expect("weights");
+    let len = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes")) as usize;
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + len]).expect("header");
+    let data = &bytes[8 + len..];
+    header
+        .iter()
+        .filter(|(k, _)| *k != "__metadata__")
+        .map(|(k, v)| {
+            let at = |i: usize| v["data_offsets"][i].as_u64().expect("offset") as usize;
+            (k.clone(), data[at(0)..at(1)].to_vec())
+        })
+        .collect()
+}
+
+#[test]
+fn the_same_data_and_seed_train_the_same_weights() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let release = tmp.path().join("tiny-v1");
+    tiny_release(&release);
+    let run = |out: &str| {
+        let dir = tmp.path().join(out);
+        run_ok(
+            lunghub()
+                .arg("train")
+                .arg(&release)
+                .args([
+                    "--side", "32", "--epochs", "2", "--batch", "8", "--seed", "11", "--out",
+                ])
+                .arg(&dir),
+        );
+        tensors(&dir.join("model.safetensors"))
+    };
+    let (a, b) = (run("a"), run("b"));
+    assert_eq!(a.len(), 62);
+    assert!(a == b, "two runs with one seed gave different weights");
 }
