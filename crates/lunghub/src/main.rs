@@ -28,7 +28,7 @@ enum Command {
     Ingest(commands::ingest::IngestArgs),
     /// Inspect the catalog (summary counts, one item); approve a curated collection's labels
     Catalog(commands::catalog::CatalogArgs),
-    /// Versioned open datasets: create a release, list them, download and verify one
+    /// Versioned open datasets: create a release; list, export, download and verify them
     Release(commands::release::ReleaseArgs),
     /// Train a diagnostic model on a release (chest X-ray: COVID-19 vs rest, or three classes)
     Train(commands::train::TrainArgs),
