@@ -655,7 +655,8 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error with its causes, ": "-separated: dicom-rs puts the useful part in the source.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut msg = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

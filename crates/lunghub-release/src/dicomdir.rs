@@ -104,7 +104,7 @@ impl Instance {
             .read_preamble(ReadPreamble::Never)
             .read_until(tags::PIXEL_DATA)
             .from_reader(from_magic)
-            .map_err(|e| read_error(error_chain(&e)))?;
+            .map_err(|e| read_error(lunghub_deid::error_chain(&e)))?;
         let meta = obj.meta();
         let instance = Instance {
             file_id,
@@ -817,17 +817,6 @@ fn text(obj: &InMemDicomObject, tag: Tag) -> String {
 
 fn integer(obj: &InMemDicomObject, tag: Tag) -> Option<i32> {
     text(obj, tag).parse().ok()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]
