@@ -9,6 +9,9 @@ pub struct Actor {
     pub role: AccountRole,
     /// The one site an uploader is bound to; ignored for other roles.
     pub site: Option<String>,
+    /// Signed up as a frontline doctor or as medical personnel: may try the diagnostic
+    /// model, which is decision support for clinicians, not a public toy.
+    pub medical: bool,
 }
 
 /// Things one can ask to do. Those that touch a site's (non-public) data name the site.
@@ -34,6 +37,8 @@ pub enum Action<'a> {
     ManageAccounts,
     /// Read the outbox of emails that were not sent by SMTP.
     ReadOutbox,
+    /// Score one's own image with the diagnostic model ("Try the model", its JSON API).
+    TryModel,
 }
 
 impl Action<'_> {
@@ -70,6 +75,10 @@ pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
             | Action::ViewSiteImages { .. },
         ) => true,
         (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,
+        // Medical reviewers read images for a living; other accounts only if they signed up
+        // as clinicians.
+        (Reviewer, Action::TryModel) => true,
+        (_, Action::TryModel) => actor.medical,
         (Uploader, Action::UploadImages { site } | Action::ViewSiteImages { site }) => {
             own_site(site)
         }

@@ -161,6 +161,14 @@ impl SignupRole {
         }
     }
 
+    /// Clinicians: they may try the diagnostic model.
+    pub fn is_medical(self) -> bool {
+        matches!(
+            self,
+            SignupRole::FrontlineDoctor | SignupRole::MedicalPersonnel
+        )
+    }
+
     /// Whether people of this role may appear on the partners page (companies) rather
     /// than among contributors.
     pub fn is_partner(self) -> bool {

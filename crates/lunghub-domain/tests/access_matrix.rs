@@ -5,29 +5,31 @@ use lunghub_domain::access::{Action, Actor, may};
 use lunghub_domain::people::AccountRole;
 
 /// Columns: anonymous, admin, coordinator, reviewer, uploader bound to site A, data
-/// scientist, member. Rows: each action on site A, then on site B (the same row twice for
-/// actions that touch no site).
+/// scientist, member, member who signed up as a clinician. Rows: each action on site A,
+/// then on site B (the same row twice for actions that touch no site).
 const TABLE: &str = "
-    view-public              A  Y Y Y Y Y Y Y
-    view-public              B  Y Y Y Y Y Y Y
-    join-track               A  . Y Y Y Y Y Y
-    join-track               B  . Y Y Y Y Y Y
-    manage-institutes        A  . Y Y . . . .
-    manage-institutes        B  . Y Y . . . .
-    view-institute-documents A  . Y Y . . . .
-    view-institute-documents B  . Y Y . . . .
-    upload-images            A  . Y . . Y . .
-    upload-images            B  . Y . . . . .
-    view-site-images         A  . Y Y Y Y . .
-    view-site-images         B  . Y Y Y . . .
-    review-images            A  . Y . Y . . .
-    review-images            B  . Y . Y . . .
-    create-releases          A  . Y Y . . . .
-    create-releases          B  . Y Y . . . .
-    manage-accounts          A  . Y . . . . .
-    manage-accounts          B  . Y . . . . .
-    read-outbox              A  . Y . . . . .
-    read-outbox              B  . Y . . . . .
+    view-public              A  Y Y Y Y Y Y Y Y
+    view-public              B  Y Y Y Y Y Y Y Y
+    join-track               A  . Y Y Y Y Y Y Y
+    join-track               B  . Y Y Y Y Y Y Y
+    manage-institutes        A  . Y Y . . . . .
+    manage-institutes        B  . Y Y . . . . .
+    view-institute-documents A  . Y Y . . . . .
+    view-institute-documents B  . Y Y . . . . .
+    upload-images            A  . Y . . Y . . .
+    upload-images            B  . Y . . . . . .
+    view-site-images         A  . Y Y Y Y . . .
+    view-site-images         B  . Y Y Y . . . .
+    review-images            A  . Y . Y . . . .
+    review-images            B  . Y . Y . . . .
+    create-releases          A  . Y Y . . . . .
+    create-releases          B  . Y Y . . . . .
+    manage-accounts          A  . Y . . . . . .
+    manage-accounts          B  . Y . . . . . .
+    read-outbox              A  . Y . . . . . .
+    read-outbox              B  . Y . . . . . .
+    try-model                A  . Y . Y . . . Y
+    try-model                B  . Y . Y . . . Y
 ";
 
 fn action<'a>(name: &str, site: &'a str) -> Action<'a> {
@@ -42,6 +44,7 @@ fn action<'a>(name: &str, site: &'a str) -> Action<'a> {
         "create-releases" => Action::CreateReleases,
         "manage-accounts" => Action::ManageAccounts,
         "read-outbox" => Action::ReadOutbox,
+        "try-model" => Action::TryModel,
         other => panic!("unknown action {other} in the table"),
     }
 }
@@ -62,9 +65,15 @@ fn every_cell_of_role_by_site_by_action_is_as_written() {
                 Some(Actor {
                     role,
                     site: (role == AccountRole::Uploader).then(|| "site-a".to_owned()),
+                    medical: false,
                 })
             }),
         )
+        .chain(std::iter::once(Some(Actor {
+            role: AccountRole::Member,
+            site: None,
+            medical: true,
+        })))
         .collect();
     let mut cells = 0;
     let mut wrong = Vec::new();
@@ -88,8 +97,8 @@ fn every_cell_of_role_by_site_by_action_is_as_written() {
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
-    // 10 actions x 2 sites x 7 actors: no cell is left out of the table.
-    assert_eq!(cells, 10 * 2 * 7);
+    // 11 actions x 2 sites x 8 actors: no cell is left out of the table.
+    assert_eq!(cells, 11 * 2 * 8);
 }
 
 #[test]
@@ -97,6 +106,7 @@ fn an_uploader_without_a_site_may_upload_nowhere() {
     let lost = Actor {
         role: AccountRole::Uploader,
         site: None,
+        medical: false,
     };
     assert!(!may(Some(&lost), Action::UploadImages { site: "site-a" }));
     assert!(!may(Some(&lost), Action::ViewSiteImages { site: "" }));

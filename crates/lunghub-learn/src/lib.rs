@@ -16,14 +16,17 @@
 //!
 //! - [`explain`]: Grad-CAM heatmaps (the class activation map of this architecture).
 //!
-//! Still to come: the protocol comparison, the model card, the ultrasound task and the
-//! shipped reference model.
+//! - [`card`]: the model card, from a checkpoint's record and its evaluation report.
+//! - [`predictor`]: probabilities, decision and heatmap for one image; the shipped
+//!   reference model, compiled in.
 
+pub mod card;
 pub mod checkpoint;
 pub mod data;
 pub mod explain;
 pub mod metrics;
 pub mod model;
+pub mod predictor;
 pub mod probe;
 pub mod report;
 pub mod train;

@@ -48,6 +48,17 @@ impl Default for Settings {
     }
 }
 
+/// Everything that decides a training run but the data: what `lunghub train --config`
+/// reads, and what the reference model's `train.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    pub task: crate::data::Task,
+    /// Side of the square input, in pixels.
+    pub side: usize,
+    pub settings: Settings,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Epoch {
     pub epoch: usize,

@@ -203,6 +203,7 @@ async fn authenticate(app: &Shared, headers: &HeaderMap) -> Result<String, Respo
     let actor = Actor {
         role: AccountRole::Uploader,
         site: Some(site.clone()),
+        medical: false,
     };
     if !may(Some(&actor), Action::UploadImages { site: &site }) {
         return Err(plain(

@@ -29,6 +29,7 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
                                 @if viewer.may(Action::ManageInstitutes) { a href="/coord" { "Onboarding" } }
                                 @if viewer.actor().is_some_and(|a| viewer.may(Action::UploadImages { site: a.site.as_deref().unwrap_or("*") })) { a href="/upload" { "Send images" } }
                                 @if viewer.may(Action::ReviewImages { site: "*" }) { a href="/review" { "Review" } }
+                                @if viewer.may(Action::TryModel) { a href="/model" { "Try the model" } }
                                 @if viewer.may(Action::ManageAccounts) { a href="/admin/accounts" { "Admin" } }
                             }
                             div.account {

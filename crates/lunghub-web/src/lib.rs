@@ -109,6 +109,9 @@ pub struct Config {
     pub mail_from: String,
     /// What one DICOMweb STOW-RS request may carry.
     pub stow: StowLimits,
+    /// The model "Try the model" serves: a folder from `lunghub train`; None: the reference
+    /// model built in.
+    pub model_dir: Option<PathBuf>,
 }
 
 /// Everything handlers share.
@@ -123,6 +126,8 @@ pub struct App {
     /// Where releases are written before their files go into the blob store.
     pub release_staging: lunghub_release::Staging,
     release_builds: pages::releases::Builds,
+    /// The diagnostic model behind "Try the model" and /api/predict.
+    predictor: std::sync::Mutex<lunghub_learn::predictor::Predictor>,
     csrf_key: Vec<u8>,
     status_cache: status::Cache,
 }
@@ -141,6 +146,11 @@ impl App {
                 "the stored CSRF key is too short".into(),
             ));
         }
+        let predictor = match &config.model_dir {
+            Some(dir) => lunghub_learn::predictor::Predictor::load(dir),
+            None => lunghub_learn::predictor::Predictor::reference(),
+        }
+        .map_err(|e| WebError::Internal(format!("cannot load the model: {e}")))?;
         let mailer = Mailer::new(
             config.data_dir.join("outbox"),
             &config.mail_from,
@@ -156,6 +166,7 @@ impl App {
             status_cache: status::Cache::default(),
             release_staging: lunghub_release::Staging::new(config.data_dir.join("release-staging")),
             release_builds: pages::releases::Builds::default(),
+            predictor: std::sync::Mutex::new(predictor),
             config,
         }))
     }
@@ -236,6 +247,11 @@ impl Viewer {
         Some(Actor {
             role: AccountRole::parse(&a.role)?,
             site: a.site_id.clone(),
+            medical: a
+                .signup_role
+                .as_deref()
+                .and_then(lunghub_domain::people::SignupRole::parse)
+                .is_some_and(|r| r.is_medical()),
         })
     }
 

@@ -1179,3 +1179,35 @@ async fn a_hospital_sends_files_in_the_browser_and_a_reviewer_approves_one() {
     browser.snapshot("review-approved").await;
     println!("screenshots in {}", screenshot_dir().display());
 }
+
+#[tokio::test]
+async fn a_clinician_tries_the_model_on_a_radiograph() {
+    let server = Server::start(None);
+    let (email, password) = ("clinician@hospital.example.org", "lungs and more lungs");
+    confirmed_member(&server, "Chiara Clinician", email, password).await;
+    let browser = Browser::start(&server.base).await;
+    sign_in(&browser, email, password).await;
+    browser.follow("header nav a[href='/model']").await;
+    assert_eq!(browser.heading().await, "Try the model");
+    assert!(browser.text("main").await.contains("not a diagnostic device"));
+    let image = common::shared_data("cxr-radiographydb-dev/images/COVID-1.png");
+    browser
+        .find("#image")
+        .await
+        .type_text(&image.display().to_string())
+        .await;
+    browser.follow("#score").await;
+    let decision = browser.text("#decision").await;
+    assert!(
+        decision.contains("COVID-19") || decision.contains("rest"),
+        "{decision}"
+    );
+    let rows = browser.find_all("#probabilities tbody tr").await;
+    assert_eq!(rows.len(), 2);
+    // The heatmap is a real image the browser decoded, at the radiograph's size.
+    let size = browser
+        .script("const i = document.querySelector('#heatmap'); return [i.complete, i.naturalWidth, i.naturalHeight];")
+        .await;
+    assert_eq!(size, json!([true, 224, 224]), "the heatmap did not load");
+    browser.snapshot("try-the-model").await;
+}

@@ -3,6 +3,7 @@
 mod account;
 mod admin;
 mod coord;
+pub(crate) mod model;
 mod public;
 pub(crate) mod releases;
 mod review;
@@ -25,6 +26,7 @@ pub fn routes() -> Router<Shared> {
         .merge(admin::routes())
         .merge(upload::routes())
         .merge(releases::routes())
+        .merge(model::routes())
         .merge(review::routes())
         .merge(sites::routes())
         .route("/static/site.css", get(stylesheet))

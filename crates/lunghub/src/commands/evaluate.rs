@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use lunghub_learn::card::model_card;
 use lunghub_learn::checkpoint;
 use lunghub_learn::data::read_release;
 use lunghub_learn::probe::source_probe;
@@ -21,7 +22,8 @@ The validation split's findings are in the release folder. The test split's are 
 with --split test, lunghub reads them from the catalog (--data-dir or --database-url) of
 the server that made the release, matched by the release's SHA256SUMS.
 
-OUT receives report.json, report.html (plots inline), roc.svg, pr.svg and calibration.svg.
+OUT receives report.json, report.html (plots inline), roc.svg, pr.svg, calibration.svg and
+MODEL_CARD.md (intended use, data, results with intervals, limitations).
 The report warns when the model tells sources apart better than it tells the disease
 apart within one source: then its pooled AUC mostly measures source recognition.")]
 pub struct EvaluateArgs {
@@ -147,6 +149,12 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     write("roc.svg", r.roc_svg())?;
     write("pr.svg", r.pr_svg())?;
     write("calibration.svg", r.calibration_svg())?;
+    let release_name = args
+        .release
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    write("MODEL_CARD.md", model_card(&meta, &r, &release_name))?;
     let o = &r.overall;
     println!(
         "{}: {} images, ROC AUC {} (95% interval over patients {}), PR AUC {}",

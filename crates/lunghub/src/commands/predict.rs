@@ -1,5 +1,6 @@
-//! `lunghub predict`: a trained model's probabilities for DICOM, PNG or JPEG files, with a
-//! Grad-CAM heatmap per file on request.
+//! `lunghub predict`: a trained model's probabilities for DICOM, PNG or JPEG files (the
+//! built-in reference model unless --model names another), with a Grad-CAM heatmap per file
+//! on request.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,10 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use lunghub_learn::checkpoint;
-use lunghub_learn::data::pixels_of;
-use lunghub_learn::explain::{class_activation, overlay};
-use lunghub_learn::train::{Example, predict};
+use lunghub_learn::predictor::Predictor;
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -26,9 +24,10 @@ pub struct PredictArgs {
     /// Files to score
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// The model's folder (model.safetensors and model.json)
+    /// The model's folder (model.safetensors and model.json); default: the reference
+    /// model built into lunghub (models/cxr-covid-vs-rest in its repository)
     #[arg(long)]
-    model: PathBuf,
+    model: Option<PathBuf>,
     /// One JSON object per line instead of text
     #[arg(long)]
     json: bool,
@@ -38,90 +37,79 @@ pub struct PredictArgs {
 }
 
 pub fn run(args: PredictArgs) -> Result<ExitCode> {
-    let (net, meta) = checkpoint::load(&args.model)
-        .with_context(|| format!("cannot load the model in {}", args.model.display()))?;
+    let predictor = match &args.model {
+        Some(dir) => Predictor::load(dir)
+            .with_context(|| format!("cannot load the model in {}", dir.display()))?,
+        None => Predictor::reference().context("cannot load the built-in reference model")?,
+    };
     if let Some(dir) = &args.heatmaps {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    let side = meta.shape.input;
-    let positive = meta.shape.classes - 1;
     let mut failed = 0;
     for file in &args.files {
-        let decoded = std::fs::read(file)
+        let scored = std::fs::read(file)
             .map_err(anyhow::Error::from)
-            .and_then(|bytes| Ok(lunghub_imaging::decode(&bytes)?));
-        let decoded = match decoded {
-            Ok(d) => d,
+            .and_then(|bytes| {
+                if lunghub_clips::sniff(&bytes).is_some() {
+                    bail!(
+                        "a video clip: this model reads single chest radiographs (DICOM, PNG \
+                         or JPEG), not ultrasound clips"
+                    );
+                }
+                let decoded = lunghub_imaging::decode(&bytes)?;
+                Ok(predictor.predict(&decoded.display, args.heatmaps.is_some())?)
+            });
+        let p = match scored {
+            Ok(p) => p,
             Err(e) => {
                 failed += 1;
                 if args.json {
                     println!(
                         "{}",
-                        serde_json::json!({"file": file.display().to_string(), "error": e.to_string()})
+                        serde_json::json!({"file": file.display().to_string(), "error": format!("{e:#}")})
                     );
                 } else {
-                    eprintln!("{}: cannot read it: {e}", file.display());
+                    eprintln!("{}: cannot score it: {e:#}", file.display());
                 }
                 continue;
             }
         };
-        let example = Example {
-            pixels: pixels_of(&decoded.display, side),
-            label: 0,
-        };
-        let p = predict(&net, std::slice::from_ref(&example), side, 1)?
-            .into_iter()
-            .next()
-            .context("the model returned nothing")?;
-        let decision = if meta.shape.classes == 2 {
-            if f64::from(p[positive]) >= meta.threshold {
-                positive
-            } else {
-                0
-            }
-        } else {
-            (0..p.len())
-                .max_by(|&a, &b| p[a].total_cmp(&p[b]))
-                .unwrap_or(0)
-        };
-        let probabilities: BTreeMap<&str, f64> = meta
-            .classes
-            .iter()
-            .map(String::as_str)
-            .zip(p.iter().map(|v| f64::from(*v)))
-            .collect();
-        if let Some(dir) = &args.heatmaps {
-            let (cam, h, w) = class_activation(&net, &example.pixels, side, decision)?;
+        if let (Some(dir), Some(heatmap)) = (&args.heatmaps, &p.heatmap) {
             let stem = file
                 .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "image".into());
             let out = dir.join(format!("{stem}.cam.png"));
-            overlay(&decoded.display, &cam, h, w)
+            heatmap
                 .save(&out)
                 .with_context(|| format!("cannot write {}", out.display()))?;
         }
-        let decision = meta.classes.get(decision).cloned().unwrap_or_default();
+        let probabilities: BTreeMap<&str, f64> = p
+            .probabilities
+            .iter()
+            .map(|(c, v)| (c.as_str(), *v))
+            .collect();
         if args.json {
             println!(
                 "{}",
                 serde_json::json!({
                     "file": file.display().to_string(),
                     "probabilities": probabilities,
-                    "decision": decision,
-                    "threshold": meta.threshold,
+                    "decision": p.decision,
+                    "threshold": p.threshold,
                 })
             );
         } else {
-            let shown: Vec<String> = probabilities
+            let shown: Vec<String> = p
+                .probabilities
                 .iter()
                 .map(|(c, v)| format!("{c} {:.1}%", v * 100.0))
                 .collect();
-            println!("{}: {decision} ({})", file.display(), shown.join(", "));
+            println!("{}: {} ({})", file.display(), p.decision, shown.join(", "));
         }
     }
     if failed == args.files.len() {
-        bail!("no file could be read");
+        bail!("no file could be scored");
     }
     Ok(if failed > 0 {
         ExitCode::FAILURE

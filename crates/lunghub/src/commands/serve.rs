@@ -56,6 +56,10 @@ pub struct ServeArgs {
         requires = "dicom_listen"
     )]
     dicom_peers: Vec<Peer>,
+    /// The model behind "Try the model" and /api/predict (a folder from `lunghub train`);
+    /// default: the reference model built into lunghub
+    #[arg(long, env = "LUNGHUB_MODEL", value_name = "DIR")]
+    model: Option<std::path::PathBuf>,
     #[command(flatten)]
     pipeline: PipelineArgs,
     #[command(flatten)]
@@ -80,6 +84,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 max_instance_bytes: args.stow_max_instance_bytes,
                 max_request_bytes: args.stow_max_request_bytes,
             },
+            model_dir: args.model.clone(),
         };
         let dicom = match &args.dicom_listen {
             Some(listen) => {

@@ -11,7 +11,7 @@ use lunghub_learn::checkpoint::{self, Meta};
 use lunghub_learn::data::{Task, read_release};
 use lunghub_learn::metrics::{bootstrap_interval, cheapest_threshold, roc_auc};
 use lunghub_learn::model::Shape;
-use lunghub_learn::train::{Example, Settings, predict, train};
+use lunghub_learn::train::{Example, Recipe, Settings, predict, train};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -25,6 +25,10 @@ the release's id and a hash of the data seen, the history of every epoch, the th
 pub struct TrainArgs {
     /// The release's folder
     release: PathBuf,
+    /// A recipe (JSON: task, side and settings, as models/cxr-covid-vs-rest/train.json) in
+    /// place of the options below
+    #[arg(long, conflicts_with_all = ["task", "side", "epochs", "batch", "learning_rate", "seed", "patience", "no_augment"])]
+    config: Option<PathBuf>,
     /// covid-vs-rest (binary, the study plan's model) or three-class (healthy, pneumonia,
     /// COVID-19)
     #[arg(long, default_value = "covid-vs-rest")]
@@ -52,17 +56,13 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
-    let Some(task) = Task::parse(&args.task) else {
-        bail!(
-            "unknown task {:?}: use covid-vs-rest or three-class",
-            args.task
-        );
-    };
-    if !(16..=1024).contains(&args.side) {
-        bail!("--side must be between 16 and 1024 pixels");
+    let recipe = recipe(&args)?;
+    let task = recipe.task;
+    if !(16..=1024).contains(&recipe.side) {
+        bail!("the side must be between 16 and 1024 pixels");
     }
     eprintln!("reading {} for {}", args.release.display(), task.name());
-    let data = read_release(&args.release, task, args.side, None)
+    let data = read_release(&args.release, task, recipe.side, None)
         .with_context(|| format!("cannot read the release in {}", args.release.display()))?;
     let examples = |split: &str| -> Vec<Example> {
         data.split(split)
@@ -75,21 +75,13 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         bail!("the release has no validation images for this task");
     }
     let shape = Shape {
-        input: args.side,
+        input: recipe.side,
         classes: task.classes().len(),
         ..Shape::default()
     };
-    let settings = Settings {
-        epochs: args.epochs,
-        batch: args.batch,
-        learning_rate: args.learning_rate,
-        seed: args.seed,
-        patience: args.patience,
-        augment: !args.no_augment,
-        ..Settings::default()
-    };
+    let settings = recipe.settings;
     let bar = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        ProgressBar::with_draw_target(Some(args.epochs as u64), ProgressDrawTarget::stderr())
+        ProgressBar::with_draw_target(Some(settings.epochs as u64), ProgressDrawTarget::stderr())
     } else {
         ProgressBar::hidden()
     };
@@ -132,7 +124,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
         .map(|c| c.patient.as_str())
         .collect();
     let auc = roc_auc(&scores, &labels);
-    let interval = bootstrap_interval(&scores, &labels, &patients, 1000, args.seed, roc_auc);
+    let interval = bootstrap_interval(&scores, &labels, &patients, 1000, settings.seed, roc_auc);
     let threshold = cheapest_threshold(&scores, &labels, 1.0).map_or(0.5, |c| c.threshold);
     let meta = Meta {
         task,
@@ -165,4 +157,33 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     );
     println!("saved to {}", args.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// The run's recipe: the --config file's, or the options'.
+fn recipe(args: &TrainArgs) -> Result<Recipe> {
+    if let Some(path) = &args.config {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a training recipe", path.display()));
+    }
+    let Some(task) = Task::parse(&args.task) else {
+        bail!(
+            "unknown task {:?}: use covid-vs-rest or three-class",
+            args.task
+        );
+    };
+    Ok(Recipe {
+        task,
+        side: args.side,
+        settings: Settings {
+            epochs: args.epochs,
+            batch: args.batch,
+            learning_rate: args.learning_rate,
+            seed: args.seed,
+            patience: args.patience,
+            augment: !args.no_augment,
+            ..Settings::default()
+        },
+    })
 }
