@@ -16,6 +16,8 @@
 //!
 //! - [`explain`]: Grad-CAM heatmaps (the class activation map of this architecture).
 //!
+//! - [`protocol`]: the 2020 protocol (image-level folds, last-batch AUC) against the honest
+//!   one (patient-level folds, pooled out-of-fold AUC) on the same data.
 //! - [`card`]: the model card, from a checkpoint's record and its evaluation report.
 //! - [`predictor`]: probabilities, decision and heatmap for one image; the shipped
 //!   reference model, compiled in.
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod predictor;
 pub mod probe;
+pub mod protocol;
 pub mod report;
 pub mod train;
 

@@ -266,7 +266,8 @@ pub fn train(
             auc.unwrap_or(f64::NEG_INFINITY),
             -validation_loss.unwrap_or(f64::INFINITY),
         );
-        if best.as_ref().is_none_or(|(b, _)| score > *b) {
+        // Without validation images there is nothing to choose by: the last epoch stays.
+        if validation.is_empty() || best.as_ref().is_none_or(|(b, _)| score > *b) {
             best = Some((score, net.clone()));
             since_best = 0;
         } else {

@@ -144,3 +144,57 @@ fn a_saved_model_loads_back_and_predicts_the_same() {
     assert!(checkpoint::load(&dir).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_protocol_comparison_runs_both_protocols_and_only_the_2020_one_leaks_patients() {
+    use lunghub_learn::data::Case;
+    let shape = Shape {
+        input: 16,
+        widths: [4, 4, 8, 8],
+        classes: 2,
+    };
+    // 30 patients with 4 images each, an easy pattern: learnable in a few epochs.
+    let data = examples(16, 120, 3);
+    let cases: Vec<Case> = data
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut example)| {
+            let patient = i / 4;
+            example.label = patient % 2;
+            let flipped = examples(16, 2, i as u64)[example.label].pixels.clone();
+            example.pixels = flipped;
+            Case {
+                file: format!("{i}.png"),
+                patient: format!("p{patient}"),
+                source: "synthetic".into(),
+                site: "synthetic".into(),
+                split: "train".into(),
+                example,
+            }
+        })
+        .collect();
+    let settings = Settings {
+        epochs: 3,
+        batch: 16,
+        learning_rate: 1e-2,
+        augment: false,
+        ..Settings::default()
+    };
+    let mut told = Vec::new();
+    let comparison = lunghub_learn::protocol::compare(&cases, 5, &shape, &settings, |m| {
+        told.push(m.to_owned())
+    })
+    .expect("compare");
+    assert_eq!(told.len(), 10, "{told:?}");
+    let leaked = |p: &lunghub_learn::protocol::Protocol| -> usize {
+        p.folds.iter().map(|f| f.leaked_images).sum()
+    };
+    assert!(leaked(&comparison.image_level) > 60);
+    assert_eq!(leaked(&comparison.patient_level), 0);
+    // 24 held-out images per fold, batch 16: the 2020 protocol scored 8 of them.
+    assert!(comparison.image_level.folds.iter().all(|f| f.last_batch_images == 8));
+    assert!(comparison.patient_level.pooled_auc.is_some_and(|a| a > 0.8));
+    let text = comparison.markdown();
+    assert!(text.contains("## Why they differ"), "{text}");
+    assert!(text.contains("[8, 8, 8, 8, 8]"), "{text}");
+}

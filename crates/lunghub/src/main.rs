@@ -34,6 +34,9 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a trained model on a release's validation or test split: JSON and HTML report
     Evaluate(commands::evaluate::EvaluateArgs),
+    /// Cross-validate the 2020 way (image-level folds, last-batch AUC) and the honest way
+    /// (patient-level folds, pooled AUC) on one release, and explain the difference
+    CompareProtocols(commands::protocols::ProtocolsArgs),
     /// Score DICOM, PNG or JPEG files with a trained model, with Grad-CAM heatmaps on request
     Predict(commands::predict::PredictArgs),
     /// Measure throughput against peer tools on the same corpus
@@ -59,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Release(args) => commands::release::run(args),
         Command::Train(args) => commands::train::run(args),
         Command::Evaluate(args) => commands::evaluate::run(args),
+        Command::CompareProtocols(args) => commands::protocols::run(args),
         Command::Predict(args) => commands::predict::run(args),
         Command::Bench(args) => commands::bench::run(args),
     };

@@ -173,7 +173,7 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
 }
 
 /// The test findings of the release in `dir`, by file name, from the catalog.
-fn sequestered_findings(
+pub(crate) fn sequestered_findings(
     storage: &StorageArgs,
     dir: &std::path::Path,
 ) -> Result<BTreeMap<String, String>> {

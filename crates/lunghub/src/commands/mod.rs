@@ -4,6 +4,7 @@ pub mod deid;
 pub mod evaluate;
 pub mod ingest;
 pub mod predict;
+pub mod protocols;
 pub mod release;
 pub mod scp;
 pub mod serve;

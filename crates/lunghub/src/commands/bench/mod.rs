@@ -15,6 +15,7 @@ use lunghub_intake::Found;
 
 use super::deid::{collect_inputs, deidentify_all};
 
+mod learn;
 mod scp;
 mod web;
 
@@ -36,6 +37,8 @@ enum Bench {
     Web(web::WebBench),
     /// The DICOM route: `lunghub scp` vs DCMTK's storescp, both fed by storescu
     Scp(scp::ScpBench),
+    /// Training and inference: lunghub-learn vs the same network in PyTorch on CPU
+    Learn(learn::LearnBench),
 }
 
 #[derive(Args)]
@@ -79,6 +82,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Bench::Ingest(b) => ingest_bench(b),
         Bench::Web(b) => web::web_bench(b),
         Bench::Scp(b) => scp::scp_bench(b),
+        Bench::Learn(b) => learn::learn_bench(b),
     }
 }
 
