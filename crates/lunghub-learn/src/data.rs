@@ -20,6 +20,8 @@ pub enum Task {
     CovidVsRest,
     /// Chest X-ray, healthy / pneumonia (not COVID-19) / COVID-19.
     ThreeClass,
+    /// Lung ultrasound frames, healthy / pneumonia / COVID-19, aggregated per clip.
+    LungUltrasound,
 }
 
 impl Task {
@@ -27,6 +29,7 @@ impl Task {
         match s {
             "covid-vs-rest" => Some(Task::CovidVsRest),
             "three-class" => Some(Task::ThreeClass),
+            "lung-ultrasound" => Some(Task::LungUltrasound),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl Task {
         match self {
             Task::CovidVsRest => "covid-vs-rest",
             Task::ThreeClass => "three-class",
+            Task::LungUltrasound => "lung-ultrasound",
         }
     }
 
@@ -42,7 +46,7 @@ impl Task {
     pub fn classes(self) -> &'static [&'static str] {
         match self {
             Task::CovidVsRest => &["rest", "COVID-19"],
-            Task::ThreeClass => &["healthy", "pneumonia", "COVID-19"],
+            Task::ThreeClass | Task::LungUltrasound => &["healthy", "pneumonia", "COVID-19"],
         }
     }
 
@@ -57,6 +61,13 @@ impl Task {
                 Some(1)
             }
             Task::ThreeClass => None,
+            // The POCUS names, as lunghub-intake's label reader gives them.
+            Task::LungUltrasound => match finding {
+                "COVID-19" => Some(2),
+                "No Finding" => Some(0),
+                f if f.to_ascii_lowercase().contains("pneumonia") => Some(1),
+                _ => None,
+            },
         }
     }
 }

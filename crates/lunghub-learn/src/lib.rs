@@ -18,6 +18,7 @@
 //!
 //! - [`protocol`]: the 2020 protocol (image-level folds, last-batch AUC) against the honest
 //!   one (patient-level folds, pooled out-of-fold AUC) on the same data.
+//! - [`ultrasound`]: the lung ultrasound frame classifier, aggregated and evaluated per clip.
 //! - [`card`]: the model card, from a checkpoint's record and its evaluation report.
 //! - [`predictor`]: probabilities, decision and heatmap for one image; the shipped
 //!   reference model, compiled in.
@@ -33,6 +34,7 @@ pub mod probe;
 pub mod protocol;
 pub mod report;
 pub mod train;
+pub mod ultrasound;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LearnError {

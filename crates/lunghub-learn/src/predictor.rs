@@ -92,6 +92,25 @@ impl Predictor {
         })
     }
 
+    /// Scores a clip from its sampled frames: the mean of the frames' probabilities (no
+    /// heatmap: a clip has no one image to lay it over).
+    pub fn predict_frames(&self, frames: &[DynamicImage]) -> Result<Prediction, LearnError> {
+        if frames.is_empty() {
+            return Err(LearnError::Input("the clip gave no frames".into()));
+        }
+        let side = self.meta.shape.input;
+        let pixels: Vec<Vec<f32>> = frames.iter().map(|f| pixels_of(f, side)).collect();
+        let mean = crate::ultrasound::clip_probabilities(&self.net, &pixels, side)?;
+        let as_f32: Vec<f32> = mean.iter().map(|v| *v as f32).collect();
+        let decided = self.decide(&as_f32);
+        Ok(Prediction {
+            probabilities: self.meta.classes.iter().cloned().zip(mean).collect(),
+            decision: self.meta.classes.get(decided).cloned().unwrap_or_default(),
+            threshold: self.meta.threshold,
+            heatmap: None,
+        })
+    }
+
     /// A binary model decides positive when the positive class reaches the threshold chosen
     /// on validation; with more classes, the most probable class wins.
     fn decide(&self, p: &[f32]) -> usize {

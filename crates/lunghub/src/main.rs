@@ -32,6 +32,9 @@ enum Command {
     Release(commands::release::ReleaseArgs),
     /// Train a diagnostic model on a release (chest X-ray: COVID-19 vs rest, or three classes)
     Train(commands::train::TrainArgs),
+    /// Train the lung ultrasound frame classifier on a folder of clips, cross-validated per
+    /// clip by case
+    TrainUltrasound(commands::ultrasound::UltrasoundArgs),
     /// Evaluate a trained model on a release's validation or test split: JSON and HTML report
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Cross-validate the 2020 way (image-level folds, last-batch AUC) and the honest way
@@ -61,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Command::Catalog(args) => commands::catalog::run(args),
         Command::Release(args) => commands::release::run(args),
         Command::Train(args) => commands::train::run(args),
+        Command::TrainUltrasound(args) => commands::ultrasound::run(args),
         Command::Evaluate(args) => commands::evaluate::run(args),
         Command::CompareProtocols(args) => commands::protocols::run(args),
         Command::Predict(args) => commands::predict::run(args),

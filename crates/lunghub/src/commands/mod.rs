@@ -10,6 +10,7 @@ pub mod scp;
 pub mod serve;
 pub mod storage;
 pub mod train;
+pub mod ultrasound;
 
 use std::io::IsTerminal;
 

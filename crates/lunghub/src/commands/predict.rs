@@ -8,12 +8,18 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use lunghub_learn::data::Task;
 use lunghub_learn::predictor::Predictor;
+
+/// Frames sampled from a clip for an ultrasound model; its probabilities are their mean.
+const CLIP_FRAMES: usize = 16;
 
 #[derive(Args)]
 #[command(after_help = "\
 Each file is decoded by lunghub-imaging (DICOM with its window and photometric
-interpretation, PNG, JPEG) and scaled to the model's input. With --json, one line per file:
+interpretation, PNG, JPEG) and scaled to the model's input. A lung ultrasound model (from
+`lunghub train-ultrasound`) also reads clips (MP4, QuickTime, AVI, MPEG, GIF): 16 evenly
+spaced frames, decoded by lunghub-clips, and the mean of their probabilities. With --json, one line per file:
 {\"file\": …, \"probabilities\": {\"rest\": …, \"COVID-19\": …}, \"decision\": …, \"threshold\": …}.
 For a binary model the decision is the positive class when its probability reaches the
 model's threshold (chosen on validation); for more classes it is the most probable one.
@@ -51,10 +57,23 @@ pub fn run(args: PredictArgs) -> Result<ExitCode> {
             .map_err(anyhow::Error::from)
             .and_then(|bytes| {
                 if lunghub_clips::sniff(&bytes).is_some() {
-                    bail!(
-                        "a video clip: this model reads single chest radiographs (DICOM, PNG \
-                         or JPEG), not ultrasound clips"
-                    );
+                    if predictor.meta().task != Task::LungUltrasound {
+                        bail!(
+                            "a video clip: this model reads single chest radiographs (DICOM, \
+                             PNG or JPEG), not ultrasound clips"
+                        );
+                    }
+                    let limits = lunghub_clips::ClipLimits {
+                        samples: CLIP_FRAMES,
+                        ..lunghub_clips::ClipLimits::default()
+                    };
+                    let clip = lunghub_clips::read_clip(&bytes, &limits)?;
+                    let frames: Vec<image::DynamicImage> = clip
+                        .samples
+                        .into_iter()
+                        .map(image::DynamicImage::ImageRgb8)
+                        .collect();
+                    return Ok(predictor.predict_frames(&frames)?);
                 }
                 let decoded = lunghub_imaging::decode(&bytes)?;
                 Ok(predictor.predict(&decoded.display, args.heatmaps.is_some())?)

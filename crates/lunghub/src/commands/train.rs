@@ -58,6 +58,9 @@ pub struct TrainArgs {
 pub fn run(args: TrainArgs) -> Result<ExitCode> {
     let recipe = recipe(&args)?;
     let task = recipe.task;
+    if task == Task::LungUltrasound {
+        bail!("lung-ultrasound trains from a folder of clips: use `lunghub train-ultrasound`");
+    }
     if !(16..=1024).contains(&recipe.side) {
         bail!("the side must be between 16 and 1024 pixels");
     }
