@@ -84,7 +84,9 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
     let task = Task::LungUltrasound;
     let mut files: Vec<(PathBuf, usize)> = Vec::new();
     let mut left_out = 0;
-    for entry in walkdir::WalkDir::new(&args.folder).sort_by_file_name() {
+    for entry in walkdir::WalkDir::new(&args.folder)
+        .follow_links(true)
+        .sort_by_file_name() {
         let entry = entry.with_context(|| format!("cannot read {}", args.folder.display()))?;
         if !entry.file_type().is_file() {
             continue;
@@ -181,7 +183,12 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
         train_images: frames,
         validation_images: 0,
         history,
-        threshold: report.costs.first().map_or(0.5, |c| c.threshold),
+        // The record of the COVID-19 threshold at FN:FP 1:1 (decisions take the most probable
+        // class); "never" (infinite) is kept as 1.0, which JSON can hold.
+        threshold: report
+            .costs
+            .first()
+            .map_or(0.5, |c| if c.threshold.is_finite() { c.threshold } else { 1.0 }),
         lunghub_version: env!("CARGO_PKG_VERSION").into(),
     };
     checkpoint::save(&args.out, &net, &meta)?;
