@@ -20,19 +20,7 @@ fn interval(v: Option<(f64, f64)>) -> String {
 }
 
 fn point_row(name: &str, p: &OperatingPoint) -> String {
-    format!(
-        "| {name} | {:.3} | {} | {} | {} | {} | {} | {} {} {} {} |",
-        p.threshold,
-        num(p.sensitivity),
-        num(p.specificity),
-        num(p.ppv),
-        num(p.npv),
-        num(p.f1),
-        p.tp,
-        p.fp,
-        p.tn,
-        p.fn_
-    )
+    format!("| {name} | {} |", p.cells().join(" | "))
 }
 
 fn summary_row(name: &str, s: &Summary) -> String {
@@ -59,12 +47,22 @@ pub fn model_card(meta: &Meta, report: &Report, release: &str) -> String {
         .iter()
         .filter(|e| e.validation_auc.is_some())
         .max_by(|a, b| {
-            (a.validation_auc, -a.validation_loss.unwrap_or(f64::INFINITY))
-                .partial_cmp(&(b.validation_auc, -b.validation_loss.unwrap_or(f64::INFINITY)))
+            (
+                a.validation_auc,
+                -a.validation_loss.unwrap_or(f64::INFINITY),
+            )
+                .partial_cmp(&(
+                    b.validation_auc,
+                    -b.validation_loss.unwrap_or(f64::INFINITY),
+                ))
                 .unwrap_or(std::cmp::Ordering::Equal)
         });
     let o = &report.overall;
-    let _ = writeln!(s, "# Model card: lunghub {} ({classes})\n", meta.task.name());
+    let _ = writeln!(
+        s,
+        "# Model card: lunghub {} ({classes})\n",
+        meta.task.name()
+    );
     s.push_str(
         "## Intended use\n\n\
          - **Research and decision support only. This is not a diagnostic device.** It has not \
@@ -149,8 +147,8 @@ pub fn model_card(meta: &Meta, report: &Report, release: &str) -> String {
         let _ = writeln!(s, "{}", summary_row(source, summary));
     }
     s.push_str(
-        "\n| operating point | threshold | sensitivity | specificity | PPV | NPV | F1 | TP FP TN FN |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "\n| operating point | threshold | sensitivity | specificity | PPV | NPV | F1 | TP | FP | TN | FN |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (name, p) in &report.operating_points {
         let _ = writeln!(s, "{}", point_row(name, p));
@@ -160,9 +158,8 @@ pub fn model_card(meta: &Meta, report: &Report, release: &str) -> String {
         "\nCalibration: expected calibration error {:.3}{}.",
         report.ece,
         match (report.temperature, report.ece_scaled) {
-            (Some(t), Some(e)) => format!(
-                "; {e:.3} after temperature scaling (T = {t:.2}, fitted on validation)"
-            ),
+            (Some(t), Some(e)) =>
+                format!("; {e:.3} after temperature scaling (T = {t:.2}, fitted on validation)"),
             _ => String::new(),
         }
     );

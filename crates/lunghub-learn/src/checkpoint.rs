@@ -85,7 +85,11 @@ pub fn load(dir: &Path) -> Result<(Net, Meta), LearnError> {
         .map_err(|e| LearnError::Input(format!("{}: {e}", meta_path.display())))?;
     let meta = parse_meta(&text, &meta_path.display().to_string())?;
     let store = SafetensorsStore::from_file(dir.join(WEIGHTS));
-    let net = apply(meta.shape.clone(), store, &dir.join(WEIGHTS).display().to_string())?;
+    let net = apply(
+        meta.shape.clone(),
+        store,
+        &dir.join(WEIGHTS).display().to_string(),
+    )?;
     Ok((net, meta))
 }
 

@@ -100,6 +100,14 @@ impl ReleaseData {
     pub fn split(&self, split: &str) -> Vec<&Case> {
         self.cases.iter().filter(|c| c.split == split).collect()
     }
+
+    /// The examples of one split, in the release's order.
+    pub fn examples(&self, split: &str) -> Vec<Example> {
+        self.split(split)
+            .iter()
+            .map(|c| c.example.clone())
+            .collect()
+    }
 }
 
 /// Normalised pixels: the 8-bit image squeezed to `side × side` (radiographs are close to

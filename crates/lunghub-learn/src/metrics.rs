@@ -140,6 +140,26 @@ pub struct OperatingPoint {
     pub f1: Option<f64>,
 }
 
+impl OperatingPoint {
+    /// The point as table cells, in this order: threshold, sensitivity, specificity, PPV,
+    /// NPV, F1, TP, FP, TN, FN (rates to three decimals, "n/a" where undefined).
+    pub fn cells(&self) -> [String; 10] {
+        let rate = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.3}"));
+        [
+            format!("{:.3}", self.threshold),
+            rate(self.sensitivity),
+            rate(self.specificity),
+            rate(self.ppv),
+            rate(self.npv),
+            rate(self.f1),
+            self.tp.to_string(),
+            self.fp.to_string(),
+            self.tn.to_string(),
+            self.fn_.to_string(),
+        ]
+    }
+}
+
 fn ratio(a: usize, b: usize) -> Option<f64> {
     (b > 0).then(|| a as f64 / b as f64)
 }

@@ -123,7 +123,9 @@ impl Net {
 
     /// The last feature maps, before pooling: what Grad-CAM weighs.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
-        let x = self.relu.forward(self.stem_bn.forward(self.stem_forward(x)));
+        let x = self
+            .relu
+            .forward(self.stem_bn.forward(self.stem_forward(x)));
         let mut x = self.pool.forward(x);
         for block in &self.blocks {
             x = block.forward(x);
@@ -257,7 +259,9 @@ mod tests {
         let device = Device::flex();
         device.seed(5);
         let net = Net::new(&Shape::default(), &device);
-        let values: Vec<f32> = (0..2 * 40 * 36).map(|i| ((i * 7919) % 251) as f32 / 125.0 - 1.0).collect();
+        let values: Vec<f32> = (0..2 * 40 * 36)
+            .map(|i| ((i * 7919) % 251) as f32 / 125.0 - 1.0)
+            .collect();
         let x = Tensor::<4>::from_data(TensorData::new(values, [2, 1, 40, 36]), &device);
         let a = net.stem_forward(x.clone());
         let b = net.stem_conv(x);

@@ -153,7 +153,8 @@ fn run_protocol(
     let patients: Vec<&str> = cases.iter().map(|c| c.patient.as_str()).collect();
     Ok(Protocol {
         name: name.into(),
-        mean_last_batch_auc: (!last.is_empty()).then(|| last.iter().sum::<f64>() / last.len() as f64),
+        mean_last_batch_auc: (!last.is_empty())
+            .then(|| last.iter().sum::<f64>() / last.len() as f64),
         last_batch_range: (!last.is_empty()).then(|| {
             (
                 last.iter().copied().fold(f64::INFINITY, f64::min),
@@ -161,7 +162,14 @@ fn run_protocol(
             )
         }),
         pooled_auc: roc_auc(&pooled, &labels),
-        pooled_interval: bootstrap_interval(&pooled, &labels, &patients, 1000, settings.seed, roc_auc),
+        pooled_interval: bootstrap_interval(
+            &pooled,
+            &labels,
+            &patients,
+            1000,
+            settings.seed,
+            roc_auc,
+        ),
         folds: out,
     })
 }
@@ -282,6 +290,7 @@ impl Comparison {
              patient whose other images were in training, so the model is partly scored on \
              people it has seen. Pooled over the same image-level folds the AUC is {}; \
              with patients kept apart it is {}.\n\
+             {}\n\
              - **The honest figure** pools every image's out-of-fold probability into one \
              ROC AUC ({}), with an interval that resamples patients ({}). It is the one to \
              quote; defeatcovid19-net's README quoted \"~0.77 ROC AUC\" from the 2020 \
@@ -296,6 +305,18 @@ impl Comparison {
             self.images,
             num(a.pooled_auc),
             num(b.pooled_auc),
+            match (a.pooled_auc, b.pooled_auc) {
+                (Some(x), Some(y)) if (x - y).abs() < 0.02 => format!(
+                    "- Here the leak moved the pooled AUC little: most patients have one \
+                     image ({} images of {} patients), so few held-out images had a twin \
+                     in training.",
+                    self.images, self.patients
+                ),
+                (Some(x), Some(y)) if x > y => {
+                    format!("- Here the leak inflated the pooled AUC by {:.3}.", x - y)
+                }
+                _ => "- Here the leak did not inflate the pooled AUC.".to_owned(),
+            },
             num(b.pooled_auc),
             b.pooled_interval
                 .map_or("n/a".into(), |(lo, hi)| format!("{lo:.3}–{hi:.3}")),

@@ -432,6 +432,19 @@ impl Report {
         )
     }
 
+    /// ROC, PR and calibration plots as PNG images, named as the SVGs are.
+    pub fn pngs(&self) -> [(&'static str, image::RgbImage); 3] {
+        let roc: Vec<(f64, f64)> = self.roc.iter().map(|(x, y, _)| (*x, *y)).collect();
+        let pr: Vec<(f64, f64)> = self.pr.iter().map(|(r, p, _)| (*r, *p)).collect();
+        let calibration: Vec<(f64, f64)> =
+            self.reliability.iter().map(|(c, o, _)| (*c, *o)).collect();
+        [
+            ("roc.png", png_plot(&roc, true)),
+            ("pr.png", png_plot(&pr, false)),
+            ("calibration.png", png_plot(&calibration, true)),
+        ]
+    }
+
     /// The report as one HTML page, its plots inline.
     pub fn html(&self) -> String {
         let mut h = String::new();
@@ -476,18 +489,9 @@ impl Report {
         for (name, p) in &self.operating_points {
             let _ = writeln!(
                 h,
-                "<tr><th>{}</th><td>{:.3}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><th>{}</th><td>{}</td></tr>",
                 escape(name),
-                p.threshold,
-                num(p.sensitivity),
-                num(p.specificity),
-                num(p.ppv),
-                num(p.npv),
-                num(p.f1),
-                p.tp,
-                p.fp,
-                p.tn,
-                p.fn_
+                p.cells().join("</td><td>")
             );
         }
         h.push_str("</table>\n<h2>Thresholds by cost</h2>\n<p>One false negative costs as much as N false positives; the threshold that minimises the expected cost on this split.</p>\n<table><tr><th>FN:FP</th><th>threshold</th><th>cost per case</th><th>sensitivity</th><th>specificity</th></tr>\n");
@@ -636,4 +640,131 @@ mod tests {
         assert!(r.html().contains("<svg"));
         assert_eq!(r.by_source.len(), 2);
     }
+}
+
+/// Digits and the decimal point as 3×5 bitmaps (rows top to bottom, bit 2 = left column):
+/// enough for the tick labels of a PNG plot without a font file.
+const DIGITS: [(char, [u8; 5]); 11] = [
+    ('0', [7, 5, 5, 5, 7]),
+    ('1', [2, 6, 2, 2, 7]),
+    ('2', [7, 1, 7, 4, 7]),
+    ('3', [7, 1, 7, 1, 7]),
+    ('4', [5, 5, 7, 1, 1]),
+    ('5', [7, 4, 7, 1, 7]),
+    ('6', [7, 4, 7, 5, 7]),
+    ('7', [7, 1, 1, 1, 1]),
+    ('8', [7, 5, 7, 5, 7]),
+    ('9', [7, 5, 7, 1, 7]),
+    ('.', [0, 0, 0, 0, 2]),
+];
+
+/// The same plot as [`svg_plot`], as a PNG image for slides and documents: axes, quarter
+/// grid, tick labels, the diagonal, the curve. Titles and axis names are in the SVG and the
+/// file name; drawing letters would need a font file.
+pub fn png_plot(points: &[(f64, f64)], diagonal: bool) -> image::RgbImage {
+    use image::{Rgb, RgbImage};
+    let (size, margin) = (720u32, 96u32);
+    let mut img = RgbImage::from_pixel(size, size, Rgb([255, 255, 255]));
+    let span = f64::from(size - 2 * margin);
+    let px = |x: f64| f64::from(margin) + x.clamp(0.0, 1.0) * span;
+    let py = |y: f64| f64::from(size - margin) - y.clamp(0.0, 1.0) * span;
+    let dot = |img: &mut RgbImage, x: f64, y: f64, r: i64, color: Rgb<u8>| {
+        for dy in -r..=r {
+            for dx in -r..=r {
+                let (xx, yy) = (x.round() as i64 + dx, y.round() as i64 + dy);
+                if (0..i64::from(size)).contains(&xx) && (0..i64::from(size)).contains(&yy) {
+                    img.put_pixel(xx as u32, yy as u32, color);
+                }
+            }
+        }
+    };
+    let line =
+        |img: &mut RgbImage, a: (f64, f64), b: (f64, f64), r: i64, color: Rgb<u8>, dash: bool| {
+            let steps = ((b.0 - a.0).abs().max((b.1 - a.1).abs()).ceil() as usize).max(1);
+            for i in 0..=steps {
+                if dash && (i / 12) % 2 == 1 {
+                    continue;
+                }
+                let t = i as f64 / steps as f64;
+                dot(img, a.0 + (b.0 - a.0) * t, a.1 + (b.1 - a.1) * t, r, color);
+            }
+        };
+    let (grid, axis, curve) = (
+        Rgb([225, 225, 225]),
+        Rgb([120, 120, 120]),
+        Rgb([11, 95, 127]),
+    );
+    for t in [0.25, 0.5, 0.75] {
+        line(&mut img, (px(t), py(0.0)), (px(t), py(1.0)), 0, grid, false);
+        line(&mut img, (px(0.0), py(t)), (px(1.0), py(t)), 0, grid, false);
+    }
+    for (a, b) in [
+        ((0.0, 0.0), (1.0, 0.0)),
+        ((0.0, 0.0), (0.0, 1.0)),
+        ((1.0, 0.0), (1.0, 1.0)),
+        ((0.0, 1.0), (1.0, 1.0)),
+    ] {
+        line(
+            &mut img,
+            (px(a.0), py(a.1)),
+            (px(b.0), py(b.1)),
+            1,
+            axis,
+            false,
+        );
+    }
+    if diagonal {
+        line(
+            &mut img,
+            (px(0.0), py(0.0)),
+            (px(1.0), py(1.0)),
+            1,
+            Rgb([170, 170, 170]),
+            true,
+        );
+    }
+    for pair in points.windows(2) {
+        line(
+            &mut img,
+            (px(pair[0].0), py(pair[0].1)),
+            (px(pair[1].0), py(pair[1].1)),
+            2,
+            curve,
+            false,
+        );
+    }
+    // Tick labels, 4 px per bitmap cell.
+    let text = |img: &mut RgbImage, s: &str, right: f64, top: f64| {
+        let cell = 4.0;
+        let width = s.chars().count() as f64 * 4.0 * cell;
+        for (k, c) in s.chars().enumerate() {
+            let Some((_, rows)) = DIGITS.iter().find(|(d, _)| *d == c) else {
+                continue;
+            };
+            for (ry, row) in rows.iter().enumerate() {
+                for col in 0..3 {
+                    if row & (4 >> col) != 0 {
+                        let x = right - width + (k as f64 * 4.0 + col as f64) * cell;
+                        let y = top + ry as f64 * cell;
+                        for oy in 0..4 {
+                            for ox in 0..4 {
+                                dot(img, x + f64::from(ox), y + f64::from(oy), 0, axis);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    for (t, label) in [(0.0, "0"), (0.5, "0.5"), (1.0, "1")] {
+        let w = label.len() as f64 * 16.0;
+        text(
+            &mut img,
+            label,
+            px(t) + w / 2.0,
+            f64::from(size - margin) + 14.0,
+        );
+        text(&mut img, label, f64::from(margin) - 12.0, py(t) - 10.0);
+    }
+    img
 }

@@ -15,7 +15,9 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::LearnError;
-use crate::metrics::{CostChoice, SplitMix, average_precision, bootstrap_interval, cheapest_threshold, roc_auc};
+use crate::metrics::{
+    CostChoice, SplitMix, average_precision, bootstrap_interval, cheapest_threshold, roc_auc,
+};
 use crate::model::{Net, Shape};
 use crate::train::{Epoch, Example, Settings, predict, train};
 
@@ -221,7 +223,14 @@ pub fn cross_validate(
         folds,
         accuracy: correct as f64 / results.len().max(1) as f64,
         covid_auc: roc_auc(&scores, &labels),
-        covid_auc_interval: bootstrap_interval(&scores, &labels, &group_names, 1000, settings.seed, roc_auc),
+        covid_auc_interval: bootstrap_interval(
+            &scores,
+            &labels,
+            &group_names,
+            1000,
+            settings.seed,
+            roc_auc,
+        ),
         covid_pr_auc: average_precision(&scores, &labels),
         costs: [1.0, 2.0, 5.0, 10.0, 20.0]
             .iter()

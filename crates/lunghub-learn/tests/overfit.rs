@@ -181,10 +181,9 @@ fn the_protocol_comparison_runs_both_protocols_and_only_the_2020_one_leaks_patie
         ..Settings::default()
     };
     let mut told = Vec::new();
-    let comparison = lunghub_learn::protocol::compare(&cases, 5, &shape, &settings, |m| {
-        told.push(m.to_owned())
-    })
-    .expect("compare");
+    let comparison =
+        lunghub_learn::protocol::compare(&cases, 5, &shape, &settings, |m| told.push(m.to_owned()))
+            .expect("compare");
     assert_eq!(told.len(), 10, "{told:?}");
     let leaked = |p: &lunghub_learn::protocol::Protocol| -> usize {
         p.folds.iter().map(|f| f.leaked_images).sum()
@@ -192,7 +191,13 @@ fn the_protocol_comparison_runs_both_protocols_and_only_the_2020_one_leaks_patie
     assert!(leaked(&comparison.image_level) > 60);
     assert_eq!(leaked(&comparison.patient_level), 0);
     // 24 held-out images per fold, batch 16: the 2020 protocol scored 8 of them.
-    assert!(comparison.image_level.folds.iter().all(|f| f.last_batch_images == 8));
+    assert!(
+        comparison
+            .image_level
+            .folds
+            .iter()
+            .all(|f| f.last_batch_images == 8)
+    );
     assert!(comparison.patient_level.pooled_auc.is_some_and(|a| a > 0.8));
     let text = comparison.markdown();
     assert!(text.contains("## Why they differ"), "{text}");

@@ -78,6 +78,7 @@ async fn openapi() -> Json<Value> {
         paths.insert(path.to_owned(), json!({ "get": op }));
     }
     crate::dicomweb::openapi_paths(&mut paths);
+    crate::pages::model::openapi_paths(&mut paths);
     Json(json!({
         "openapi": "3.1.0",
         "info": {

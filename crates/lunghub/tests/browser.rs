@@ -1189,7 +1189,12 @@ async fn a_clinician_tries_the_model_on_a_radiograph() {
     sign_in(&browser, email, password).await;
     browser.follow("header nav a[href='/model']").await;
     assert_eq!(browser.heading().await, "Try the model");
-    assert!(browser.text("main").await.contains("not a diagnostic device"));
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("not a diagnostic device")
+    );
     let image = common::shared_data("cxr-radiographydb-dev/images/COVID-1.png");
     browser
         .find("#image")

@@ -33,7 +33,8 @@ fn the_recipe_reproduces_the_committed_reference_model() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("model.safetensors: identical") && stdout.contains("MODEL_CARD.md: identical"),
+        stdout.contains("model.safetensors: identical")
+            && stdout.contains("MODEL_CARD.md: identical"),
         "{stdout}"
     );
 
@@ -53,6 +54,8 @@ fn the_recipe_reproduces_the_committed_reference_model() {
     let (a, b) = (line(&built_in.stdout), line(&named.stdout));
     assert_eq!(a["probabilities"], b["probabilities"]);
     assert_eq!(a["decision"], b["decision"]);
-    let covid = a["probabilities"]["COVID-19"].as_f64().expect("a probability");
+    let covid = a["probabilities"]["COVID-19"]
+        .as_f64()
+        .expect("a probability");
     assert!((0.0..=1.0).contains(&covid), "{a}");
 }

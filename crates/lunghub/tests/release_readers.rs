@@ -382,6 +382,19 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
         let body = std::fs::read_to_string(report.join(plot)).expect("plot");
         assert!(body.contains("<svg") || body.contains("<html"), "{plot}");
     }
+    for plot in ["roc.png", "pr.png", "calibration.png"] {
+        let png = image::open(report.join(plot))
+            .expect("a PNG plot")
+            .to_rgb8();
+        assert_eq!(png.dimensions(), (720, 720), "{plot}");
+        // The curve's colour is drawn somewhere.
+        assert!(
+            png.pixels().any(|p| p.0 == [11, 95, 127]),
+            "{plot} has no curve"
+        );
+    }
+    let card = std::fs::read_to_string(report.join("MODEL_CARD.md")).expect("model card");
+    assert!(card.contains("not a diagnostic device") && card.contains("## Limitations"));
     // The test split's findings come from the catalog that holds the release.
     let said = run_ok(
         lunghub()

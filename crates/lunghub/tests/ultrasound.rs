@@ -51,20 +51,24 @@ fn clips_are_cross_validated_by_case_and_scored_per_clip() {
             .arg(&folder)
             .arg("--out")
             .arg(&out)
-            .args(["--frames", "3", "--side", "32", "--epochs", "2", "--folds", "3"]),
+            .args([
+                "--frames", "3", "--side", "32", "--epochs", "2", "--folds", "3",
+            ]),
     );
     let stdout = String::from_utf8_lossy(&said.stdout);
     assert!(stdout.contains("13 clips in 12 groups"), "{stdout}");
 
-    let report: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(out.join("ultrasound-report.json")).expect("report"),
-    )
-    .expect("JSON");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("ultrasound-report.json")).expect("report"))
+            .expect("JSON");
     assert_eq!(report["clips"], 13);
     assert_eq!(report["groups"], 12);
     // Up to 3 frames per clip, one per still image.
     let frames = report["frames"].as_u64().expect("frames");
-    assert!((13..=12 * 3 + 1).contains(&frames) && frames > 20, "{frames}");
+    assert!(
+        (13..=12 * 3 + 1).contains(&frames) && frames > 20,
+        "{frames}"
+    );
     let counts: Vec<u64> = report["per_class"]
         .as_array()
         .expect("classes")
@@ -76,7 +80,12 @@ fn clips_are_cross_validated_by_case_and_scored_per_clip() {
         .as_array()
         .expect("rows")
         .iter()
-        .flat_map(|r| r.as_array().expect("row").iter().map(|v| v.as_u64().expect("n")))
+        .flat_map(|r| {
+            r.as_array()
+                .expect("row")
+                .iter()
+                .map(|v| v.as_u64().expect("n"))
+        })
         .sum();
     assert_eq!(confusion_total, 13);
     let mut folds_of: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
@@ -96,7 +105,10 @@ fn clips_are_cross_validated_by_case_and_scored_per_clip() {
     assert!(folds_of.values().all(|f| f.len() == 1), "{folds_of:?}");
     assert_eq!(folds_of["Reg_Avi"].len(), 1);
     let md = std::fs::read_to_string(out.join("ultrasound-report.md")).expect("markdown");
-    assert!(md.contains("| FN:FP cost |") && md.contains("precision"), "{md}");
+    assert!(
+        md.contains("| FN:FP cost |") && md.contains("precision"),
+        "{md}"
+    );
 
     // The saved model scores a clip and an image; the chest X-ray model refuses the clip.
     let clip = shared_data("lus-pocus-dev/pocus_videos/convex/Reg-NormalLungs.mp4");
@@ -117,7 +129,9 @@ fn clips_are_cross_validated_by_case_and_scored_per_clip() {
         let p = line["probabilities"].as_object().expect("probabilities");
         assert_eq!(
             p.keys().cloned().collect::<BTreeSet<_>>(),
-            ["COVID-19", "healthy", "pneumonia"].map(String::from).into()
+            ["COVID-19", "healthy", "pneumonia"]
+                .map(String::from)
+                .into()
         );
         assert!(p.contains_key(line["decision"].as_str().expect("decision")));
     }

@@ -73,10 +73,16 @@ async fn form(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
 }
 
 async fn card(viewer: Viewer) -> Response {
-    let parser = pulldown_cmark::Parser::new_ext(REFERENCE_CARD, pulldown_cmark::Options::ENABLE_TABLES);
+    let parser =
+        pulldown_cmark::Parser::new_ext(REFERENCE_CARD, pulldown_cmark::Options::ENABLE_TABLES);
     let mut rendered = String::new();
     pulldown_cmark::html::push_html(&mut rendered, parser);
-    page(&viewer, "Model card", html! { article.card { (PreEscaped(rendered)) } }).into_response()
+    page(
+        &viewer,
+        "Model card",
+        html! { article.card { (PreEscaped(rendered)) } },
+    )
+    .into_response()
 }
 
 /// The file of a multipart form's `image` field (or its only file).
@@ -228,6 +234,37 @@ async fn score_api(
         Ok(p) => Ok(Json(prediction_json(&p)).into_response()),
         Err(why) => Ok(api_error(StatusCode::UNPROCESSABLE_ENTITY, &why)),
     }
+}
+
+/// `/api/predict` in the OpenAPI document.
+pub fn openapi_paths(paths: &mut serde_json::Map<String, serde_json::Value>) {
+    let refusals = json!({
+        "401": { "description": "Not signed in" },
+        "403": { "description": "Not a clinician's account, or no valid X-CSRF-Token (POST)" },
+    });
+    let mut get = json!({
+        "summary": "The diagnostic model: task, classes, threshold and operating point in words, and the CSRF token a POST needs (clinicians)",
+        "security": [{ "session": [] }],
+        "responses": { "200": { "description": "OK", "content": { "application/json": { "schema": { "type": "object" } } } } }
+    });
+    let mut post = json!({
+        "summary": "Score one chest radiograph (DICOM, PNG or JPEG, the request body): probabilities, decision, threshold, Grad-CAM heatmap as a PNG data URI. Research and decision support only; the image is not kept (clinicians)",
+        "security": [{ "session": [] }],
+        "parameters": [{ "name": "X-CSRF-Token", "in": "header", "required": true, "schema": { "type": "string" } }],
+        "requestBody": { "required": true, "content": { "application/octet-stream": {} } },
+        "responses": {
+            "200": { "description": "Scored", "content": { "application/json": { "schema": { "type": "object" } } } },
+            "422": { "description": "Not a readable DICOM, PNG or JPEG image, or a clip" }
+        }
+    });
+    for op in [&mut get, &mut post] {
+        if let (Some(responses), Some(extra)) =
+            (op["responses"].as_object_mut(), refusals.as_object())
+        {
+            responses.extend(extra.clone());
+        }
+    }
+    paths.insert("/api/predict".into(), json!({ "get": get, "post": post }));
 }
 
 fn api_error(status: StatusCode, why: &str) -> Response {

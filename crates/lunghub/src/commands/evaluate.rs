@@ -22,8 +22,8 @@ The validation split's findings are in the release folder. The test split's are 
 with --split test, lunghub reads them from the catalog (--data-dir or --database-url) of
 the server that made the release, matched by the release's SHA256SUMS.
 
-OUT receives report.json, report.html (plots inline), roc.svg, pr.svg, calibration.svg and
-MODEL_CARD.md (intended use, data, results with intervals, limitations).
+OUT receives report.json, report.html (plots inline), roc, pr and calibration plots as SVG
+and PNG, and MODEL_CARD.md (intended use, data, results with intervals, limitations).
 The report warns when the model tells sources apart better than it tells the disease
 apart within one source: then its pooled AUC mostly measures source recognition.")]
 pub struct EvaluateArgs {
@@ -149,6 +149,10 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     write("roc.svg", r.roc_svg())?;
     write("pr.svg", r.pr_svg())?;
     write("calibration.svg", r.calibration_svg())?;
+    for (name, png) in r.pngs() {
+        png.save(args.out.join(name))
+            .with_context(|| format!("cannot write {}", args.out.join(name).display()))?;
+    }
     let release_name = args
         .release
         .file_name()

@@ -11,7 +11,7 @@ use lunghub_learn::checkpoint::{self, Meta};
 use lunghub_learn::data::{Task, read_release};
 use lunghub_learn::metrics::{bootstrap_interval, cheapest_threshold, roc_auc};
 use lunghub_learn::model::Shape;
-use lunghub_learn::train::{Example, Recipe, Settings, predict, train};
+use lunghub_learn::train::{Recipe, Settings, predict, train};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -67,13 +67,7 @@ pub fn run(args: TrainArgs) -> Result<ExitCode> {
     eprintln!("reading {} for {}", args.release.display(), task.name());
     let data = read_release(&args.release, task, recipe.side, None)
         .with_context(|| format!("cannot read the release in {}", args.release.display()))?;
-    let examples = |split: &str| -> Vec<Example> {
-        data.split(split)
-            .iter()
-            .map(|c| c.example.clone())
-            .collect()
-    };
-    let (train_set, validation) = (examples("train"), examples("validation"));
+    let (train_set, validation) = (data.examples("train"), data.examples("validation"));
     if validation.is_empty() {
         bail!("the release has no validation images for this task");
     }

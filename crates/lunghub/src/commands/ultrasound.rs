@@ -86,21 +86,27 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
     let mut left_out = 0;
     for entry in walkdir::WalkDir::new(&args.folder)
         .follow_links(true)
-        .sort_by_file_name() {
+        .sort_by_file_name()
+    {
         let entry = entry.with_context(|| format!("cannot read {}", args.folder.display()))?;
         if !entry.file_type().is_file() {
             continue;
         }
         let path = entry.path();
         let name = entry.file_name().to_string_lossy();
-        let uncertain = path.components().any(|c| c.as_os_str() == "label_uncertain");
+        let uncertain = path
+            .components()
+            .any(|c| c.as_os_str() == "label_uncertain");
         match lunghub_intake::sources::pocus_finding(&name).and_then(|f| task.class_of(f)) {
             Some(label) if !uncertain => files.push((path.to_path_buf(), label)),
             _ => left_out += usize::from(name != "dataset_metadata.csv"),
         }
     }
     if files.is_empty() {
-        bail!("no labelled clips or images under {}", args.folder.display());
+        bail!(
+            "no labelled clips or images under {}",
+            args.folder.display()
+        );
     }
     eprintln!(
         "decoding {} files ({} left out: unlabelled or label_uncertain)",
@@ -185,10 +191,13 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
         history,
         // The record of the COVID-19 threshold at FN:FP 1:1 (decisions take the most probable
         // class); "never" (infinite) is kept as 1.0, which JSON can hold.
-        threshold: report
-            .costs
-            .first()
-            .map_or(0.5, |c| if c.threshold.is_finite() { c.threshold } else { 1.0 }),
+        threshold: report.costs.first().map_or(0.5, |c| {
+            if c.threshold.is_finite() {
+                c.threshold
+            } else {
+                1.0
+            }
+        }),
         lunghub_version: env!("CARGO_PKG_VERSION").into(),
     };
     checkpoint::save(&args.out, &net, &meta)?;
@@ -198,11 +207,10 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
         serde_json::to_string_pretty(&report)? + "\n",
     )?;
     std::fs::write(args.out.join("ultrasound-report.md"), &markdown)?;
-    let per_group: BTreeMap<&str, usize> =
-        clips.iter().fold(BTreeMap::new(), |mut m, c| {
-            *m.entry(c.group.as_str()).or_default() += 1;
-            m
-        });
+    let per_group: BTreeMap<&str, usize> = clips.iter().fold(BTreeMap::new(), |mut m, c| {
+        *m.entry(c.group.as_str()).or_default() += 1;
+        m
+    });
     println!("{markdown}");
     println!(
         "{} clips in {} groups; model and report in {}",
@@ -219,8 +227,14 @@ mod tests {
 
     #[test]
     fn numbered_clips_of_one_case_share_a_group() {
-        assert_eq!(case_of("Pneu_northumbria_0409_set2_vid1"), "Pneu_northumbria");
-        assert_eq!(case_of("Pneu_northumbria_0409_set6_vid4"), "Pneu_northumbria");
+        assert_eq!(
+            case_of("Pneu_northumbria_0409_set2_vid1"),
+            "Pneu_northumbria"
+        );
+        assert_eq!(
+            case_of("Pneu_northumbria_0409_set6_vid4"),
+            "Pneu_northumbria"
+        );
         assert_eq!(case_of("Cov-Atlas+(44)"), "Cov-Atlas");
         assert_eq!(case_of("Cov-Atlas-Day+3"), "Cov-Atlas-Day");
         assert_eq!(case_of("Pneu_liftl_pneu_case3_clip5"), "Pneu_liftl_pneu");

@@ -17,7 +17,7 @@ use clap::Args;
 use lunghub_learn::data::{Task, read_release};
 use lunghub_learn::metrics::{bootstrap_interval, roc_auc};
 use lunghub_learn::model::Shape;
-use lunghub_learn::train::{Example, Settings, predict, train};
+use lunghub_learn::train::{Settings, predict, train};
 use serde_json::json;
 
 use super::default_python;
@@ -91,19 +91,16 @@ pub fn learn_bench(args: LearnBench) -> Result<ExitCode> {
     let side = shape.input;
     let data = read_release(&args.release, Task::CovidVsRest, side, Some(&findings))
         .with_context(|| format!("cannot read the release in {}", args.release.display()))?;
-    let examples = |split: &str| -> Vec<Example> {
-        data.split(split)
-            .iter()
-            .map(|c| c.example.clone())
-            .collect()
-    };
     let (train_set, validation, test) = (
-        examples("train"),
-        examples("validation"),
-        examples("test"),
+        data.examples("train"),
+        data.examples("validation"),
+        data.examples("test"),
     );
     if test.len() < 32 {
-        bail!("the release's test split has {} images; the benchmark needs 32", test.len());
+        bail!(
+            "the release's test split has {} images; the benchmark needs 32",
+            test.len()
+        );
     }
     let test_cases = data.split("test");
     let labels: Vec<bool> = test.iter().map(|e| e.label == 1).collect();
@@ -232,7 +229,13 @@ pub fn learn_bench(args: LearnBench) -> Result<ExitCode> {
     );
     println!(
         "{:<34} {:>9} {:>7} {:>11} {:>13} {:>9} {:>22}",
-        "contender", "s/epoch", "epochs", "latency ms", "images/s @32", "peak MiB", "test AUC (95% CI)"
+        "contender",
+        "s/epoch",
+        "epochs",
+        "latency ms",
+        "images/s @32",
+        "peak MiB",
+        "test AUC (95% CI)"
     );
     for f in [&reference, &ours] {
         println!(
@@ -258,7 +261,11 @@ pub fn learn_bench(args: LearnBench) -> Result<ExitCode> {
     println!(
         "latency at batch 1: {:.2}× PyTorch's (target ≤ 1×: {})",
         ours.latency_ms / reference.latency_ms,
-        if ours.latency_ms <= reference.latency_ms { "met" } else { "missed" }
+        if ours.latency_ms <= reference.latency_ms {
+            "met"
+        } else {
+            "missed"
+        }
     );
     if let (Some(a), Some((lo, _))) = (ours.auc, reference.interval) {
         println!(
