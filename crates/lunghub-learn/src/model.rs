@@ -232,10 +232,10 @@ fn patches_of(x: Tensor<4>, k: usize, stride: usize, pad: usize) -> Option<Tenso
                             let line = &image[iy * width..][..width];
                             let target = &mut dst[oy * ow..][..ow];
                             for (ox, t) in target.iter_mut().enumerate() {
-                                if let Some(ix) = (ox * stride + kx).checked_sub(pad) {
-                                    if ix < width {
-                                        *t = line[ix];
-                                    }
+                                if let Some(ix) = (ox * stride + kx).checked_sub(pad)
+                                    && ix < width
+                                {
+                                    *t = line[ix];
                                 }
                             }
                         }

@@ -551,97 +551,6 @@ impl Report {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn case(p: f64, positive: bool, source: &str, n: usize) -> Scored {
-        Scored {
-            probability: p,
-            positive,
-            patient: format!("{source}-{n}"),
-            source: source.into(),
-            site: source.into(),
-        }
-    }
-
-    #[test]
-    fn a_score_that_tracks_the_source_is_flagged() {
-        // Source A holds the positives and source B the negatives; within A, the score says
-        // little; between A's and B's negatives... there are none in A, so compare B with C,
-        // two sources of negatives the score tells apart perfectly.
-        let mut cases = Vec::new();
-        for n in 0..40 {
-            cases.push(case(0.6 + (n % 10) as f64 / 100.0, n % 2 == 0, "A", n));
-            cases.push(case(0.1 + (n % 5) as f64 / 100.0, false, "B", n));
-            cases.push(case(0.8 + (n % 5) as f64 / 100.0, false, "C", n));
-        }
-        let s = shortcut(&cases, None);
-        assert!(s.source_auc.unwrap() > 0.99);
-        assert!(s.within_source_auc.unwrap() < 0.7);
-        assert!(s.warning.is_some());
-    }
-
-    #[test]
-    fn recognisable_sources_with_tangled_labels_are_flagged() {
-        // Source A is all positive, B all negative, C mixed; the score is weak within C,
-        // and the probe tells A from B perfectly.
-        let mut cases = Vec::new();
-        for n in 0..40 {
-            cases.push(case(0.7, true, "A", n));
-            cases.push(case(0.3, false, "B", n));
-            cases.push(case(0.5 + (n % 3) as f64 / 100.0, n % 2 == 0, "C", n));
-        }
-        let probe = SourceProbe {
-            sources: ("A".into(), "B".into()),
-            auc: 1.0,
-        };
-        let s = shortcut(&cases, Some(probe.clone()));
-        assert!(
-            s.warning
-                .as_deref()
-                .is_some_and(|w| w.contains("tell A from B")),
-            "{:?}",
-            s.warning
-        );
-        // The same probe on untangled labels says nothing.
-        let fair: Vec<Scored> = (0..40)
-            .flat_map(|n| {
-                let p = if n % 2 == 0 { 0.9 } else { 0.1 };
-                [case(p, n % 2 == 0, "A", n), case(p, n % 2 == 0, "B", n)]
-            })
-            .collect();
-        assert!(shortcut(&fair, Some(probe)).warning.is_none());
-    }
-
-    #[test]
-    fn a_score_that_tracks_the_disease_is_not() {
-        let mut cases = Vec::new();
-        for n in 0..40 {
-            let positive = n % 2 == 0;
-            let p = if positive { 0.8 } else { 0.2 } + (n % 7) as f64 / 100.0;
-            cases.push(case(p, positive, "A", n));
-            cases.push(case(p + 0.01, positive, "B", n));
-        }
-        let s = shortcut(&cases, None);
-        assert!(s.within_source_auc.unwrap() > 0.99);
-        assert!(s.warning.is_none(), "{:?}", s.warning);
-        let r = build(
-            "t",
-            "test",
-            "COVID-19",
-            &cases,
-            Some(&[(0.9, true), (0.1, false)]),
-            None,
-            0.5,
-            1,
-        );
-        assert_eq!(r.costs.len(), 20);
-        assert!(r.html().contains("<svg"));
-        assert_eq!(r.by_source.len(), 2);
-    }
-}
-
 /// Digits and the decimal point as 3×5 bitmaps (rows top to bottom, bit 2 = left column):
 /// enough for the tick labels of a PNG plot without a font file.
 const DIGITS: [(char, [u8; 5]); 11] = [
@@ -767,4 +676,95 @@ pub fn png_plot(points: &[(f64, f64)], diagonal: bool) -> image::RgbImage {
         text(&mut img, label, f64::from(margin) - 12.0, py(t) - 10.0);
     }
     img
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(p: f64, positive: bool, source: &str, n: usize) -> Scored {
+        Scored {
+            probability: p,
+            positive,
+            patient: format!("{source}-{n}"),
+            source: source.into(),
+            site: source.into(),
+        }
+    }
+
+    #[test]
+    fn a_score_that_tracks_the_source_is_flagged() {
+        // Source A holds the positives and source B the negatives; within A, the score says
+        // little; between A's and B's negatives... there are none in A, so compare B with C,
+        // two sources of negatives the score tells apart perfectly.
+        let mut cases = Vec::new();
+        for n in 0..40 {
+            cases.push(case(0.6 + (n % 10) as f64 / 100.0, n % 2 == 0, "A", n));
+            cases.push(case(0.1 + (n % 5) as f64 / 100.0, false, "B", n));
+            cases.push(case(0.8 + (n % 5) as f64 / 100.0, false, "C", n));
+        }
+        let s = shortcut(&cases, None);
+        assert!(s.source_auc.unwrap() > 0.99);
+        assert!(s.within_source_auc.unwrap() < 0.7);
+        assert!(s.warning.is_some());
+    }
+
+    #[test]
+    fn recognisable_sources_with_tangled_labels_are_flagged() {
+        // Source A is all positive, B all negative, C mixed; the score is weak within C,
+        // and the probe tells A from B perfectly.
+        let mut cases = Vec::new();
+        for n in 0..40 {
+            cases.push(case(0.7, true, "A", n));
+            cases.push(case(0.3, false, "B", n));
+            cases.push(case(0.5 + (n % 3) as f64 / 100.0, n % 2 == 0, "C", n));
+        }
+        let probe = SourceProbe {
+            sources: ("A".into(), "B".into()),
+            auc: 1.0,
+        };
+        let s = shortcut(&cases, Some(probe.clone()));
+        assert!(
+            s.warning
+                .as_deref()
+                .is_some_and(|w| w.contains("tell A from B")),
+            "{:?}",
+            s.warning
+        );
+        // The same probe on untangled labels says nothing.
+        let fair: Vec<Scored> = (0..40)
+            .flat_map(|n| {
+                let p = if n % 2 == 0 { 0.9 } else { 0.1 };
+                [case(p, n % 2 == 0, "A", n), case(p, n % 2 == 0, "B", n)]
+            })
+            .collect();
+        assert!(shortcut(&fair, Some(probe)).warning.is_none());
+    }
+
+    #[test]
+    fn a_score_that_tracks_the_disease_is_not() {
+        let mut cases = Vec::new();
+        for n in 0..40 {
+            let positive = n % 2 == 0;
+            let p = if positive { 0.8 } else { 0.2 } + (n % 7) as f64 / 100.0;
+            cases.push(case(p, positive, "A", n));
+            cases.push(case(p + 0.01, positive, "B", n));
+        }
+        let s = shortcut(&cases, None);
+        assert!(s.within_source_auc.unwrap() > 0.99);
+        assert!(s.warning.is_none(), "{:?}", s.warning);
+        let r = build(
+            "t",
+            "test",
+            "COVID-19",
+            &cases,
+            Some(&[(0.9, true), (0.1, false)]),
+            None,
+            0.5,
+            1,
+        );
+        assert_eq!(r.costs.len(), 20);
+        assert!(r.html().contains("<svg"));
+        assert_eq!(r.by_source.len(), 2);
+    }
 }

@@ -62,6 +62,9 @@ pub fn case_of(stem: &str) -> String {
     }
 }
 
+/// A file, its class, and its frames (or why it could not be read).
+type Decoded = (PathBuf, usize, Result<Vec<Vec<f32>>>);
+
 fn decode(path: &Path, frames: usize, side: usize) -> Result<Vec<Vec<f32>>> {
     let bytes = std::fs::read(path)?;
     if lunghub_clips::sniff(&bytes).is_some() {
@@ -113,7 +116,7 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
         files.len(),
         left_out
     );
-    let decoded: Vec<(PathBuf, usize, Result<Vec<Vec<f32>>>)> = files
+    let decoded: Vec<Decoded> = files
         .into_par_iter()
         .map(|(path, label)| {
             let frames = decode(&path, args.frames, args.side);
