@@ -28,7 +28,9 @@ pub struct Meta {
     pub classes: Vec<String>,
     pub shape: Shape,
     pub settings: Settings,
-    /// sha256 of the release's SHA256SUMS.
+    /// sha256 of the release's SHA256SUMS; for a model trained on a folder of clips
+    /// (`lunghub train-ultrasound`), `folder:` and the folder's path, with `data_hash`
+    /// naming what was read from it.
     pub release_id: String,
     pub data_hash: String,
     pub train_images: usize,

@@ -40,7 +40,8 @@ enum Command {
     /// Cross-validate the 2020 way (image-level folds, last-batch AUC) and the honest way
     /// (patient-level folds, pooled AUC) on one release, and explain the difference
     CompareProtocols(commands::protocols::ProtocolsArgs),
-    /// Score DICOM, PNG or JPEG files with a trained model, with Grad-CAM heatmaps on request
+    /// Score DICOM, PNG or JPEG files (or clips, with an ultrasound model) with the built-in
+    /// reference model or a trained one, with Grad-CAM heatmaps on request
     Predict(commands::predict::PredictArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
