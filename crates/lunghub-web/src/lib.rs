@@ -128,6 +128,9 @@ pub struct App {
     release_builds: pages::releases::Builds,
     /// The diagnostic model behind "Try the model" and /api/predict.
     predictor: std::sync::Mutex<lunghub_learn::predictor::Predictor>,
+    /// Its model card (Markdown): the reference model's, or MODEL_CARD.md beside a model
+    /// given with `--model`, if there is one.
+    model_card: Option<String>,
     csrf_key: Vec<u8>,
     status_cache: status::Cache,
 }
@@ -151,6 +154,10 @@ impl App {
             None => lunghub_learn::predictor::Predictor::reference(),
         }
         .map_err(|e| WebError::Internal(format!("cannot load the model: {e}")))?;
+        let model_card = match &config.model_dir {
+            Some(dir) => std::fs::read_to_string(dir.join("MODEL_CARD.md")).ok(),
+            None => Some(lunghub_learn::predictor::REFERENCE_CARD.to_owned()),
+        };
         let mailer = Mailer::new(
             config.data_dir.join("outbox"),
             &config.mail_from,
@@ -167,6 +174,7 @@ impl App {
             release_staging: lunghub_release::Staging::new(config.data_dir.join("release-staging")),
             release_builds: pages::releases::Builds::default(),
             predictor: std::sync::Mutex::new(predictor),
+            model_card,
             config,
         }))
     }

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use base64::Engine as _;
 use lunghub_domain::access::Action;
-use lunghub_learn::predictor::{Prediction, REFERENCE_CARD};
+use lunghub_learn::predictor::Prediction;
 use maud::{Markup, PreEscaped, html};
 use serde_json::json;
 
@@ -63,7 +63,12 @@ async fn form(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
     Ok(page(&viewer, "Try the model", html! {
         h1 { "Try the model" }
         (disclaimer())
-        p { "The reference model tells " strong { "COVID-19" } " from everything else on a frontal chest radiograph. "
+        p {
+            @if meta.task == "covid-vs-rest" {
+                "The model tells " strong { "COVID-19" } " from everything else on a frontal chest radiograph. "
+            } @else {
+                "The model (" (meta.task) ") tells apart: " (meta.classes.join(", ")) ". "
+            }
             (meta.operating_point) ". "
             a href="/model/card" { "Its model card" } " says what it saw, how well it did and where it fails." }
         p.hint { "Your image is scored in memory and not kept: it is not added to any dataset." }
@@ -72,17 +77,28 @@ async fn form(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
     .into_response())
 }
 
-async fn card(viewer: Viewer) -> Response {
-    let parser =
-        pulldown_cmark::Parser::new_ext(REFERENCE_CARD, pulldown_cmark::Options::ENABLE_TABLES);
+async fn card(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
+    let Some(text) = app.model_card.as_deref() else {
+        return Err(WebError::NotFound);
+    };
+    // A card beside a model given with --model is the operator's file: any HTML in it is
+    // shown as text, never run.
+    let parser = pulldown_cmark::Parser::new_ext(text, pulldown_cmark::Options::ENABLE_TABLES).map(
+        |event| match event {
+            pulldown_cmark::Event::Html(t) | pulldown_cmark::Event::InlineHtml(t) => {
+                pulldown_cmark::Event::Text(t)
+            }
+            other => other,
+        },
+    );
     let mut rendered = String::new();
     pulldown_cmark::html::push_html(&mut rendered, parser);
-    page(
+    Ok(page(
         &viewer,
         "Model card",
         html! { article.card { (PreEscaped(rendered)) } },
     )
-    .into_response()
+    .into_response())
 }
 
 /// The file of a multipart form's `image` field (or its only file).
