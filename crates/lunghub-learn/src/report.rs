@@ -398,50 +398,63 @@ pub fn svg_plot(
     svg
 }
 
+/// One of the report's plots: what both its SVG and its PNG draw.
+pub struct Plot {
+    /// File name without extension: `roc`, `pr`, `calibration`.
+    pub name: &'static str,
+    pub title: String,
+    pub x_label: &'static str,
+    pub y_label: &'static str,
+    pub points: Vec<(f64, f64)>,
+    pub diagonal: bool,
+}
+
+impl Plot {
+    pub fn svg(&self) -> String {
+        svg_plot(
+            &self.title,
+            self.x_label,
+            self.y_label,
+            &self.points,
+            self.diagonal,
+        )
+    }
+
+    pub fn png(&self) -> image::RgbImage {
+        png_plot(&self.points, self.diagonal)
+    }
+}
+
 impl Report {
-    pub fn roc_svg(&self) -> String {
-        let points: Vec<(f64, f64)> = self.roc.iter().map(|(x, y, _)| (*x, *y)).collect();
-        svg_plot(
-            &format!("ROC, AUC {}", num(self.overall.roc_auc)),
-            "false positive rate",
-            "true positive rate",
-            &points,
-            true,
-        )
-    }
-
-    pub fn pr_svg(&self) -> String {
-        let points: Vec<(f64, f64)> = self.pr.iter().map(|(r, p, _)| (*r, *p)).collect();
-        svg_plot(
-            &format!("Precision-recall, AP {}", num(self.overall.pr_auc)),
-            "recall",
-            "precision",
-            &points,
-            false,
-        )
-    }
-
-    pub fn calibration_svg(&self) -> String {
-        let points: Vec<(f64, f64)> = self.reliability.iter().map(|(c, o, _)| (*c, *o)).collect();
-        svg_plot(
-            &format!("Reliability, ECE {:.3}", self.ece),
-            "mean predicted probability",
-            "observed frequency",
-            &points,
-            true,
-        )
-    }
-
-    /// ROC, PR and calibration plots as PNG images, named as the SVGs are.
-    pub fn pngs(&self) -> [(&'static str, image::RgbImage); 3] {
-        let roc: Vec<(f64, f64)> = self.roc.iter().map(|(x, y, _)| (*x, *y)).collect();
-        let pr: Vec<(f64, f64)> = self.pr.iter().map(|(r, p, _)| (*r, *p)).collect();
-        let calibration: Vec<(f64, f64)> =
-            self.reliability.iter().map(|(c, o, _)| (*c, *o)).collect();
+    /// The ROC, PR and calibration plots.
+    pub fn plots(&self) -> [Plot; 3] {
+        let xy = |v: &[(f64, f64, f64)]| v.iter().map(|(x, y, _)| (*x, *y)).collect();
+        let reliability = self.reliability.iter().map(|(c, o, _)| (*c, *o)).collect();
         [
-            ("roc.png", png_plot(&roc, true)),
-            ("pr.png", png_plot(&pr, false)),
-            ("calibration.png", png_plot(&calibration, true)),
+            Plot {
+                name: "roc",
+                title: format!("ROC, AUC {}", num(self.overall.roc_auc)),
+                x_label: "false positive rate",
+                y_label: "true positive rate",
+                points: xy(&self.roc),
+                diagonal: true,
+            },
+            Plot {
+                name: "pr",
+                title: format!("Precision-recall, AP {}", num(self.overall.pr_auc)),
+                x_label: "recall",
+                y_label: "precision",
+                points: xy(&self.pr),
+                diagonal: false,
+            },
+            Plot {
+                name: "calibration",
+                title: format!("Reliability, ECE {:.3}", self.ece),
+                x_label: "mean predicted probability",
+                y_label: "observed frequency",
+                points: reliability,
+                diagonal: true,
+            },
         ]
     }
 
@@ -537,13 +550,10 @@ impl Report {
             }
             h.push_str("</table>\n");
         }
-        let _ = writeln!(
-            h,
-            "<h2>Plots</h2>\n{}{}{}",
-            self.roc_svg(),
-            self.pr_svg(),
-            self.calibration_svg()
-        );
+        h.push_str("<h2>Plots</h2>\n");
+        for plot in self.plots() {
+            h.push_str(&plot.svg());
+        }
         h.push_str(
             "<p>Research and decision support only: not a diagnostic device.</p>\n</body></html>\n",
         );

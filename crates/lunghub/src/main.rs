@@ -18,7 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the web platform: public site, sign-up, hospital onboarding, accounts, JSON API
+    /// Run the web platform: public site, sign-up, hospital onboarding, accounts, datasets,
+    /// "Try the model", JSON API
     Serve(commands::serve::ServeArgs),
     /// Receive images from a PACS or modality over DICOM (C-STORE, C-ECHO) into intake
     Scp(commands::scp::ScpArgs),
@@ -35,7 +36,8 @@ enum Command {
     /// Train the lung ultrasound frame classifier on a folder of clips, cross-validated per
     /// clip by case
     TrainUltrasound(commands::ultrasound::UltrasoundArgs),
-    /// Evaluate a trained model on a release's validation or test split: JSON and HTML report
+    /// Evaluate a trained model on a release's validation or test split: JSON and HTML report,
+    /// plots, model card
     Evaluate(commands::evaluate::EvaluateArgs),
     /// Cross-validate the 2020 way (image-level folds, last-batch AUC) and the honest way
     /// (patient-level folds, pooled AUC) on one release, and explain the difference

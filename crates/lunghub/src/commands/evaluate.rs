@@ -146,12 +146,12 @@ pub fn run(args: EvaluateArgs) -> Result<ExitCode> {
     };
     write("report.json", serde_json::to_string_pretty(&r)? + "\n")?;
     write("report.html", r.html())?;
-    write("roc.svg", r.roc_svg())?;
-    write("pr.svg", r.pr_svg())?;
-    write("calibration.svg", r.calibration_svg())?;
-    for (name, png) in r.pngs() {
-        png.save(args.out.join(name))
-            .with_context(|| format!("cannot write {}", args.out.join(name).display()))?;
+    for plot in r.plots() {
+        write(&format!("{}.svg", plot.name), plot.svg())?;
+        let png = args.out.join(format!("{}.png", plot.name));
+        plot.png()
+            .save(&png)
+            .with_context(|| format!("cannot write {}", png.display()))?;
     }
     let release_name = args
         .release

@@ -62,14 +62,6 @@ pub fn run(args: ProtocolsArgs) -> Result<ExitCode> {
     let comparison = compare(&cases, args.folds, &shape, &settings, |what| {
         eprintln!("[{:>5.0} s] {what}", started.elapsed().as_secs_f64());
     })?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let markdown = comparison.markdown();
-    std::fs::write(
-        args.out.join("protocols.json"),
-        serde_json::to_string_pretty(&comparison)? + "\n",
-    )?;
-    std::fs::write(args.out.join("protocols.md"), &markdown)?;
-    println!("{markdown}");
+    super::write_report(&args.out, "protocols", &comparison, &comparison.markdown())?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,6 @@
 //! `lunghub train-ultrasound`: the lung ultrasound frame classifier, cross-validated per clip
 //! by group, then trained on every clip and saved like any lunghub model.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -204,21 +203,11 @@ pub fn run(args: UltrasoundArgs) -> Result<ExitCode> {
         lunghub_version: env!("CARGO_PKG_VERSION").into(),
     };
     checkpoint::save(&args.out, &net, &meta)?;
-    let markdown = report.markdown();
-    std::fs::write(
-        args.out.join("ultrasound-report.json"),
-        serde_json::to_string_pretty(&report)? + "\n",
-    )?;
-    std::fs::write(args.out.join("ultrasound-report.md"), &markdown)?;
-    let per_group: BTreeMap<&str, usize> = clips.iter().fold(BTreeMap::new(), |mut m, c| {
-        *m.entry(c.group.as_str()).or_default() += 1;
-        m
-    });
-    println!("{markdown}");
+    super::write_report(&args.out, "ultrasound-report", &report, &report.markdown())?;
     println!(
         "{} clips in {} groups; model and report in {}",
-        clips.len(),
-        per_group.len(),
+        report.clips,
+        report.groups,
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
