@@ -3,32 +3,21 @@
 //! is that class's head weight spread evenly over the map: Grad-CAM reduces to the class
 //! activation map, ReLU(Σ_k w_k · A_k), computed without a backward pass.
 
-use burn::prelude::*;
-use burn::tensor::TensorData;
 use image::{DynamicImage, Rgb, RgbImage};
 
 use crate::LearnError;
-use crate::model::Net;
+use crate::inference::FrozenNet;
 
 /// The heatmap of `class` for one image (`side × side` normalised pixels), scaled to 0..1,
 /// at the feature maps' resolution: (values, height, width).
 pub fn class_activation(
-    net: &Net,
+    net: &FrozenNet,
     pixels: &[f32],
-    side: usize,
     class: usize,
 ) -> Result<(Vec<f32>, usize, usize), LearnError> {
-    let device = Device::flex();
-    let x = Tensor::<4>::from_data(
-        TensorData::new(pixels.to_vec(), [1, 1, side, side]),
-        &device,
-    );
-    let maps = net.features(x);
-    let [_, channels, h, w] = maps.dims();
-    let data = maps.into_data();
-    let values = data
-        .as_slice::<f32>()
-        .map_err(|e| LearnError::Backend(format!("{e:?}")))?;
+    let maps = net.features(pixels)?;
+    let (channels, h, w) = (maps.channels, maps.height, maps.width);
+    let values = &maps.values;
     let weights = net.class_weights(class)?;
     if weights.len() != channels {
         return Err(LearnError::Input(

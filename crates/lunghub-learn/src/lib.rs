@@ -14,6 +14,8 @@
 //! - [`report`]: the evaluation report (JSON, HTML, SVG), per source and site, with the
 //!   shortcut check.
 //!
+//! - [`inference`]: the trained network frozen for scoring (batch norms folded, plain Rust
+//!   over slices); what every prediction and evaluation runs.
 //! - [`explain`]: Grad-CAM heatmaps (the class activation map of this architecture).
 //!
 //! - [`protocol`]: the 2020 protocol (image-level folds, last-batch AUC) against the honest
@@ -27,6 +29,7 @@ pub mod card;
 pub mod checkpoint;
 pub mod data;
 pub mod explain;
+pub mod inference;
 pub mod metrics;
 pub mod model;
 pub mod predictor;

@@ -55,12 +55,12 @@ fn conv(channels: [usize; 2], kernel: usize, stride: usize, device: &Device) -> 
 /// Two 3×3 convolutions and a shortcut.
 #[derive(Module, Debug)]
 pub struct Block {
-    conv1: Conv2d,
-    bn1: BatchNorm,
-    conv2: Conv2d,
-    bn2: BatchNorm,
-    project: Option<Conv2d>,
-    project_bn: Option<BatchNorm>,
+    pub(crate) conv1: Conv2d,
+    pub(crate) bn1: BatchNorm,
+    pub(crate) conv2: Conv2d,
+    pub(crate) bn2: BatchNorm,
+    pub(crate) project: Option<Conv2d>,
+    pub(crate) project_bn: Option<BatchNorm>,
     relu: Relu,
 }
 
@@ -91,12 +91,12 @@ impl Block {
 
 #[derive(Module, Debug)]
 pub struct Net {
-    stem: Conv2d,
-    stem_bn: BatchNorm,
+    pub(crate) stem: Conv2d,
+    pub(crate) stem_bn: BatchNorm,
     pool: MaxPool2d,
-    blocks: Vec<Block>,
+    pub(crate) blocks: Vec<Block>,
     head_pool: AdaptiveAvgPool2d,
-    head: Linear,
+    pub(crate) head: Linear,
     relu: Relu,
 }
 
@@ -122,7 +122,7 @@ impl Net {
         }
     }
 
-    /// The last feature maps, before pooling: what Grad-CAM weighs.
+    /// The last feature maps, before pooling.
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
             .relu
@@ -181,22 +181,6 @@ impl Net {
         self.pool_features(self.features(x))
     }
 
-    /// The head's weight of each feature channel for `class` (the head is global average
-    /// pooling then one linear layer, so these are exactly Grad-CAM's channel weights, up to
-    /// the pooling's constant).
-    pub fn class_weights(&self, class: usize) -> Result<Vec<f32>, crate::LearnError> {
-        let weight = self.head.weight.val(); // [in, out]
-        let [channels, classes] = weight.dims();
-        if class >= classes {
-            return Err(crate::LearnError::Input(format!("no class {class}")));
-        }
-        let data = weight.into_data();
-        let values = data
-            .as_slice::<f32>()
-            .map_err(|e| crate::LearnError::Backend(format!("{e:?}")))?;
-        Ok((0..channels).map(|k| values[k * classes + class]).collect())
-    }
-
     fn pool_features(&self, features: Tensor<4>) -> Tensor<2> {
         self.head_pool.forward(features).flatten(1, 3)
     }
@@ -217,37 +201,62 @@ fn patches_of(x: Tensor<4>, k: usize, stride: usize, pad: usize) -> Option<Tenso
     out.par_chunks_mut(rows * positions)
         .enumerate()
         .for_each(|(b, chunk)| {
-            for c in 0..channels {
-                let image = &v[(b * channels + c) * height * width..][..height * width];
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let row = (c * k + ky) * k + kx;
-                        let dst = &mut chunk[row * positions..][..positions];
-                        for oy in 0..oh {
-                            let Some(iy) = (oy * stride + ky).checked_sub(pad) else {
-                                continue;
-                            };
-                            if iy >= height {
-                                continue;
-                            }
-                            let line = &image[iy * width..][..width];
-                            let target = &mut dst[oy * ow..][..ow];
-                            for (ox, t) in target.iter_mut().enumerate() {
-                                if let Some(ix) = (ox * stride + kx).checked_sub(pad)
-                                    && ix < width
-                                {
-                                    *t = line[ix];
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            let image = &v[b * channels * height * width..][..channels * height * width];
+            im2col(image, [channels, height, width], k, stride, pad, chunk);
         });
     Some(Tensor::from_data(
         burn::tensor::TensorData::new(out, [batch, rows, positions]),
         &device,
     ))
+}
+
+/// The patches of one `[channels, height, width]` image as a `[channels·k·k, oh·ow]`
+/// matrix (row-major). `out` must hold zeros where a patch leaves the image: only
+/// positions inside it are written.
+pub(crate) fn im2col(
+    image: &[f32],
+    [channels, height, width]: [usize; 3],
+    k: usize,
+    stride: usize,
+    pad: usize,
+    out: &mut [f32],
+) {
+    let oh = (height + 2 * pad - k) / stride + 1;
+    let ow = (width + 2 * pad - k) / stride + 1;
+    let positions = oh * ow;
+    for c in 0..channels {
+        let plane = &image[c * height * width..][..height * width];
+        for ky in 0..k {
+            for kx in 0..k {
+                let row = (c * k + ky) * k + kx;
+                let dst = &mut out[row * positions..][..positions];
+                // The output columns whose input column lies inside the image.
+                let first = pad.saturating_sub(kx).div_ceil(stride);
+                let last = ((width + pad - kx).div_ceil(stride)).min(ow);
+                if first >= last {
+                    continue;
+                }
+                for oy in 0..oh {
+                    let Some(iy) = (oy * stride + ky).checked_sub(pad) else {
+                        continue;
+                    };
+                    if iy >= height {
+                        continue;
+                    }
+                    let line = &plane[iy * width..][..width];
+                    let target = &mut dst[oy * ow..][..ow];
+                    if stride == 1 {
+                        let from = first + kx - pad;
+                        target[first..last].copy_from_slice(&line[from..from + last - first]);
+                    } else {
+                        for ox in first..last {
+                            target[ox] = line[ox * stride + kx - pad];
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,8 +12,7 @@ use crate::LearnError;
 use crate::checkpoint::{self, Meta};
 use crate::data::pixels_of;
 use crate::explain::{class_activation, overlay};
-use crate::model::Net;
-use crate::train::{Example, predict};
+use crate::inference::FrozenNet;
 
 /// The reference model's weights and record, as committed.
 const REFERENCE_WEIGHTS: &[u8] =
@@ -35,7 +34,7 @@ pub struct Prediction {
 }
 
 pub struct Predictor {
-    net: Net,
+    net: FrozenNet,
     meta: Meta,
 }
 
@@ -43,12 +42,14 @@ impl Predictor {
     /// A model saved by `lunghub train` (model.safetensors and model.json in `dir`).
     pub fn load(dir: &Path) -> Result<Predictor, LearnError> {
         let (net, meta) = checkpoint::load(dir)?;
+        let net = FrozenNet::new(&net, meta.shape.input)?;
         Ok(Predictor { net, meta })
     }
 
     /// The reference model compiled into this program.
     pub fn reference() -> Result<Predictor, LearnError> {
         let (net, meta) = checkpoint::from_bytes(REFERENCE_WEIGHTS.to_vec(), REFERENCE_META)?;
+        let net = FrozenNet::new(&net, meta.shape.input)?;
         Ok(Predictor { net, meta })
     }
 
@@ -63,17 +64,11 @@ impl Predictor {
         with_heatmap: bool,
     ) -> Result<Prediction, LearnError> {
         let side = self.meta.shape.input;
-        let example = Example {
-            pixels: pixels_of(image, side),
-            label: 0,
-        };
-        let p = predict(&self.net, std::slice::from_ref(&example), side, 1)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| LearnError::Backend("the model returned nothing".into()))?;
+        let pixels = pixels_of(image, side);
+        let p = self.net.probabilities(&pixels)?;
         let decided = self.decide(&p);
         let heatmap = if with_heatmap {
-            let (cam, h, w) = class_activation(&self.net, &example.pixels, side, decided)?;
+            let (cam, h, w) = class_activation(&self.net, &pixels, decided)?;
             Some(overlay(image, &cam, h, w))
         } else {
             None
@@ -100,7 +95,7 @@ impl Predictor {
         }
         let side = self.meta.shape.input;
         let pixels: Vec<Vec<f32>> = frames.iter().map(|f| pixels_of(f, side)).collect();
-        let mean = crate::ultrasound::clip_probabilities(&self.net, &pixels, side)?;
+        let mean = crate::ultrasound::clip_probabilities(&self.net, &pixels)?;
         let as_f32: Vec<f32> = mean.iter().map(|v| *v as f32).collect();
         let decided = self.decide(&as_f32);
         Ok(Prediction {

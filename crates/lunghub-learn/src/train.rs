@@ -11,6 +11,7 @@ use burn::tensor::{Int, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::LearnError;
+use crate::inference::FrozenNet;
 use crate::metrics::{SplitMix, roc_auc};
 use crate::model::{Net, Shape};
 
@@ -110,16 +111,16 @@ fn batch_tensor(
     )
 }
 
-/// Class probabilities for every example, in order, from a model in validation mode.
+/// Class probabilities for every example, in order, from a model in validation mode,
+/// scored `batch` images at a time by the network frozen for inference
+/// ([`crate::inference`]).
 pub fn predict(
     net: &Net,
     examples: &[Example],
     side: usize,
     batch: usize,
 ) -> Result<Vec<Vec<f32>>, LearnError> {
-    rows_of(examples, side, batch, |x| {
-        burn::tensor::activation::softmax(net.forward(x), 1)
-    })
+    FrozenNet::new(net, side)?.probabilities_of_examples(examples, batch)
 }
 
 /// The pooled features of every example, in order (see [`Net::embed`]).

@@ -15,11 +15,12 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::LearnError;
+use crate::inference::FrozenNet;
 use crate::metrics::{
     CostChoice, SplitMix, average_precision, bootstrap_interval, cheapest_threshold, roc_auc,
 };
 use crate::model::{Net, Shape};
-use crate::train::{Epoch, Example, Settings, predict, train};
+use crate::train::{Epoch, Example, Settings, train};
 
 /// One clip (or still image): its frames, already scaled by [`crate::data::pixels_of`].
 #[derive(Debug, Clone)]
@@ -32,19 +33,9 @@ pub struct Clip {
 }
 
 /// Mean class probabilities of a clip's frames.
-pub fn clip_probabilities(
-    net: &Net,
-    frames: &[Vec<f32>],
-    side: usize,
-) -> Result<Vec<f64>, LearnError> {
-    let examples: Vec<Example> = frames
-        .iter()
-        .map(|p| Example {
-            pixels: p.clone(),
-            label: 0,
-        })
-        .collect();
-    let rows = predict(net, &examples, side, 32)?;
+pub fn clip_probabilities(net: &FrozenNet, frames: &[Vec<f32>]) -> Result<Vec<f64>, LearnError> {
+    let images: Vec<&[f32]> = frames.iter().map(Vec::as_slice).collect();
+    let rows = net.probabilities_of(&images)?;
     let classes = rows.first().map_or(0, Vec::len);
     let mut mean = vec![0.0; classes];
     for r in &rows {
@@ -169,8 +160,9 @@ pub fn cross_validate(
             train_frames.len()
         ));
         let (net, _) = train(shape, &train_frames, &[], &settings, |_| {})?;
+        let net = FrozenNet::new(&net, shape.input)?;
         for clip in clips.iter().filter(in_fold) {
-            let p = clip_probabilities(&net, &clip.frames, shape.input)?;
+            let p = clip_probabilities(&net, &clip.frames)?;
             let top = (0..p.len())
                 .max_by(|&a, &b| p[a].total_cmp(&p[b]))
                 .unwrap_or(0);

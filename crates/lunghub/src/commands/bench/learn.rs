@@ -1,4 +1,5 @@
-//! `lunghub bench learn`: lunghub-learn (burn, flex CPU backend) against a PyTorch CPU
+//! `lunghub bench learn`: lunghub-learn (burn's flex CPU backend for training, its frozen
+//! inference path for scoring) against a PyTorch CPU
 //! reference (PyPI torch) with the same network, data, preprocessing, augmentation,
 //! optimiser, schedule, epochs, batch and threads, in one run on one machine.
 //!
@@ -15,9 +16,10 @@ use std::time::Instant;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lunghub_learn::data::{Task, read_release};
+use lunghub_learn::inference::FrozenNet;
 use lunghub_learn::metrics::{bootstrap_interval, roc_auc};
 use lunghub_learn::model::Shape;
-use lunghub_learn::train::{Settings, predict, train};
+use lunghub_learn::train::{Settings, train};
 use serde_json::json;
 
 use super::default_python;
@@ -188,30 +190,34 @@ pub fn learn_bench(args: LearnBench) -> Result<ExitCode> {
             e.seconds
         );
     })?;
-    let ours_p: Vec<f64> = predict(&net, &test, side, 32)?
+    // Frozen once, as `lunghub predict` and the server do when they load a model; PyTorch
+    // likewise builds its network once and then times `eval()` calls.
+    let frozen = FrozenNet::new(&net, side)?;
+    let ours_p: Vec<f64> = frozen
+        .probabilities_of_examples(&test, 32)?
         .iter()
         .map(|p| f64::from(p[1]))
         .collect();
     let one = &test[..1];
     for _ in 0..5 {
-        predict(&net, one, side, 1)?;
+        frozen.probabilities_of_examples(one, 1)?;
     }
     let mut latencies = Vec::with_capacity(LATENCY_RUNS);
     for _ in 0..LATENCY_RUNS {
         let t = Instant::now();
-        predict(&net, one, side, 1)?;
+        frozen.probabilities_of_examples(one, 1)?;
         latencies.push(t.elapsed().as_secs_f64());
     }
     let chunk = &test[..32];
-    predict(&net, chunk, side, 32)?;
+    frozen.probabilities_of_examples(chunk, 32)?;
     let t = Instant::now();
     for _ in 0..THROUGHPUT_BATCHES {
-        predict(&net, chunk, side, 32)?;
+        frozen.probabilities_of_examples(chunk, 32)?;
     }
     let throughput = (THROUGHPUT_BATCHES * chunk.len()) as f64 / t.elapsed().as_secs_f64();
     let (auc, interval) = score(&ours_p);
     let ours = Figures {
-        name: "lunghub-learn (burn 0.22 flex)".into(),
+        name: "lunghub-learn (burn 0.22 flex; frozen inference)".into(),
         epoch_seconds: history.iter().map(|e| e.seconds).sum::<f64>() / history.len().max(1) as f64,
         epochs: history.len(),
         latency_ms: median(latencies) * 1000.0,
