@@ -39,6 +39,11 @@ pub enum Action<'a> {
     ReadOutbox,
     /// Score one's own image with the diagnostic model ("Try the model", its JSON API).
     TryModel,
+    /// Submit predictions to a challenge, pick final submissions, attach results posts,
+    /// hold personal API tokens: any confirmed account (the "verified accounts").
+    SubmitPredictions,
+    /// Open a challenge on a release and submit the house baseline to it.
+    ManageChallenges,
 }
 
 impl Action<'_> {
@@ -65,13 +70,14 @@ pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
     };
     let own_site = |site: &str| actor.site.as_deref() == Some(site);
     match (actor.role, action) {
-        (_, Action::ViewPublic | Action::JoinTrack) => true,
+        (_, Action::ViewPublic | Action::JoinTrack | Action::SubmitPredictions) => true,
         (Admin, _) => true,
         (
             Coordinator,
             Action::ManageInstitutes
             | Action::ViewInstituteDocuments
             | Action::CreateReleases
+            | Action::ManageChallenges
             | Action::ViewSiteImages { .. },
         ) => true,
         (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,

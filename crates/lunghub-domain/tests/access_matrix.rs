@@ -30,6 +30,10 @@ const TABLE: &str = "
     read-outbox              B  . Y . . . . . .
     try-model                A  . Y . Y . . . Y
     try-model                B  . Y . Y . . . Y
+    submit-predictions       A  . Y Y Y Y Y Y Y
+    submit-predictions       B  . Y Y Y Y Y Y Y
+    manage-challenges        A  . Y Y . . . . .
+    manage-challenges        B  . Y Y . . . . .
 ";
 
 fn action<'a>(name: &str, site: &'a str) -> Action<'a> {
@@ -45,6 +49,8 @@ fn action<'a>(name: &str, site: &'a str) -> Action<'a> {
         "manage-accounts" => Action::ManageAccounts,
         "read-outbox" => Action::ReadOutbox,
         "try-model" => Action::TryModel,
+        "submit-predictions" => Action::SubmitPredictions,
+        "manage-challenges" => Action::ManageChallenges,
         other => panic!("unknown action {other} in the table"),
     }
 }

@@ -26,6 +26,7 @@
 
 mod blobs;
 mod catalog;
+pub mod challenges;
 pub mod platform;
 mod releases;
 mod review;

@@ -14,7 +14,7 @@ use crate::catalog::now_ns;
 /// The platform's tables, sharing the catalog's connection pool.
 #[derive(Debug, Clone)]
 pub struct Platform {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

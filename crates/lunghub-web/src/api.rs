@@ -79,6 +79,7 @@ async fn openapi() -> Json<Value> {
     }
     crate::dicomweb::openapi_paths(&mut paths);
     crate::pages::model::openapi_paths(&mut paths);
+    crate::pages::challenges::openapi_paths(&mut paths);
     Json(json!({
         "openapi": "3.1.0",
         "info": {

@@ -25,6 +25,7 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
                                 a href="/status" { "Hospitals" }
                                 a href="/releases" { "Datasets" }
                                 a href="/tracks" { "Working tracks" }
+                                a href="/challenges" { "Challenges" }
                                 a href="/partners" { "Partners" }
                                 @if viewer.may(Action::ManageInstitutes) { a href="/coord" { "Onboarding" } }
                                 @if viewer.actor().is_some_and(|a| viewer.may(Action::UploadImages { site: a.site.as_deref().unwrap_or("*") })) { a href="/upload" { "Send images" } }

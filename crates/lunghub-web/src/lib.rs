@@ -10,6 +10,7 @@
 
 mod api;
 pub mod auth;
+pub mod challenges;
 pub mod dicomweb;
 mod form;
 mod layout;
@@ -418,6 +419,7 @@ pub fn router(app: Shared) -> Router {
         ))
         // Bearer-token routes, outside the session and CSRF layer: see `dicomweb`.
         .merge(dicomweb::routes())
+        .merge(pages::challenges::token_routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }

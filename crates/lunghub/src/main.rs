@@ -45,6 +45,10 @@ enum Command {
     /// Score DICOM, PNG or JPEG files (or clips, with an ultrasound model) with the built-in
     /// reference model or a trained one, with Grad-CAM heatmaps on request
     Predict(commands::predict::PredictArgs),
+    /// Open challenges on a release's sequestered test split (with the house baseline); list them
+    Challenge(commands::challenge::ChallengeArgs),
+    /// Send predictions (CSV) to a challenge with a personal API token; prints the public score
+    Submit(commands::challenge::SubmitArgs),
     /// Measure throughput against peer tools on the same corpus
     Bench(commands::bench::BenchArgs),
 }
@@ -71,6 +75,8 @@ fn main() -> std::process::ExitCode {
         Command::Evaluate(args) => commands::evaluate::run(args),
         Command::CompareProtocols(args) => commands::protocols::run(args),
         Command::Predict(args) => commands::predict::run(args),
+        Command::Challenge(args) => commands::challenge::run(args),
+        Command::Submit(args) => commands::challenge::submit_command(args),
         Command::Bench(args) => commands::bench::run(args),
     };
     match result {

@@ -1216,3 +1216,121 @@ async fn a_clinician_tries_the_model_on_a_radiograph() {
     assert_eq!(size, json!([true, 224, 224]), "the heatmap did not load");
     browser.snapshot("try-the-model").await;
 }
+
+/// Issue 8 in the browser: a verified data scientist opens a challenge from the menu,
+/// downloads the test images, submits predictions with the file picker and sees the score
+/// on the board and in their history; a malformed file gets a line-numbered error; the
+/// daily limit refuses the submission past it.
+#[tokio::test]
+async fn a_data_scientist_enters_a_challenge_and_meets_its_rules() {
+    const ID: &str = "cxr-browser";
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (data_dir, _) = common::challenge::data_with_challenge(tmp.path(), ID, 2, 10);
+    let server = Server::start_in(&data_dir, &[]);
+    let (email, password) = ("dana@lab.example.org", "lungs and more lungs");
+    confirmed_member(&server, "Dana Scientist", email, password).await;
+    let browser = Browser::start(&server.base).await;
+    sign_in(&browser, email, password).await;
+    browser.follow("header nav a[href='/challenges']").await;
+    assert_eq!(browser.heading().await, "Challenges");
+    browser
+        .follow(&format!("main table a[href='/challenges/{ID}']"))
+        .await;
+    assert_eq!(browser.heading().await, "COVID-19 vs rest on CXR release 1");
+    assert!(
+        browser
+            .text("#public-leaderboard")
+            .await
+            .contains("lunghub baseline")
+    );
+
+    // The test images, fetched by the page itself with the browser's own session.
+    let got = browser
+        .script(
+            "const x = new XMLHttpRequest(); \
+             x.open('GET', document.querySelector('#test-images').href, false); \
+             x.overrideMimeType('text/plain; charset=x-user-defined'); x.send(); \
+             return [x.status, x.getResponseHeader('content-type'), x.responseText.length, \
+                     x.responseText.charCodeAt(0) & 0xff, x.responseText.charCodeAt(1) & 0xff];",
+        )
+        .await;
+    assert_eq!(got[0], json!(200), "{got}");
+    assert_eq!(got[1], json!("application/zip"), "{got}");
+    assert!(got[2].as_u64().is_some_and(|n| n > 100_000), "{got}");
+    assert_eq!(
+        (got[3].clone(), got[4].clone()),
+        (json!(0x50), json!(0x4b)),
+        "a zip: {got}"
+    );
+
+    let sample = server
+        .client()
+        .get(&format!("/challenges/{ID}/sample.csv"))
+        .await
+        .body;
+    let send = |name: &str, text: String| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let submit = async |path: PathBuf| {
+        browser
+            .find("#predictions")
+            .await
+            .type_text(&path.display().to_string())
+            .await;
+        browser.follow("#send").await;
+    };
+
+    // A malformed file: its problems, by line, above the form.
+    let bad = sample.replacen("id,probability", "id,prob", 1);
+    submit(send("bad.csv", bad)).await;
+    let problems = browser.text(".problems").await;
+    assert!(
+        problems.contains("line 1: the header is 'id,prob'"),
+        "{problems}"
+    );
+
+    // A good one: scored at once, on the board and in the history.
+    submit(send("good.csv", common::challenge::predictions(&sample, 7))).await;
+    let score = browser.text("#history .public-score").await;
+    assert!(
+        score.starts_with("0.") || score.starts_with("1.0"),
+        "{score}"
+    );
+    assert!(
+        browser
+            .text("#public-leaderboard")
+            .await
+            .contains("Dana Scientist")
+    );
+    assert!(
+        browser
+            .text("#left")
+            .await
+            .contains("1 of 2 submissions today")
+    );
+    browser.snapshot("challenge").await;
+
+    // The second is the last of the day; the third is refused.
+    submit(send(
+        "second.csv",
+        common::challenge::predictions(&sample, 8),
+    ))
+    .await;
+    assert_eq!(browser.find_all("#history tr.submission").await.len(), 2);
+    assert!(
+        browser
+            .text("#submit")
+            .await
+            .contains("2 of 2 submissions today")
+    );
+    submit(send(
+        "third.csv",
+        common::challenge::predictions(&sample, 9),
+    ))
+    .await;
+    let problems = browser.text(".problems").await;
+    assert!(problems.contains("today's 2 submission(s)"), "{problems}");
+    assert_eq!(browser.find_all("#history tr.submission").await.len(), 2);
+}

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use lunghub_domain::access::Action;
 use lunghub_domain::{AccountRole, SignupRole};
 use maud::html;
 use serde::Deserialize;
@@ -307,6 +308,7 @@ fn account_page(
         div.panel {
             p { strong { (a.name) } " · " (a.email) }
             p.meta { "Role: " (role) @if let Some(s) = signed_up_as { " · signed up as " (s.to_lowercase()) } @if let Some(site) = &a.site_id { " · site " (site) } }
+            @if viewer.may(Action::SubmitPredictions) { p { a href="/account/tokens" { "API tokens" } " for " code { "lunghub submit" } " and scripts · " a href="/challenges" { "Challenges" } } }
         }
         @if a.password_hash.is_none() { p.notice.warn { "Your account has no password yet. Choose one now: the link you used works only once." } }
         @if done { p.notice { "Your password is changed." } }

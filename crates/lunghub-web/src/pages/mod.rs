@@ -2,6 +2,7 @@
 
 mod account;
 mod admin;
+pub(crate) mod challenges;
 mod coord;
 pub(crate) mod model;
 mod public;
@@ -27,6 +28,7 @@ pub fn routes() -> Router<Shared> {
         .merge(upload::routes())
         .merge(releases::routes())
         .merge(model::routes())
+        .merge(challenges::routes())
         .merge(review::routes())
         .merge(sites::routes())
         .route("/static/site.css", get(stylesheet))

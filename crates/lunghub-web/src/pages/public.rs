@@ -374,6 +374,12 @@ fn track_actions(viewer: &Viewer, track: &lunghub_store::platform::Track) -> Mar
 
 async fn tracks(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     let tracks = app.platform.tracks().await?;
+    let challenges = app.platform.challenges().await?;
+    let now = crate::now_ns();
+    let mut posts = std::collections::BTreeMap::new();
+    for t in &tracks {
+        posts.insert(t.id.clone(), app.platform.results_posts(&t.id, now).await?);
+    }
     let body = html! {
         h1 { "Working tracks" }
         p.lead { "Where volunteers share and compare their work. Each track has a coordinator, or needs one." }
@@ -387,11 +393,44 @@ async fn tracks(State(app): State<Shared>, viewer: Viewer) -> Result<Response, W
                         " · " (t.members) " member" @if t.members != 1 { "s" }
                     }
                     (track_actions(&viewer, t))
+                    @let own: Vec<_> = challenges.iter().filter(|c| c.track_id == t.id).collect();
+                    @if !own.is_empty() {
+                        h4 { "Challenges" }
+                        ul { @for c in own { li { a href=(format!("/challenges/{}", c.id)) { (c.title) } } } }
+                    }
+                    @if let Some(list) = posts.get(&t.id).filter(|l| !l.is_empty()) {
+                        h4 { "Results posts" }
+                        @for p in list { (results_post(p, &challenges)) }
+                    }
                 }
             }
         }
     };
     Ok(page(&viewer, "Working tracks", body).into_response())
+}
+
+/// A participant's write-up of one submission, with its links and public score.
+fn results_post(
+    p: &lunghub_store::challenges::Submission,
+    challenges: &[lunghub_store::challenges::Challenge],
+) -> Markup {
+    let links: Vec<String> = serde_json::from_str(&p.links).unwrap_or_default();
+    let title = challenges
+        .iter()
+        .find(|c| c.id == p.challenge_id)
+        .map_or(p.challenge_id.as_str(), |c| c.title.as_str());
+    let auc = crate::challenges::scores_of(&p.public_scores)
+        .and_then(|s| s.auc)
+        .map_or("n/a".to_owned(), |a| format!("{a:.3}"));
+    html! {
+        article.post {
+            p.meta { strong { (p.participant) } " on " a href=(format!("/challenges/{}", p.challenge_id)) { (title) } ", public ROC AUC " (auc) }
+            p { (p.writeup) }
+            @if !links.is_empty() {
+                ul { @for l in &links { li { a href=(l) rel="nofollow noopener" { (l) } } } }
+            }
+        }
+    }
 }
 
 async fn track_people(

@@ -206,9 +206,19 @@ fn internal(r: &ReleaseRecord) -> impl Fn(lunghub_release::ReleaseError) -> WebE
 /// the release's size. A client that goes away closes the channel, and the writer stops at
 /// its next chunk.
 fn download(app: &Shared, r: &ReleaseRecord, format: Format) -> Response {
+    download_some(app, r, format, None, format!("{}-v{}", r.name, r.version))
+}
+
+/// [`download`] of some of a release's files only (`only`, in path order), under `prefix`.
+pub(crate) fn download_some(
+    app: &Shared,
+    r: &ReleaseRecord,
+    format: Format,
+    only: Option<Vec<String>>,
+    prefix: String,
+) -> Response {
     let blobs = IntakeBlobs(app.intake.clone());
     let manifest = r.manifest_sha256.clone();
-    let prefix = format!("{}-v{}", r.name, r.version);
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, io::Error>>(8);
     let label = format!("{prefix}.{}", format.extension());
     let what = label.clone();
@@ -218,7 +228,18 @@ fn download(app: &Shared, r: &ReleaseRecord, format: Format) -> Response {
             buf: Vec::with_capacity(CHUNK),
         };
         let result = Published::open(blobs.as_ref(), &manifest)
-            .and_then(|published| archive::write(&published, &prefix, format, &mut out))
+            .and_then(|published| match only {
+                Some(names) => archive::write(
+                    &super::challenges::Only {
+                        inner: published,
+                        names,
+                    },
+                    &prefix,
+                    format,
+                    &mut out,
+                ),
+                None => archive::write(&published, &prefix, format, &mut out),
+            })
             .and_then(|()| {
                 out.flush()
                     .map_err(|e| lunghub_release::ReleaseError::Input(e.to_string()))

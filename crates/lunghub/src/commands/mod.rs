@@ -1,5 +1,6 @@
 pub mod bench;
 pub mod catalog;
+pub mod challenge;
 pub mod deid;
 pub mod evaluate;
 pub mod ingest;

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod accounts;
+pub mod challenge;
 pub mod fixtures;
 pub mod server;
 
