@@ -10,7 +10,12 @@ use sqlx::any::AnyRow;
 
 use crate::StoreError;
 use crate::catalog::now_ns;
-use crate::platform::{Account, Platform, random_id};
+use crate::platform::{Account, BearerTable, Platform, random_id, revoke_bearer, use_bearer};
+
+const API_TOKENS: BearerTable = BearerTable {
+    table: "api_tokens",
+    owner: "account_id",
+};
 
 const DAY_NS: i64 = 86_400 * 1_000_000_000;
 
@@ -412,9 +417,11 @@ impl Platform {
         })
     }
 
-    /// Records a scored submission, checking the dates and limits again in the same
-    /// transaction. Two submissions of one participant racing each other take the same
-    /// slot, and the second is refused as a conflict rather than slipping past a limit.
+    /// Records a scored submission. The limits are checked by the insert itself: one
+    /// statement takes the participant's next slot only while they are under both limits,
+    /// so no interleaving of submissions gets past a limit. (SQLite runs it under its write
+    /// lock; on PostgreSQL, two racing inserts take the same slot, the unique index refuses
+    /// one, and it is tried again against the new count.)
     pub async fn add_submission(
         &self,
         new: &NewSubmission,
@@ -423,64 +430,96 @@ impl Platform {
         let Some(challenge) = self.challenge(&new.challenge_id).await? else {
             return Err(StoreError::NotFound("challenge"));
         };
-        let mut tx = self.pool.begin().await?;
         if let Some(refusal) = self
             .submission_refusal(&challenge, &new.account_id, new.baseline, now)
             .await?
         {
             return Ok(Err(refusal));
         }
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(slot), 0) AS last FROM submissions WHERE challenge_id = $1 AND account_id = $2",
-        )
-        .bind(&new.challenge_id)
-        .bind(&new.account_id)
-        .fetch_one(&mut *tx)
-        .await?;
-        let slot: i64 = row.try_get::<i64, _>("last")? + 1;
         let id = random_id()?;
-        let inserted = sqlx::query(
-            "INSERT INTO submissions (id, challenge_id, account_id, at, slot, file_sha256, public_scores, private_scores, baseline, note) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(&new.challenge_id)
-        .bind(&new.account_id)
-        .bind(now)
-        .bind(slot)
-        .bind(&new.file_sha256)
-        .bind(&new.public_scores)
-        .bind(&new.private_scores)
-        .bind(i64::from(new.baseline))
-        .bind(&new.note)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Ok(_) => {}
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict(
-                    "another submission of yours arrived at the same moment; send this one again"
-                        .into(),
-                ));
+        // Each failed try means another submission of this participant went in; after
+        // total_limit of them the limit refuses this one, so this ends.
+        let tries = challenge.total_limit.saturating_add(2);
+        for _ in 0..tries {
+            let inserted = sqlx::query(
+                "INSERT INTO submissions (id, challenge_id, account_id, at, slot, file_sha256, public_scores, private_scores, baseline, note) \
+                 SELECT $1, $2, $3, $4, COALESCE(MAX(slot), 0) + 1, $5, $6, $7, $8, $9 \
+                 FROM submissions WHERE challenge_id = $2 AND account_id = $3 \
+                 HAVING $8 = 1 OR (COALESCE(MAX(slot), 0) < $10 \
+                   AND COALESCE(SUM(CASE WHEN at >= $11 THEN 1 ELSE 0 END), 0) < $12)",
+            )
+            .bind(&id)
+            .bind(&new.challenge_id)
+            .bind(&new.account_id)
+            .bind(now)
+            .bind(&new.file_sha256)
+            .bind(&new.public_scores)
+            .bind(&new.private_scores)
+            .bind(i64::from(new.baseline))
+            .bind(&new.note)
+            .bind(challenge.total_limit)
+            .bind(now - now.rem_euclid(DAY_NS))
+            .bind(challenge.daily_limit)
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(done) if done.rows_affected() == 1 => {
+                    return self
+                        .submission(&id, now)
+                        .await?
+                        .ok_or(StoreError::NotFound("submission"))
+                        .map(Ok);
+                }
+                Ok(_) => {
+                    let counts = self
+                        .submission_counts(&challenge.id, &new.account_id, now)
+                        .await?;
+                    return Ok(Err(if counts.total >= challenge.total_limit {
+                        Refusal::TotalLimit(challenge.total_limit)
+                    } else {
+                        Refusal::DailyLimit(challenge.daily_limit)
+                    }));
+                }
+                Err(e) if is_unique_violation(&e) => continue,
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
-        tx.commit().await?;
-        self.submission(&id, now)
-            .await?
-            .ok_or(StoreError::NotFound("submission"))
-            .map(Ok)
+        Err(StoreError::Conflict(
+            "too many submissions of yours arrived at the same moment; send this one again".into(),
+        ))
+    }
+
+    /// Submissions matching `filter` (a WHERE clause over `s`, the submission, and `c`, its
+    /// challenge, whose `$1`, `$2`… are `binds`), in `order`; private scores as
+    /// [`submission`] decides.
+    async fn submissions_where(
+        &self,
+        filter: &str,
+        order: &str,
+        binds: &[&str],
+        now: i64,
+    ) -> Result<Vec<Submission>, StoreError> {
+        let sql = format!(
+            "SELECT {SUBMISSION_COLUMNS} FROM submissions s JOIN accounts a ON a.id = s.account_id \
+             JOIN challenges c ON c.id = s.challenge_id WHERE {filter} ORDER BY {order}"
+        );
+        let mut query = sqlx::query(&sql);
+        for b in binds {
+            query = query.bind(*b);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| submission(r, now))
+            .collect::<Result<_, _>>()?)
     }
 
     pub async fn submission(&self, id: &str, now: i64) -> Result<Option<Submission>, StoreError> {
-        let row = sqlx::query(&format!(
-            "SELECT {SUBMISSION_COLUMNS} FROM submissions s JOIN accounts a ON a.id = s.account_id \
-             JOIN challenges c ON c.id = s.challenge_id WHERE s.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.as_ref().map(|r| submission(r, now)).transpose()?)
+        Ok(self
+            .submissions_where("s.id = $1", "s.id", &[id], now)
+            .await?
+            .into_iter()
+            .next())
     }
 
     /// Every submission to a challenge, oldest first: what the leaderboards rank.
@@ -489,17 +528,8 @@ impl Platform {
         challenge_id: &str,
         now: i64,
     ) -> Result<Vec<Submission>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUBMISSION_COLUMNS} FROM submissions s JOIN accounts a ON a.id = s.account_id \
-             JOIN challenges c ON c.id = s.challenge_id WHERE s.challenge_id = $1 ORDER BY s.at, s.id"
-        ))
-        .bind(challenge_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| submission(r, now))
-            .collect::<Result<_, _>>()?)
+        self.submissions_where("s.challenge_id = $1", "s.at, s.id", &[challenge_id], now)
+            .await
     }
 
     /// One participant's submissions to a challenge, newest first.
@@ -509,19 +539,13 @@ impl Platform {
         account_id: &str,
         now: i64,
     ) -> Result<Vec<Submission>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUBMISSION_COLUMNS} FROM submissions s JOIN accounts a ON a.id = s.account_id \
-             JOIN challenges c ON c.id = s.challenge_id WHERE s.challenge_id = $1 AND s.account_id = $2 \
-             ORDER BY s.at DESC, s.id"
-        ))
-        .bind(challenge_id)
-        .bind(account_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| submission(r, now))
-            .collect::<Result<_, _>>()?)
+        self.submissions_where(
+            "s.challenge_id = $1 AND s.account_id = $2",
+            "s.at DESC, s.id",
+            &[challenge_id, account_id],
+            now,
+        )
+        .await
     }
 
     /// Marks or unmarks one of a participant's submissions as a final pick, before the
@@ -601,18 +625,13 @@ impl Platform {
         track_id: &str,
         now: i64,
     ) -> Result<Vec<Submission>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {SUBMISSION_COLUMNS} FROM submissions s JOIN accounts a ON a.id = s.account_id \
-             JOIN challenges c ON c.id = s.challenge_id WHERE c.track_id = $1 AND s.writeup <> '' \
-             ORDER BY s.at DESC, s.id"
-        ))
-        .bind(track_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .iter()
-            .map(|r| submission(r, now))
-            .collect::<Result<_, _>>()?)
+        self.submissions_where(
+            "c.track_id = $1 AND s.writeup <> ''",
+            "s.at DESC, s.id",
+            &[track_id],
+            now,
+        )
+        .await
     }
 
     /// The account lunghub's own baseline submissions belong to, made on first use.
@@ -677,34 +696,14 @@ impl Platform {
         token_hash: &str,
         account_id: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET revoked_at = $1 WHERE token_hash = $2 AND account_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now_ns())
-        .bind(token_hash)
-        .bind(account_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        revoke_bearer(&self.pool, API_TOKENS, token_hash, account_id).await
     }
 
     /// The account a live token belongs to, noting that it was used now.
     pub async fn use_api_token(&self, token_hash: &str) -> Result<Option<Account>, StoreError> {
-        let done = sqlx::query(
-            "UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(now_ns())
-        .bind(token_hash)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
+        match use_bearer(&self.pool, API_TOKENS, token_hash).await? {
+            Some(account_id) => self.account(&account_id).await,
+            None => Ok(None),
         }
-        let row = sqlx::query("SELECT account_id FROM api_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_one(&self.pool)
-            .await?;
-        let account_id: String = row.try_get("account_id")?;
-        self.account(&account_id).await
     }
 }

@@ -838,35 +838,71 @@ impl Platform {
         token_hash: &str,
         site_id: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE site_tokens SET revoked_at = $1 WHERE token_hash = $2 AND site_id = $3 AND revoked_at IS NULL",
-        )
-        .bind(now_ns())
-        .bind(token_hash)
-        .bind(site_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        revoke_bearer(&self.pool, SITE_TOKENS, token_hash, site_id).await
     }
 
     /// The site a live (not revoked) token belongs to, noting that it was used now.
     pub async fn use_site_token(&self, token_hash: &str) -> Result<Option<String>, StoreError> {
-        let done = sqlx::query(
-            "UPDATE site_tokens SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
-        )
-        .bind(now_ns())
-        .bind(token_hash)
-        .execute(&self.pool)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(None);
-        }
-        let row = sqlx::query("SELECT site_id FROM site_tokens WHERE token_hash = $1")
-            .bind(token_hash)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(Some(row.try_get("site_id")?))
+        use_bearer(&self.pool, SITE_TOKENS, token_hash).await
     }
+}
+
+/// A table of bearer tokens (only their hashes) and the column naming their owner. The
+/// table and column names are constants of this crate, never input.
+pub(crate) struct BearerTable {
+    pub table: &'static str,
+    pub owner: &'static str,
+}
+
+const SITE_TOKENS: BearerTable = BearerTable {
+    table: "site_tokens",
+    owner: "site_id",
+};
+
+/// Revokes the live token `token_hash` of `owner`; false when there is none.
+pub(crate) async fn revoke_bearer(
+    pool: &AnyPool,
+    t: BearerTable,
+    token_hash: &str,
+    owner: &str,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(&format!(
+        "UPDATE {} SET revoked_at = $1 WHERE token_hash = $2 AND {} = $3 AND revoked_at IS NULL",
+        t.table, t.owner
+    ))
+    .bind(now_ns())
+    .bind(token_hash)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The owner of a live token, noting that it was used now.
+pub(crate) async fn use_bearer(
+    pool: &AnyPool,
+    t: BearerTable,
+    token_hash: &str,
+) -> Result<Option<String>, StoreError> {
+    let done = sqlx::query(&format!(
+        "UPDATE {} SET last_used_at = $1 WHERE token_hash = $2 AND revoked_at IS NULL",
+        t.table
+    ))
+    .bind(now_ns())
+    .bind(token_hash)
+    .execute(pool)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!(
+        "SELECT {} AS owner FROM {} WHERE token_hash = $1",
+        t.owner, t.table
+    ))
+    .bind(token_hash)
+    .fetch_one(pool)
+    .await?;
+    Ok(Some(row.try_get("owner")?))
 }
 
 async fn record(

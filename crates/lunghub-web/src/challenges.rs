@@ -244,32 +244,46 @@ fn by_participant(submissions: &[Submission]) -> BTreeMap<&str, Vec<&Submission>
     out
 }
 
-/// Each participant's best submission on the public part (the earlier one on a tie).
-pub fn public_leaderboard(submissions: &[Submission]) -> Vec<Standing> {
-    let mut rows = Vec::new();
-    for list in by_participant(submissions).values() {
-        let mut best: Option<(&Submission, Scores)> = None;
-        for s in list {
-            let Some(scores) = scores_of(&s.public_scores) else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|(_, b)| better(&scores, b)) {
-                best = Some((s, scores));
-            }
-        }
-        if let Some((s, scores)) = best {
-            rows.push(Standing {
-                rank: 0,
-                participant: s.participant.clone(),
-                baseline: s.baseline,
-                submission_id: s.id.clone(),
-                at: s.at,
-                submissions: list.len(),
-                scores,
-            });
+/// The best of `candidates` by `scores` (the earlier on a tie), as a leaderboard row.
+fn best_of<'a>(
+    candidates: impl IntoIterator<Item = &'a Submission>,
+    scores: impl Fn(&Submission) -> Option<Scores>,
+    entries: usize,
+) -> Option<Standing> {
+    let mut best: Option<(&Submission, Scores)> = None;
+    for s in candidates {
+        let Some(these) = scores(s) else { continue };
+        if best.as_ref().is_none_or(|(_, b)| better(&these, b)) {
+            best = Some((s, these));
         }
     }
-    ranked(rows)
+    best.map(|(s, scores)| Standing {
+        rank: 0,
+        participant: s.participant.clone(),
+        baseline: s.baseline,
+        submission_id: s.id.clone(),
+        at: s.at,
+        submissions: entries,
+        scores,
+    })
+}
+
+fn public_of(s: &Submission) -> Option<Scores> {
+    scores_of(&s.public_scores)
+}
+
+fn private_of(s: &Submission) -> Option<Scores> {
+    s.private_scores.as_deref().and_then(scores_of)
+}
+
+/// Each participant's best submission on the public part (the earlier one on a tie).
+pub fn public_leaderboard(submissions: &[Submission]) -> Vec<Standing> {
+    ranked(
+        by_participant(submissions)
+            .values()
+            .filter_map(|list| best_of(list.iter().copied(), public_of, list.len()))
+            .collect(),
+    )
 }
 
 /// The private leaderboard, or `None` while any private score is held back (before the
@@ -283,43 +297,101 @@ pub fn private_leaderboard(submissions: &[Submission]) -> Option<Vec<Standing>> 
         let mut candidates: Vec<&Submission> =
             list.iter().copied().filter(|s| s.final_pick).collect();
         if candidates.is_empty() {
-            let mut by_public: Vec<(&Submission, Scores)> = list
-                .iter()
-                .filter_map(|s| Some((*s, scores_of(&s.public_scores)?)))
-                .collect();
+            // Their best public submissions stand in, best first (earlier on a tie).
+            let mut by_public = list.clone();
             by_public.sort_by(|a, b| {
-                let (x, y) = (
-                    a.1.headline().unwrap_or(f64::NEG_INFINITY),
-                    b.1.headline().unwrap_or(f64::NEG_INFINITY),
-                );
-                y.total_cmp(&x).then(a.0.at.cmp(&b.0.at))
+                let key = |s: &Submission| {
+                    public_of(s)
+                        .and_then(|p| p.headline())
+                        .unwrap_or(f64::NEG_INFINITY)
+                };
+                key(b).total_cmp(&key(a)).then(a.at.cmp(&b.at))
             });
-            candidates = by_public
-                .into_iter()
-                .take(FINAL_PICKS as usize)
-                .map(|(s, _)| s)
-                .collect();
+            candidates = by_public.into_iter().take(FINAL_PICKS as usize).collect();
         }
-        let mut best: Option<(&Submission, Scores)> = None;
-        for s in candidates {
-            let Some(scores) = s.private_scores.as_deref().and_then(scores_of) else {
-                continue;
-            };
-            if best.as_ref().is_none_or(|(_, b)| better(&scores, b)) {
-                best = Some((s, scores));
-            }
-        }
-        if let Some((s, scores)) = best {
-            rows.push(Standing {
-                rank: 0,
-                participant: s.participant.clone(),
-                baseline: s.baseline,
-                submission_id: s.id.clone(),
-                at: s.at,
-                submissions: list.len(),
-                scores,
-            });
-        }
+        rows.extend(best_of(candidates, private_of, list.len()));
     }
     Some(ranked(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scores(auc: f64) -> String {
+        serde_json::to_string(&Scores {
+            cases: 10,
+            positives: 5,
+            patients: 10,
+            auc: Some(auc),
+            auc_interval: None,
+            sensitivity_at_95_specificity: None,
+            specificity_at_95_sensitivity: None,
+            threshold: 0.5,
+            f1: None,
+            sources: Vec::new(),
+        })
+        .unwrap_or_default()
+    }
+
+    fn sub(who: &str, at: i64, public: f64, private: Option<f64>, pick: bool) -> Submission {
+        Submission {
+            id: format!("{who}-{at}"),
+            challenge_id: "c".into(),
+            account_id: who.into(),
+            participant: who.into(),
+            at,
+            file_sha256: String::new(),
+            public_scores: scores(public),
+            private_scores: private.map(scores),
+            final_pick: pick,
+            baseline: false,
+            note: String::new(),
+            writeup: String::new(),
+            links: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn the_public_board_ranks_each_participants_best_and_the_earlier_on_a_tie() {
+        let board = public_leaderboard(&[
+            sub("ann", 1, 0.70, None, false),
+            sub("ann", 2, 0.90, None, false),
+            sub("bob", 3, 0.80, None, false),
+            sub("bob", 4, 0.80, None, false),
+        ]);
+        let rows: Vec<(&str, &str, usize, usize)> = board
+            .iter()
+            .map(|r| {
+                (
+                    r.participant.as_str(),
+                    r.submission_id.as_str(),
+                    r.rank,
+                    r.submissions,
+                )
+            })
+            .collect();
+        assert_eq!(rows, [("ann", "ann-2", 1, 2), ("bob", "bob-3", 2, 2)]);
+    }
+
+    #[test]
+    fn the_private_board_waits_for_the_close_and_ranks_final_picks() {
+        assert!(private_leaderboard(&[sub("ann", 1, 0.9, None, false)]).is_none());
+        let board = private_leaderboard(&[
+            // Ann picked her public worst, which is her private best.
+            sub("ann", 1, 0.95, Some(0.60), false),
+            sub("ann", 2, 0.70, Some(0.85), true),
+            // Bob picked nothing: his two best public ones stand in, not his third.
+            sub("bob", 3, 0.90, Some(0.70), false),
+            sub("bob", 4, 0.88, Some(0.80), false),
+            sub("bob", 5, 0.50, Some(0.99), false),
+        ])
+        .expect("after the close");
+        let rows: Vec<(&str, &str, usize)> = board
+            .iter()
+            .map(|r| (r.participant.as_str(), r.submission_id.as_str(), r.rank))
+            .collect();
+        assert_eq!(rows, [("ann", "ann-2", 1), ("bob", "bob-4", 2)]);
+        assert_eq!(board[0].scores.auc, Some(0.85));
+    }
 }

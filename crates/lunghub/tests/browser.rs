@@ -1225,7 +1225,7 @@ async fn a_clinician_tries_the_model_on_a_radiograph() {
 async fn a_data_scientist_enters_a_challenge_and_meets_its_rules() {
     const ID: &str = "cxr-browser";
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (data_dir, _) = common::challenge::data_with_challenge(tmp.path(), ID, 2, 10);
+    let (data_dir, _) = common::challenge::data_with_challenge(tmp.path(), ID, 2, 10, None);
     let server = Server::start_in(&data_dir, &[]);
     let (email, password) = ("dana@lab.example.org", "lungs and more lungs");
     confirmed_member(&server, "Dana Scientist", email, password).await;

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use common::accounts::sign_up;
 use common::challenge::{data_with_challenge, predictions};
-use common::server::{Client, Server};
+use common::server::{Client, Server, fresh_postgres};
 use common::{lunghub, run_ok};
 use lunghub_store::Catalog;
 
@@ -20,10 +20,8 @@ const ID: &str = "covid-cxr-1";
 
 /// The private scores of every submission, in the forms a page or the API would print
 /// them: the HTML cell "0.912 (0.850–0.960)" and the JSON numbers.
-async fn private_markers(data_dir: &Path) -> Vec<String> {
-    let catalog = Catalog::open(&Catalog::sqlite_url(data_dir))
-        .await
-        .expect("catalog");
+async fn private_markers(database_url: &str) -> Vec<String> {
+    let catalog = Catalog::open(database_url).await.expect("catalog");
     let platform = catalog.platform();
     let mut markers = Vec::new();
     for s in platform
@@ -120,11 +118,27 @@ async fn assert_no_private_score(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn participants_submit_within_limits_and_private_scores_stay_hidden_until_the_close() {
+async fn on_sqlite_participants_submit_within_limits_and_private_scores_stay_hidden() {
+    exercise(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_postgres_participants_submit_within_limits_and_private_scores_stay_hidden() {
+    exercise(Some(&fresh_postgres().await)).await;
+}
+
+async fn exercise(database_url: Option<&str>) {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (data_dir, said) = data_with_challenge(tmp.path(), ID, 3, 10);
+    let (data_dir, said) = data_with_challenge(tmp.path(), ID, 3, 10, database_url);
     assert!(said.contains("baseline submitted on"), "{said}");
-    let server = Server::start_in(&data_dir, &[]);
+    let url = database_url.map_or_else(|| Catalog::sqlite_url(&data_dir), str::to_owned);
+    let server = Server::start_in(&data_dir, &["--database-url", &url]);
+    // The commands below reach the same catalog.
+    let lunghub = || {
+        let mut cmd = lunghub();
+        cmd.env("LUNGHUB_DATABASE_URL", &url);
+        cmd
+    };
     let anonymous = server.client();
 
     // The baseline leads an otherwise empty board; anonymous visitors see it and the rules.
@@ -373,8 +387,36 @@ async fn participants_submit_within_limits_and_private_scores_stay_hidden_until_
         .await;
     assert_eq!(r.status, 404, "one may not pick another's submission");
 
+    // Six submissions sent at the same moment against a limit of three: three are scored.
+    eve.get("/account/tokens").await;
+    let r = eve.post("/account/tokens", &[("label", "cluster")]).await;
+    let at = r.body.find("id=\"new-token\">").expect("the token") + 15;
+    let eve_token = r.body[at..at + 64].to_owned();
+    let sends: Vec<_> = (0..6u64)
+        .map(|i| {
+            let request = http
+                .post(&api)
+                .bearer_auth(&eve_token)
+                .body(predictions(&sample.body, 100 + i));
+            tokio::spawn(async move { request.send().await.expect("POST").status().as_u16() })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for send in sends {
+        statuses.push(send.await.expect("joined"));
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        3,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| [201, 429].contains(s)),
+        "{statuses:?}"
+    );
+
     // No route shows a private score before the close, to anyone.
-    let markers = private_markers(&data_dir).await;
+    let markers = private_markers(&url).await;
     assert!(
         markers.len() >= 4,
         "the baseline and Dana's three: {markers:?}"
@@ -453,7 +495,7 @@ async fn participants_submit_within_limits_and_private_scores_stay_hidden_until_
     let detail = anonymous.get(&format!("/api/challenges/{ID}")).await.json();
     assert_eq!(
         detail["private_leaderboard"].as_array().map(Vec::len),
-        Some(2),
-        "the baseline and Dana: {detail}"
+        Some(3),
+        "the baseline, Dana and Eve: {detail}"
     );
 }

@@ -26,7 +26,7 @@ pub struct ChallengeArgs {
 enum ChallengeCommand {
     /// Open a challenge on a release's sequestered test split, and submit lunghub's own
     /// model to it as the house baseline
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// The challenges, with their state and how many submissions each has
     List,
     /// Close a challenge now (before its closing date): the private leaderboard is revealed
@@ -234,7 +234,8 @@ async fn submit_baseline(
     let mut csv = format!("{header}\n");
     for id in &set.ids {
         let bytes = published.read(&format!("images/{id}"))?;
-        let decoded = lunghub_imaging::decode(&bytes).with_context(|| format!("{id}"))?;
+        let decoded =
+            lunghub_imaging::decode(&bytes).with_context(|| format!("test image {id}"))?;
         let p = predictor.predict(&decoded.display, false)?;
         let values: Vec<f64> = p.probabilities.iter().map(|(_, v)| *v).collect();
         csv.push_str(id);

@@ -8,16 +8,25 @@ use super::{key_file, lunghub, run_ok, shared_data};
 pub const SITES: &[&str] = &["cxr-ieee8023-2020-04", "cxr-actualmed-dev", "cxr-nih-dev"];
 
 /// Ingests and approves [`SITES`], creates release cxr-covid v1, and opens challenge `id`
-/// on it with the house baseline and the given limits. Returns the data directory and
+/// on it with the house baseline and the given limits, in a data directory under `root`
+/// with its catalog there (SQLite) or at `database_url`. Returns the data directory and
 /// what `lunghub challenge create` printed.
 pub fn data_with_challenge(
     root: &Path,
     id: &str,
     daily_limit: u32,
     total_limit: u32,
+    database_url: Option<&str>,
 ) -> (PathBuf, String) {
     let data = root.join("data");
     let key = key_file(root);
+    let lunghub = || {
+        let mut cmd = lunghub();
+        if let Some(url) = database_url {
+            cmd.env("LUNGHUB_DATABASE_URL", url);
+        }
+        cmd
+    };
     for site in SITES {
         run_ok(
             lunghub()

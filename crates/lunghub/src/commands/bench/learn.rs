@@ -234,7 +234,7 @@ pub fn learn_bench(args: LearnBench) -> Result<ExitCode> {
         test.len()
     );
     println!(
-        "{:<34} {:>9} {:>7} {:>11} {:>13} {:>9} {:>22}",
+        "{:<48} {:>9} {:>7} {:>11} {:>13} {:>9} {:>22}",
         "contender",
         "s/epoch",
         "epochs",
@@ -245,7 +245,7 @@ pub fn learn_bench(args: LearnBench) -> Result<ExitCode> {
     );
     for f in [&reference, &ours] {
         println!(
-            "{:<34} {:>9.1} {:>7} {:>11.2} {:>13.0} {:>9.0} {:>22}",
+            "{:<48} {:>9.1} {:>7} {:>11.2} {:>13.0} {:>9.0} {:>22}",
             f.name,
             f.epoch_seconds,
             f.epochs,
