@@ -807,7 +807,7 @@ impl Platform {
             .fetch_optional(&self.pool)
             .await?;
         if site.is_none() {
-            return Err(StoreError::NotFound("site".into()));
+            return Err(StoreError::NotFound("site"));
         }
         sqlx::query("INSERT INTO site_tokens (token_hash, site_id, label, created_by, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(token_hash)
