@@ -42,8 +42,6 @@ pub enum Action<'a> {
     /// Submit predictions to a challenge, pick final submissions, attach results posts,
     /// hold personal API tokens: any confirmed account (the "verified accounts").
     SubmitPredictions,
-    /// Open a challenge on a release and submit the house baseline to it.
-    ManageChallenges,
 }
 
 impl Action<'_> {
@@ -77,7 +75,6 @@ pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
             Action::ManageInstitutes
             | Action::ViewInstituteDocuments
             | Action::CreateReleases
-            | Action::ManageChallenges
             | Action::ViewSiteImages { .. },
         ) => true,
         (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,

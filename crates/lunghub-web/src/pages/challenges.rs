@@ -588,12 +588,11 @@ async fn api_list(State(app): State<Shared>) -> Result<Json<Value>, WebError> {
     )))
 }
 
-async fn api_show(
-    State(app): State<Shared>,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, WebError> {
+async fn api_show(State(app): State<Shared>, Path(id): Path<String>) -> Result<Response, WebError> {
     let now = now_ns();
-    let c = found(&app, &id).await?;
+    let Some(c) = app.platform.challenge(&id).await? else {
+        return Ok(api_error(StatusCode::NOT_FOUND, "no such challenge", &[]));
+    };
     let set = test_set(&app.platform, &c).await?;
     let all = app.platform.submissions(&c.id, now).await?;
     let mut out = challenge_json(&c, now);
@@ -603,7 +602,7 @@ async fn api_show(
     out["public_images"] = json!(set.public_cases);
     out["public_leaderboard"] = json!(public_leaderboard(&all));
     out["private_leaderboard"] = json!(private_leaderboard(&all));
-    Ok(Json(out))
+    Ok(Json(out).into_response())
 }
 
 fn api_error(status: StatusCode, why: &str, problems: &[String]) -> Response {
