@@ -90,7 +90,8 @@ async fn openapi() -> Json<Value> {
         "paths": paths,
         "components": { "securitySchemes": {
             "session": { "type": "apiKey", "in": "cookie", "name": crate::auth::SESSION_COOKIE },
-            "siteToken": { "type": "http", "scheme": "bearer", "description": "A site's DICOMweb token, issued at /admin/sites" }
+            "siteToken": { "type": "http", "scheme": "bearer", "description": "A site's DICOMweb token, issued at /admin/sites" },
+            "personalToken": { "type": "http", "scheme": "bearer", "description": "A person's API token, made at /account/tokens (challenge submissions)" }
         } }
     }))
 }

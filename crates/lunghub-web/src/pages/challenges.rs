@@ -743,9 +743,9 @@ pub fn openapi_paths(paths: &mut serde_json::Map<String, Value>) {
     paths.insert(
         "/api/challenges/{id}/submissions".into(),
         json!({
-            "get": { "summary": "Your own submissions to a challenge, newest first (private scores null until the close)", "security": [{ "token": [] }],
+            "get": { "summary": "Your own submissions to a challenge, newest first (private scores null until the close)", "security": [{ "personalToken": [] }],
                      "responses": { "200": ok, "401": { "description": "No, unknown or revoked personal token" }, "403": { "description": "Account not verified" } } },
-            "post": { "summary": "Submit predictions (the CSV is the request body; optional X-Lunghub-Note header). Scored at once on the public part", "security": [{ "token": [] }],
+            "post": { "summary": "Submit predictions (the CSV is the request body; optional X-Lunghub-Note header). Scored at once on the public part", "security": [{ "personalToken": [] }],
                       "requestBody": { "required": true, "content": { "text/csv": {} } },
                       "responses": { "201": { "description": "Scored: id and public scores" },
                                      "401": { "description": "No, unknown or revoked personal token" }, "403": { "description": "Account not verified" },
