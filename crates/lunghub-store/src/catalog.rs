@@ -111,7 +111,8 @@ pub struct ItemDetail {
     pub history: Vec<(i64, String, String)>,
 }
 
-pub(crate) fn now_ns() -> i64 {
+/// Now, in nanoseconds since the Unix epoch: how every time is stored.
+pub fn now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)

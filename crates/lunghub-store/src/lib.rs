@@ -35,7 +35,9 @@ mod s3;
 use std::path::Path;
 
 pub use blobs::LocalBlobs;
-pub use catalog::{Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary};
+pub use catalog::{
+    Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary, now_ns,
+};
 pub use platform::Platform;
 pub use releases::{ReleaseCandidate, ReleaseItem, ReleaseRecord};
 pub use review::{QueueItem, QueueReason, ReadRow, Site, Upload, UploadFile};

@@ -71,6 +71,17 @@ pub fn decoy_hash() -> &'static str {
 }
 
 /// The value of one cookie of the request.
+/// The token of an `Authorization: Bearer TOKEN` header, if there is one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let h = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = h.trim().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)

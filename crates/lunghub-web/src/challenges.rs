@@ -218,17 +218,20 @@ pub struct Standing {
     pub scores: Scores,
 }
 
+/// What the boards rank by; an undefined AUC ranks last.
+fn headline(s: &Scores) -> f64 {
+    s.headline().unwrap_or(f64::NEG_INFINITY)
+}
+
 fn better(a: &Scores, b: &Scores) -> bool {
-    a.headline().unwrap_or(f64::NEG_INFINITY) > b.headline().unwrap_or(f64::NEG_INFINITY)
+    headline(a) > headline(b)
 }
 
 fn ranked(mut rows: Vec<Standing>) -> Vec<Standing> {
     rows.sort_by(|a, b| {
-        let (x, y) = (
-            a.scores.headline().unwrap_or(f64::NEG_INFINITY),
-            b.scores.headline().unwrap_or(f64::NEG_INFINITY),
-        );
-        y.total_cmp(&x).then(a.at.cmp(&b.at))
+        headline(&b.scores)
+            .total_cmp(&headline(&a.scores))
+            .then(a.at.cmp(&b.at))
     });
     for (i, row) in rows.iter_mut().enumerate() {
         row.rank = i + 1;
@@ -300,11 +303,8 @@ pub fn private_leaderboard(submissions: &[Submission]) -> Option<Vec<Standing>> 
             // Their best public submissions stand in, best first (earlier on a tie).
             let mut by_public = list.clone();
             by_public.sort_by(|a, b| {
-                let key = |s: &Submission| {
-                    public_of(s)
-                        .and_then(|p| p.headline())
-                        .unwrap_or(f64::NEG_INFINITY)
-                };
+                let key =
+                    |s: &Submission| public_of(s).as_ref().map_or(f64::NEG_INFINITY, headline);
                 key(b).total_cmp(&key(a)).then(a.at.cmp(&b.at))
             });
             candidates = by_public.into_iter().take(FINAL_PICKS as usize).collect();

@@ -163,12 +163,7 @@ fn plain(status: StatusCode, message: &str) -> Response {
 
 /// The site whose live token the request carries, or the 401 (or 403) to answer.
 async fn authenticate(app: &Shared, headers: &HeaderMap) -> Result<String, Response> {
-    let given = headers.get(header::AUTHORIZATION);
-    let token = given.and_then(|v| v.to_str().ok()).and_then(|h| {
-        let (scheme, token) = h.trim().split_once(' ')?;
-        let token = token.trim();
-        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-    });
+    let token = auth::bearer_token(headers);
     let unauthorized = |challenge: &'static str, message: &str| {
         let mut r = plain(StatusCode::UNAUTHORIZED, message);
         r.headers_mut().insert(

@@ -236,12 +236,7 @@ impl App {
     }
 }
 
-pub(crate) fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use lunghub_store::now_ns;
 
 /// Who is asking, and the CSRF token their forms must carry.
 #[derive(Debug, Clone)]

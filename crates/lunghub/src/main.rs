@@ -19,7 +19,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the web platform: public site, sign-up, hospital onboarding, accounts, datasets,
-    /// "Try the model", JSON API
+    /// "Try the model", challenges and their leaderboards, JSON API
     Serve(commands::serve::ServeArgs),
     /// Receive images from a PACS or modality over DICOM (C-STORE, C-ECHO) into intake
     Scp(commands::scp::ScpArgs),

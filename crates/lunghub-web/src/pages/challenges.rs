@@ -70,16 +70,6 @@ async fn found(app: &Shared, id: &str) -> Result<Challenge, WebError> {
     app.platform.challenge(id).await?.ok_or(WebError::NotFound)
 }
 
-fn state_of(c: &Challenge, now: i64) -> &'static str {
-    if now < c.opens_at {
-        "opens soon"
-    } else if c.is_closed(now) {
-        "closed"
-    } else {
-        "open"
-    }
-}
-
 fn rate(v: Option<f64>) -> String {
     v.map_or("n/a".into(), |v| format!("{v:.3}"))
 }
@@ -147,7 +137,7 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
                             td { a href=(format!("/tracks#{}", c.track_id)) { (c.track_id) } }
                             td { a href=(format!("/releases/{}/{}", c.release_name, c.release_version)) { (c.release_name) " v" (c.release_version) } }
                             td { (c.task) }
-                            td { (state_of(c, now)) }
+                            td { (c.state(now)) }
                             td { (date(c.closes_at)) }
                         }
                     }
@@ -171,10 +161,12 @@ async fn challenge_page(
     let public = public_leaderboard(&all);
     let private = private_leaderboard(&all);
     let account = viewer.account.as_ref();
-    let own = match account {
-        Some(a) => app.platform.own_submissions(&c.id, &a.id, now).await?,
-        None => Vec::new(),
-    };
+    // One's own history, newest first, from the submissions already read.
+    let own: Vec<&Submission> = all
+        .iter()
+        .rev()
+        .filter(|s| account.is_some_and(|a| a.id == s.account_id))
+        .collect();
     let counts = match account {
         Some(a) => Some(app.platform.submission_counts(&c.id, &a.id, now).await?),
         None => None,
@@ -186,7 +178,7 @@ async fn challenge_page(
         p.meta {
             "Track " a href=(format!("/tracks#{}", c.track_id)) { (c.track_id) } " · dataset "
             a href=(format!("/releases/{}/{}", c.release_name, c.release_version)) { (c.release_name) " v" (c.release_version) }
-            " · task " strong { (c.task) } " · " strong #state { (state_of(c, now)) }
+            " · task " strong { (c.task) } " · " strong #state { (c.state(now)) }
             " · opens " (date(c.opens_at)) ", closes " (date(c.closes_at)) " (UTC)"
         }
         section {
@@ -223,7 +215,7 @@ async fn challenge_page(
             @match (account, viewer.may(Action::SubmitPredictions)) {
                 (None, _) => { p { a href=(format!("/signin?next=/challenges/{}", c.id)) { "Sign in" } " to submit." } }
                 (Some(_), false) => { p { "Confirm your email address first: only verified accounts may submit." } }
-                (Some(_), true) if !c.is_open(now) => { p { "This challenge is " (state_of(c, now)) "." } }
+                (Some(_), true) if !c.is_open(now) => { p { "This challenge is " (c.state(now)) "." } }
                 (Some(_), true) => {
                     @if let Some(n) = counts { p.meta #left {
                         "You have made " (n.today) " of " (c.daily_limit) " submissions today and " (n.total) " of " (c.total_limit) " in all."
@@ -327,10 +319,8 @@ async fn test_images(
     let set = test_set(&app.platform, &c).await?;
     let Some(record) = app
         .catalog
-        .releases()
+        .release(&c.release_name, Some(c.release_version))
         .await?
-        .into_iter()
-        .find(|r| r.name == c.release_name && r.version == c.release_version)
     else {
         return Err(WebError::Internal(format!(
             "challenge {}: its release is missing",
@@ -574,7 +564,7 @@ fn challenge_json(c: &Challenge, now: i64) -> Value {
     json!({
         "id": c.id, "title": c.title, "description": c.description, "track": c.track_id,
         "release": { "name": c.release_name, "version": c.release_version },
-        "task": c.task, "threshold": c.threshold, "state": state_of(c, now),
+        "task": c.task, "threshold": c.threshold, "state": c.state(now),
         "opens_at": c.opens_at, "closes_at": c.closes_at,
         "daily_limit": c.daily_limit, "total_limit": c.total_limit,
     })
@@ -611,14 +601,7 @@ fn api_error(status: StatusCode, why: &str, problems: &[String]) -> Response {
 
 /// The account whose live personal token the request carries, or the answer to give.
 async fn bearer(app: &Shared, headers: &HeaderMap) -> Result<Account, Response> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|h| {
-            let (scheme, token) = h.trim().split_once(' ')?;
-            let token = token.trim();
-            (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
-        });
+    let token = auth::bearer_token(headers);
     let unauthorized = |why: &str| {
         let mut r = api_error(StatusCode::UNAUTHORIZED, why, &[]);
         r.headers_mut().insert(

@@ -10,6 +10,7 @@ use lunghub_learn::data::Task;
 use lunghub_learn::predictor::Predictor;
 use lunghub_release::archive::{Published, Source};
 use lunghub_store::challenges::{Challenge, NewChallenge};
+use lunghub_store::now_ns;
 use lunghub_web::challenges::{NotRecorded, scores_of, submit, test_set};
 
 use super::storage::StorageArgs;
@@ -91,13 +92,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0)
-}
-
 /// 00:00 UTC of a YYYY-MM-DD date, in nanoseconds.
 fn date_ns(text: &str) -> Result<i64> {
     let parts: Vec<&str> = text.split('-').collect();
@@ -125,13 +119,7 @@ pub fn run(args: ChallengeArgs) -> Result<ExitCode> {
                 let now = now_ns();
                 for c in platform.challenges().await? {
                     let n = platform.submissions(&c.id, now).await?.len();
-                    let state = if now < c.opens_at {
-                        "opens soon"
-                    } else if c.is_closed(now) {
-                        "closed"
-                    } else {
-                        "open"
-                    };
+                    let state = c.state(now);
                     println!(
                         "{}\t{}\t{} v{}\t{}\t{state}\t{n} submission(s)",
                         c.id, c.title, c.release_name, c.release_version, c.task
@@ -213,10 +201,8 @@ async fn submit_baseline(
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     let record = catalog
-        .releases()
+        .release(&challenge.release_name, Some(challenge.release_version))
         .await?
-        .into_iter()
-        .find(|r| r.name == challenge.release_name && r.version == challenge.release_version)
         .context("the challenge's release is not in the catalog")?;
     let published = Published::open(blobs, &record.manifest_sha256)?;
     let header = set
