@@ -14,7 +14,8 @@
 use rayon::prelude::*;
 
 use crate::LearnError;
-use crate::model::{Net, im2col};
+use crate::kernels::{Matrix, im2col, max_pool_plane, pooled, product};
+use crate::model::Net;
 use crate::train::Example;
 
 /// Feature maps of one image: `[channels, height, width]`, row-major.
@@ -292,11 +293,11 @@ impl FoldedConv {
         }
         // Small products gain nothing from a second thread.
         let parallel = matches!(threads, Threads::All) && self.outputs * rows * positions > 1 << 20;
-        add_product(
-            &self.weight,
-            scratch,
+        product(
             &mut out,
-            [self.outputs, rows, positions],
+            Matrix::new(&self.weight, self.outputs, rows),
+            Matrix::new(scratch, rows, positions),
+            true,
             parallel,
         );
         if relu {
@@ -313,61 +314,16 @@ impl FoldedConv {
     }
 }
 
-/// `out += a · b` for row-major `a: [m, k]`, `b: [k, n]`, `out: [m, n]`.
-fn add_product(a: &[f32], b: &[f32], out: &mut [f32], [m, k, n]: [usize; 3], parallel: bool) {
-    assert!(a.len() == m * k && b.len() == k * n && out.len() == m * n);
-    // SAFETY: the asserts above make each slice exactly the row-major matrix the strides
-    // below describe, so gemm reads and writes only inside them; `out` is borrowed
-    // mutably, so it aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            true,
-            a.as_ptr(),
-            1,
-            k as isize,
-            b.as_ptr(),
-            1,
-            n as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            if parallel {
-                gemm::Parallelism::Rayon(0)
-            } else {
-                gemm::Parallelism::None
-            },
-        );
-    }
-}
-
-/// Max pooling, 3×3 window, stride 2, padding 1 (the padding never wins, as in burn and
-/// PyTorch).
+/// Max pooling, 3×3 window, stride 2, padding 1.
 fn max_pool_3x3_stride_2(x: &Maps) -> Maps {
-    let height = (x.height + 2 - 3) / 2 + 1;
-    let width = (x.width + 2 - 3) / 2 + 1;
-    let mut values = Vec::with_capacity(x.channels * height * width);
-    for plane in x.values.chunks(x.height * x.width) {
-        for oy in 0..height {
-            let rows = (oy * 2).saturating_sub(1)..(oy * 2 + 2).min(x.height);
-            for ox in 0..width {
-                let cols = (ox * 2).saturating_sub(1)..(ox * 2 + 2).min(x.width);
-                let mut top = f32::NEG_INFINITY;
-                for y in rows.clone() {
-                    for v in &plane[y * x.width + cols.start..y * x.width + cols.end] {
-                        top = top.max(*v);
-                    }
-                }
-                values.push(top);
-            }
-        }
+    let (height, width) = pooled([x.height, x.width]);
+    let mut values = vec![0.0f32; x.channels * height * width];
+    for (plane, out) in x
+        .values
+        .chunks(x.height * x.width)
+        .zip(values.chunks_mut(height * width))
+    {
+        max_pool_plane(plane, [x.height, x.width], out, None);
     }
     Maps {
         values,

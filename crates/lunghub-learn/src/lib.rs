@@ -30,6 +30,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod explain;
 pub mod inference;
+mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod predictor;

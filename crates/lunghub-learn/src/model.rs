@@ -18,6 +18,8 @@ use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::kernels;
+
 /// What fixes a network's shape; saved with every checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Shape {
@@ -80,11 +82,13 @@ impl Block {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match (&self.project, &self.project_bn) {
-            (Some(p), Some(bn)) => bn.forward(p.forward(x.clone())),
+            (Some(p), Some(bn)) => kernels::batch_norm(bn, convolve(p, x.clone())),
             _ => x.clone(),
         };
-        let y = self.relu.forward(self.bn1.forward(self.conv1.forward(x)));
-        let y = self.bn2.forward(self.conv2.forward(y));
+        let y = self
+            .relu
+            .forward(kernels::batch_norm(&self.bn1, convolve(&self.conv1, x)));
+        let y = kernels::batch_norm(&self.bn2, convolve(&self.conv2, y));
         self.relu.forward(y + shortcut)
     }
 }
@@ -126,43 +130,12 @@ impl Net {
     pub fn features(&self, x: Tensor<4>) -> Tensor<4> {
         let x = self
             .relu
-            .forward(self.stem_bn.forward(self.stem_forward(x)));
-        let mut x = self.pool.forward(x);
+            .forward(kernels::batch_norm(&self.stem_bn, convolve(&self.stem, x)));
+        let mut x = kernels::max_pool(&self.pool, x);
         for block in &self.blocks {
             x = block.forward(x);
         }
         x
-    }
-
-    /// The stem convolution (7×7, stride 2, padding 3, no bias) as patches times weights.
-    /// burn-flex sends a convolution from ≤ 4 to ≤ 16 channels down a direct path that
-    /// took a quarter of each training epoch here, and its generic im2col (which its
-    /// `unfold4d` also uses) was slower still; the patches of a one-channel image are cut
-    /// here instead, in plain Rust, and the stem becomes one matrix product, whose weight
-    /// gradient is another. The input is data, never a parameter, so no gradient is lost
-    /// by building the patches outside the graph. Same weights, same tensor names, same
-    /// result as `self.stem.forward(x)` (checked in the tests).
-    fn stem_forward(&self, x: Tensor<4>) -> Tensor<4> {
-        let [batch, _, height, width] = x.dims();
-        let weight = self.stem.weight.val();
-        let [out, cin, kh, kw] = weight.dims();
-        let (stride, pad) = (2, kh / 2);
-        let oh = (height + 2 * pad - kh) / stride + 1;
-        let ow = (width + 2 * pad - kw) / stride + 1;
-        let Some(patches) = patches_of(x.clone(), kh, stride, pad) else {
-            return self.stem.forward(x);
-        };
-        weight
-            .reshape([1, out, cin * kh * kw])
-            .expand([batch, out, cin * kh * kw])
-            .matmul(patches)
-            .reshape([batch, out, oh, ow])
-    }
-
-    /// The stem as an ordinary convolution: what [`Net::stem_forward`] must equal.
-    #[cfg(test)]
-    fn stem_conv(&self, x: Tensor<4>) -> Tensor<4> {
-        self.stem.forward(x)
     }
 
     /// Logits for a batch of `[batch, 1, input, input]` images.
@@ -186,97 +159,9 @@ impl Net {
     }
 }
 
-/// im2col of a batch: `[batch, channels·k·k, positions]`, zero outside the image. None
-/// when the tensor's data is not f32 (it always is here).
-fn patches_of(x: Tensor<4>, k: usize, stride: usize, pad: usize) -> Option<Tensor<3>> {
-    use rayon::prelude::*;
-    let device = x.device();
-    let [batch, channels, height, width] = x.dims();
-    let data = x.into_data();
-    let v = data.as_slice::<f32>().ok()?;
-    let oh = (height + 2 * pad - k) / stride + 1;
-    let ow = (width + 2 * pad - k) / stride + 1;
-    let (rows, positions) = (channels * k * k, oh * ow);
-    let mut out = vec![0.0f32; batch * rows * positions];
-    out.par_chunks_mut(rows * positions)
-        .enumerate()
-        .for_each(|(b, chunk)| {
-            let image = &v[b * channels * height * width..][..channels * height * width];
-            im2col(image, [channels, height, width], k, stride, pad, chunk);
-        });
-    Some(Tensor::from_data(
-        burn::tensor::TensorData::new(out, [batch, rows, positions]),
-        &device,
-    ))
-}
-
-/// The patches of one `[channels, height, width]` image as a `[channels·k·k, oh·ow]`
-/// matrix (row-major). `out` must hold zeros where a patch leaves the image: only
-/// positions inside it are written.
-pub(crate) fn im2col(
-    image: &[f32],
-    [channels, height, width]: [usize; 3],
-    k: usize,
-    stride: usize,
-    pad: usize,
-    out: &mut [f32],
-) {
-    let oh = (height + 2 * pad - k) / stride + 1;
-    let ow = (width + 2 * pad - k) / stride + 1;
-    let positions = oh * ow;
-    for c in 0..channels {
-        let plane = &image[c * height * width..][..height * width];
-        for ky in 0..k {
-            for kx in 0..k {
-                let row = (c * k + ky) * k + kx;
-                let dst = &mut out[row * positions..][..positions];
-                // The output columns whose input column lies inside the image.
-                let first = pad.saturating_sub(kx).div_ceil(stride);
-                let last = ((width + pad - kx).div_ceil(stride)).min(ow);
-                if first >= last {
-                    continue;
-                }
-                for oy in 0..oh {
-                    let Some(iy) = (oy * stride + ky).checked_sub(pad) else {
-                        continue;
-                    };
-                    if iy >= height {
-                        continue;
-                    }
-                    let line = &plane[iy * width..][..width];
-                    let target = &mut dst[oy * ow..][..ow];
-                    if stride == 1 {
-                        let from = first + kx - pad;
-                        target[first..last].copy_from_slice(&line[from..from + last - first]);
-                    } else {
-                        for ox in first..last {
-                            target[ox] = line[ox * stride + kx - pad];
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use burn::tensor::TensorData;
-
-    #[test]
-    fn the_unfolded_stem_equals_the_convolution() {
-        let device = Device::flex();
-        device.seed(5);
-        let net = Net::new(&Shape::default(), &device);
-        let values: Vec<f32> = (0..2 * 40 * 36)
-            .map(|i| ((i * 7919) % 251) as f32 / 125.0 - 1.0)
-            .collect();
-        let x = Tensor::<4>::from_data(TensorData::new(values, [2, 1, 40, 36]), &device);
-        let a = net.stem_forward(x.clone());
-        let b = net.stem_conv(x);
-        assert_eq!(a.dims(), b.dims());
-        let diff: f32 = (a - b).abs().max().into_scalar();
-        assert!(diff < 1e-4, "{diff}");
-    }
+/// One of the network's convolutions (square kernel, padding half the kernel, no bias)
+/// through [`kernels::conv2d`]: lunghub's own kernels when training on the CPU.
+fn convolve(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let kernel = conv.kernel_size[0];
+    kernels::conv2d(x, conv.weight.val(), conv.stride[0], kernel / 2)
 }
