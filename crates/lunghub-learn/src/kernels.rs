@@ -180,11 +180,13 @@ pub(crate) fn im2col(
         pad,
         |to, from, count| {
             let dst = &mut out[to..][..count];
+            let src = &image[from..][..(count - 1) * stride + 1];
             if stride == 1 {
-                dst.copy_from_slice(&image[from..][..count]);
+                dst.copy_from_slice(src);
             } else {
-                for (j, v) in dst.iter_mut().enumerate() {
-                    *v = image[from + j * stride];
+                // Chunks rather than `step_by`, whose per-element `nth` took most of the time.
+                for (d, s) in dst.iter_mut().zip(src.chunks(stride)) {
+                    *d = s[0];
                 }
             }
         },
@@ -208,13 +210,14 @@ fn col2im(
         pad,
         |to, from, count| {
             let src = &columns[to..][..count];
+            let dst = &mut image[from..][..(count - 1) * stride + 1];
             if stride == 1 {
-                for (d, s) in image[from..][..count].iter_mut().zip(src) {
+                for (d, s) in dst.iter_mut().zip(src) {
                     *d += s;
                 }
             } else {
-                for (j, s) in src.iter().enumerate() {
-                    image[from + j * stride] += s;
+                for (d, s) in dst.chunks_mut(stride).zip(src) {
+                    d[0] += s;
                 }
             }
         },
@@ -393,42 +396,72 @@ pub(crate) fn max_pool_plane(
     out: &mut [f32],
     mut argmax: Option<&mut [u32]>,
 ) {
-    // NaN wins, so that it propagates as in burn and PyTorch; otherwise the strict `>`
-    // keeps the first maximum.
-    let beats = |v: f32, top: f32| v > top || v.is_nan() && !top.is_nan();
-    let window = |o: usize, side: usize| (2 * o).saturating_sub(1)..(2 * o + 2).min(side);
     let (oh, ow) = pooled([height, width]);
-    // Separable: the max over each row's three columns, then over three rows of those.
+    // Separable: the max over three columns of each row, then over three rows of those.
     let mut across = vec![0.0f32; height * ow];
     let mut column = vec![0u32; height * ow];
-    for (y, row) in plane.chunks_exact(width).enumerate() {
-        for ox in 0..ow {
-            let cols = window(ox, width);
-            let (mut top, mut at) = (row[cols.start], cols.start);
-            for x in cols.start + 1..cols.end {
-                if beats(row[x], top) {
-                    (top, at) = (row[x], x);
-                }
-            }
-            across[y * ow + ox] = top;
-            column[y * ow + ox] = at as u32;
+    for ((row, tops), cols) in plane
+        .chunks_exact(width)
+        .zip(across.chunks_exact_mut(ow))
+        .zip(column.chunks_exact_mut(ow))
+    {
+        for (ox, (top, col)) in tops.iter_mut().zip(cols.iter_mut()).enumerate() {
+            let start = (2 * ox).saturating_sub(1);
+            let (value, at) = first_max(&row[start..(2 * ox + 2).min(width)]);
+            *top = value;
+            *col = (start + at) as u32;
         }
     }
-    for oy in 0..oh {
-        let rows = window(oy, height);
-        for ox in 0..ow {
-            let (mut top, mut at) = (across[rows.start * ow + ox], rows.start);
-            for y in rows.start + 1..rows.end {
-                if beats(across[y * ow + ox], top) {
-                    (top, at) = (across[y * ow + ox], y);
-                }
+    let mut row_of = vec![0u32; ow];
+    for (oy, tops) in out.chunks_exact_mut(ow).take(oh).enumerate() {
+        let start = (2 * oy).saturating_sub(1);
+        tops.copy_from_slice(&across[start * ow..][..ow]);
+        row_of.fill(start as u32);
+        for y in start + 1..(2 * oy + 2).min(height) {
+            for ((top, at), v) in tops
+                .iter_mut()
+                .zip(&mut row_of)
+                .zip(&across[y * ow..][..ow])
+            {
+                let take = beats(*v, *top);
+                *top = if take { *v } else { *top };
+                *at = if take { y as u32 } else { *at };
             }
-            out[oy * ow + ox] = top;
-            if let Some(argmax) = argmax.as_deref_mut() {
-                argmax[oy * ow + ox] = (at * width) as u32 + column[at * ow + ox];
+        }
+        if let Some(argmax) = argmax.as_deref_mut() {
+            for (ox, (index, y)) in argmax[oy * ow..][..ow].iter_mut().zip(&row_of).enumerate() {
+                let y = *y as usize;
+                *index = (y * width) as u32 + column[y * ow + ox];
             }
         }
     }
+}
+
+/// Whether `v` replaces `top` as a window's maximum: the strict `>` keeps the first
+/// maximum, and a NaN replaces anything, so that it propagates (PyTorch's rule). The
+/// non-short-circuit `|`, and selects rather than branches where it is used: the outcome is
+/// data, and mispredicted branches took most of the pooling's time.
+#[inline(always)]
+#[allow(clippy::nonminimal_bool)]
+fn beats(v: f32, top: f32) -> bool {
+    (v > top) | v.is_nan()
+}
+
+/// The first maximum of a short window, and where it is.
+#[inline(always)]
+fn first_max(window: &[f32]) -> (f32, usize) {
+    // The full window, as an array the compiler unrolls.
+    if let Ok([a, b, c]) = <[f32; 3]>::try_from(window) {
+        let (top, at) = if beats(b, a) { (b, 1) } else { (a, 0) };
+        return if beats(c, top) { (c, 2) } else { (top, at) };
+    }
+    let (mut top, mut at) = (window[0], 0);
+    for (i, v) in window.iter().enumerate().skip(1) {
+        let take = beats(*v, top);
+        top = if take { *v } else { top };
+        at = if take { i } else { at };
+    }
+    (top, at)
 }
 
 /// The side of a plane after [`max_pool_plane`].
@@ -1137,6 +1170,22 @@ mod tests {
         let ((y0, dx0), (y1, dx1)) = (run(false), run(true));
         assert_close("output", &(y0, y1));
         assert_close("input gradient", &(dx0, dx1));
+    }
+
+    #[test]
+    fn a_nan_in_a_window_propagates_and_takes_the_gradient() {
+        let mut plane: Vec<f32> = (0..36).map(|i| i as f32).collect();
+        plane[7] = f32::NAN; // row 1, column 1: in the windows of outputs (0,0), (0,1), (1,0), (1,1)
+        let mut out = vec![0.0f32; 9];
+        let mut argmax = vec![0u32; 9];
+        max_pool_plane(&plane, [6, 6], &mut out, Some(&mut argmax));
+        for o in [0, 1, 3, 4] {
+            assert!(out[o].is_nan(), "output {o}: {}", out[o]);
+            assert_eq!(argmax[o], 7, "output {o}");
+        }
+        // Elsewhere the window's largest value, which is its bottom-right corner here.
+        assert_eq!((out[8], argmax[8]), (35.0, 35));
+        assert_eq!((out[2], argmax[2]), (11.0, 11));
     }
 
     #[test]
