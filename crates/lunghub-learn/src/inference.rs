@@ -6,15 +6,16 @@
 //! time converting layouts (NCHW to NHWC and back) around each convolution, a fifth in a
 //! max pool that also records argmax indices for a backward pass that never comes, and
 //! applied each batch norm as separate element-wise passes. Frozen, the same network
-//! answers one radiograph in 2.1 ms instead of 2.95 and scores batches of 32 at 1,536
-//! images/s instead of 327 (`lunghub bench learn`, two cores). Training still
-//! runs through burn, which owns the gradients; this module only reads trained weights, so
-//! its probabilities equal burn's to float rounding (checked in the tests).
+//! answered one radiograph in 2.1 ms instead of 2.95 and scored batches of 32 at 1,536
+//! images/s instead of 327 (`lunghub bench learn`, two cores); with one image cut into
+//! bands of output rows over the threads, 0.8 ms. Training runs through burn's autodiff
+//! (with the kernels of [`crate::kernels`]); this module only reads trained weights, so its
+//! probabilities equal burn's to float rounding (checked in the tests).
 
 use rayon::prelude::*;
 
 use crate::LearnError;
-use crate::kernels::{Matrix, im2col, max_pool_plane, pooled, product};
+use crate::kernels::{Matrix, im2col_rows, max_pool_plane, pooled, product};
 use crate::model::Net;
 use crate::train::Example;
 
@@ -183,7 +184,10 @@ impl FrozenNet {
             width: self.side,
         };
         let mut scratch = Vec::new();
-        let mut x = max_pool_3x3_stride_2(&self.stem.forward(&image, true, threads, &mut scratch));
+        let mut x = max_pool_3x3_stride_2(
+            &self.stem.forward(&image, true, threads, &mut scratch),
+            threads,
+        );
         for block in &self.blocks {
             let shortcut = match &block.project {
                 Some(p) => p.forward(&x, false, threads, &mut scratch),
@@ -277,53 +281,103 @@ impl FoldedConv {
         let height = (x.height + 2 * pad - k) / stride + 1;
         let width = (x.width + 2 * pad - k) / stride + 1;
         let (rows, positions) = (self.inputs * k * k, height * width);
+        // One image on every thread: bands of output rows, each cut and multiplied on its
+        // own thread (the patches too, which a threaded product alone would leave on one).
+        // Small products gain nothing from a second thread.
+        let bands = match threads {
+            Threads::All if self.outputs * rows * positions > 1 << 20 => {
+                rayon::current_num_threads().clamp(1, height)
+            }
+            _ => 1,
+        };
+        let values = if bands == 1 {
+            self.band(x, 0..height, relu, scratch)
+        } else {
+            let per = height.div_ceil(bands);
+            let parts: Vec<(std::ops::Range<usize>, Vec<f32>)> = (0..bands)
+                .into_par_iter()
+                .map(|b| {
+                    let band = b * per..((b + 1) * per).min(height);
+                    (band.clone(), self.band(x, band, relu, &mut Vec::new()))
+                })
+                .collect();
+            let mut out = vec![0.0f32; self.outputs * positions];
+            for (band, part) in parts {
+                let len = band.len() * width;
+                for (o, channel) in out.chunks_exact_mut(positions).enumerate() {
+                    channel[band.start * width..][..len].copy_from_slice(&part[o * len..][..len]);
+                }
+            }
+            out
+        };
+        Maps {
+            values,
+            channels: self.outputs,
+            height,
+            width,
+        }
+    }
+
+    /// The output rows `band` of this convolution of `x`, `[outputs, band.len()·width]`.
+    fn band(
+        &self,
+        x: &Maps,
+        band: std::ops::Range<usize>,
+        relu: bool,
+        scratch: &mut Vec<f32>,
+    ) -> Vec<f32> {
+        let (k, stride, pad) = (self.kernel, self.stride, self.pad);
+        let width = (x.width + 2 * pad - k) / stride + 1;
+        let (rows, positions) = (self.inputs * k * k, band.len() * width);
         scratch.clear();
         scratch.resize(rows * positions, 0.0);
-        im2col(
+        im2col_rows(
             &x.values,
             [x.channels, x.height, x.width],
             k,
             stride,
             pad,
+            band,
             scratch,
         );
         let mut out = Vec::with_capacity(self.outputs * positions);
         for b in &self.bias {
             out.extend(std::iter::repeat_n(*b, positions));
         }
-        // Small products gain nothing from a second thread.
-        let parallel = matches!(threads, Threads::All) && self.outputs * rows * positions > 1 << 20;
         product(
             &mut out,
             Matrix::new(&self.weight, self.outputs, rows),
             Matrix::new(scratch, rows, positions),
             true,
-            parallel,
+            false,
         );
         if relu {
             for v in &mut out {
                 *v = v.max(0.0);
             }
         }
-        Maps {
-            values: out,
-            channels: self.outputs,
-            height,
-            width,
-        }
+        out
     }
 }
 
 /// Max pooling, 3×3 window, stride 2, padding 1.
-fn max_pool_3x3_stride_2(x: &Maps) -> Maps {
+fn max_pool_3x3_stride_2(x: &Maps, threads: Threads) -> Maps {
     let (height, width) = pooled([x.height, x.width]);
     let mut values = vec![0.0f32; x.channels * height * width];
-    for (plane, out) in x
-        .values
-        .chunks(x.height * x.width)
-        .zip(values.chunks_mut(height * width))
-    {
+    let pool = |(plane, out): (&[f32], &mut [f32])| {
         max_pool_plane(plane, [x.height, x.width], out, None);
+    };
+    let (planes, outs) = (
+        x.values.chunks(x.height * x.width),
+        values.chunks_mut(height * width),
+    );
+    match threads {
+        Threads::All => planes
+            .zip(outs)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .for_each(pool),
+        Threads::One => planes.zip(outs).for_each(pool),
     }
     Maps {
         values,
@@ -413,7 +467,8 @@ mod tests {
             height: 7,
             width: 6,
         };
-        let ours = max_pool_3x3_stride_2(&x);
+        let ours = max_pool_3x3_stride_2(&x, Threads::All);
+        assert_eq!(ours.values, max_pool_3x3_stride_2(&x, Threads::One).values);
         let pool = MaxPool2dConfig::new([3, 3])
             .with_strides([2, 2])
             .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))

@@ -1,22 +1,30 @@
-//! The convolution under training on the CPU: a burn backend extension with its own
-//! forward and backward passes, im2col and `gemm` in NCHW, one image per task.
+//! The training kernels on the CPU: convolution, batch norm and max pooling as a burn
+//! backend extension over burn-flex, each with its own forward and backward pass.
 //!
-//! Why not burn-flex's convolution: perf profiles of a training epoch here put over half of
-//! it in and around burn-flex's `conv2d` and its default backward pass. The forward pass
-//! copies every input to NHWC on one thread; the weight gradient is computed as a
-//! convolution of the input by the output gradient, with the batch as channels, after two
-//! strided transposes; the input gradient is a transposed convolution. Most of that ran on one
-//! of the two cores. Here the forward pass is, per image, the patches (`im2col`) times the
-//! weights; the backward pass is, per image, the weights' transpose times the output
-//! gradient, folded back onto the image (`col2im`), and the output gradient times the
-//! patches, summed over the batch. Images are spread over the threads.
+//! Why not burn-flex's own: perf profiles of a training epoch here put over half of it in
+//! and around burn-flex's `conv2d` and its default backward pass, and most of that ran on
+//! one of the two cores. Its forward pass copies every input to NHWC on one thread; the
+//! weight gradient is a convolution of the input by the output gradient, with the batch as
+//! channels, after two strided transposes; the input gradient is a transposed convolution.
+//! Batch norm in training was a chain of separate passes with a transpose for its
+//! statistics, and the max pool another eighth of the time. Here:
+//! - a convolution is, per image, the patches (`im2col`, NCHW) times the weights (`gemm`);
+//!   its backward pass is, per image, the weights' transpose times the output gradient,
+//!   folded back onto the image (`col2im`), and the output gradient times the patches,
+//!   summed over the batch;
+//! - batch norm takes its statistics per channel in one pass each, and its backward pass is
+//!   the closed form;
+//! - the 3×3 stride-2 max pool is separable and branch-free, and keeps where each maximum
+//!   was for its backward pass.
 //!
-//! Results do not depend on the number of threads or on scheduling: the batch is cut into
-//! fixed groups of [`GROUP`] images whose weight gradients are summed in order, so a training
-//! run reproduces byte for byte.
+//! Images, channels or planes are spread over the threads. Results do not depend on the
+//! number of threads or on scheduling: the batch is cut into fixed groups of [`GROUP`] images
+//! whose weight gradients are summed in order, and every other sum runs in a fixed order, so
+//! a training run reproduces byte for byte (tested).
 //!
-//! The op is routed to burn-flex (and to autodiff over burn-flex) only; on any other device
-//! [`conv2d`] is burn's own convolution, so the `cuda` feature trains with cuDNN-style kernels.
+//! The ops run on burn-flex (and autodiff over it) in f32 only; on any other device, such as
+//! the `cuda` feature's, the wrappers below ([`conv2d`], [`batch_norm`], [`max_pool`]) call
+//! burn's own ops.
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -173,11 +181,27 @@ pub(crate) fn im2col(
     pad: usize,
     out: &mut [f32],
 ) {
+    let oh = (height + 2 * pad - k) / stride + 1;
+    im2col_rows(image, [channels, height, width], k, stride, pad, 0..oh, out);
+}
+
+/// [`im2col`] for the output rows `rows` only: a `[channels·k·k, rows.len()·ow]` matrix.
+#[inline]
+pub(crate) fn im2col_rows(
+    image: &[f32],
+    [channels, height, width]: [usize; 3],
+    k: usize,
+    stride: usize,
+    pad: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+) {
     each_run(
         [channels, height, width],
         k,
         stride,
         pad,
+        rows,
         |to, from, count| {
             let dst = &mut out[to..][..count];
             let src = &image[from..][..(count - 1) * stride + 1];
@@ -203,11 +227,13 @@ fn col2im(
     pad: usize,
     image: &mut [f32],
 ) {
+    let oh = (height + 2 * pad - k) / stride + 1;
     each_run(
         [channels, height, width],
         k,
         stride,
         pad,
+        0..oh,
         |to, from, count| {
             let src = &columns[to..][..count];
             let dst = &mut image[from..][..(count - 1) * stride + 1];
@@ -224,20 +250,21 @@ fn col2im(
     );
 }
 
-/// The runs of the patch matrix that read the image: for each kernel tap and output row
-/// inside the image, `visit(to, from, count)` says that patch entries `to..to + count` read
-/// image positions `from, from + stride, …` (the output columns whose input lies inside
-/// the image; the others read the zero padding).
+/// The runs of the patch matrix (of output rows `out_rows`) that read the image: for each
+/// kernel tap and output row inside the image, `visit(to, from, count)` says that patch
+/// entries `to..to + count` read image positions `from, from + stride, …` (the output
+/// columns whose input lies inside the image; the others read the zero padding).
+#[inline(always)]
 fn each_run(
     [channels, height, width]: [usize; 3],
     k: usize,
     stride: usize,
     pad: usize,
+    out_rows: std::ops::Range<usize>,
     mut visit: impl FnMut(usize, usize, usize),
 ) {
-    let oh = (height + 2 * pad - k) / stride + 1;
     let ow = (width + 2 * pad - k) / stride + 1;
-    let positions = oh * ow;
+    let positions = out_rows.len() * ow;
     for c in 0..channels {
         for ky in 0..k {
             for kx in 0..k {
@@ -247,7 +274,7 @@ fn each_run(
                 if first >= last {
                     continue;
                 }
-                for oy in 0..oh {
+                for oy in out_rows.clone() {
                     let Some(iy) = (oy * stride + ky).checked_sub(pad) else {
                         continue;
                     };
@@ -255,7 +282,7 @@ fn each_run(
                         continue;
                     }
                     visit(
-                        row * positions + oy * ow + first,
+                        row * positions + (oy - out_rows.start) * ow + first,
                         (c * height + iy) * width + first * stride + kx - pad,
                         last - first,
                     );
@@ -946,7 +973,7 @@ fn runs_here(x: &Tensor<4>) -> bool {
 /// forward pass.
 pub(crate) fn batch_norm(bn: &BatchNorm, x: Tensor<4>) -> Tensor<4> {
     let training = x.device().is_autodiff() && bn.training.is_enabled();
-    if !training || !runs_here(&x) {
+    if !training || !runs_here(&x) || bn.gamma.val().dtype() != DType::F32 {
         return bn.forward(x);
     }
     let device = x.device();

@@ -6,9 +6,9 @@
 //! pool, four stages of one basic block each (two 3×3 convolutions with batch norm and a
 //! projected shortcut where the shape changes), global average pooling and one linear layer.
 //! About 0.3 M parameters: an epoch over the 937 training images of the shared chest X-ray
-//! release takes about 10 s on two cores, so a full run finishes here in minutes and the
-//! ten trainings of the protocol comparison in about a quarter of an hour. Chest X-ray
-//! findings are coarse (opacities, consolidation), and the
+//! release takes about 3 s on two cores (with the kernels of [`crate::kernels`]), so a full
+//! run finishes here in under a minute and the ten trainings of the protocol comparison in
+//! a few. Chest X-ray findings are coarse (opacities, consolidation), and the
 //! public models that scored higher at 224 px mostly learned the source (see the report's
 //! shortcut check), so resolution is not what limits an honest model on this data.
 
