@@ -367,17 +367,18 @@ fn max_pool_3x3_stride_2(x: &Maps, threads: Threads) -> Maps {
     let pool = |(plane, out): (&[f32], &mut [f32])| {
         max_pool_plane(plane, [x.height, x.width], out, None);
     };
-    let (planes, outs) = (
-        x.values.chunks(x.height * x.width),
-        values.chunks_mut(height * width),
-    );
+    let (plane, pooled) = (x.height * x.width, height * width);
     match threads {
-        Threads::All => planes
-            .zip(outs)
-            .collect::<Vec<_>>()
-            .into_par_iter()
+        Threads::All => x
+            .values
+            .par_chunks(plane)
+            .zip(values.par_chunks_mut(pooled))
             .for_each(pool),
-        Threads::One => planes.zip(outs).for_each(pool),
+        Threads::One => x
+            .values
+            .chunks(plane)
+            .zip(values.chunks_mut(pooled))
+            .for_each(pool),
     }
     Maps {
         values,

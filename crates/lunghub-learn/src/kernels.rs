@@ -346,25 +346,23 @@ pub(crate) fn conv_backward(
     let batch = x.len() / g.image_len();
     let weights = Matrix::new(weight, g.channels_out, g.rows());
     let mut input_grad = want_input.then(|| vec![0.0f32; batch * g.image_len()]);
-    let mut slots: Vec<Option<&mut [f32]>> = match input_grad.as_mut() {
+    let slots: Vec<Option<&mut [f32]>> = match input_grad.as_mut() {
         Some(grad) => grad.chunks_mut(GROUP * g.image_len()).map(Some).collect(),
         None => (0..batch.div_ceil(GROUP)).map(|_| None).collect(),
     };
     let partials: Vec<Option<Vec<f32>>> = slots
-        .par_iter_mut()
+        .into_par_iter()
         .zip(x.par_chunks(GROUP * g.image_len()))
         .zip(output_grad.par_chunks(GROUP * g.output_len()))
-        .map(|((slot, images), grads)| {
+        .map(|((mut slot, images), grads)| {
             let mut weight_grad = want_weight.then(|| vec![0.0f32; g.channels_out * g.rows()]);
             let mut scratch = Vec::new();
-            let mut columns = vec![
-                0.0f32;
-                if want_input {
-                    g.rows() * g.positions()
-                } else {
-                    0
-                }
-            ];
+            let columns_len = if want_input {
+                g.rows() * g.positions()
+            } else {
+                0
+            };
+            let mut columns = vec![0.0f32; columns_len];
             for (i, (image, grad)) in images
                 .chunks(g.image_len())
                 .zip(grads.chunks(g.output_len()))
@@ -410,7 +408,6 @@ pub(crate) fn conv_backward(
         }
         sum
     });
-    drop(slots);
     (input_grad, weight_grad)
 }
 
