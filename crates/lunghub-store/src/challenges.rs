@@ -67,24 +67,6 @@ impl Challenge {
     }
 }
 
-/// What creating a challenge takes; `created_at` is now.
-#[derive(Debug, Clone)]
-pub struct NewChallenge {
-    pub id: String,
-    pub track_id: String,
-    pub title: String,
-    pub description: String,
-    pub release_name: String,
-    pub release_version: i64,
-    pub task: String,
-    pub threshold: f64,
-    pub opens_at: i64,
-    pub closes_at: i64,
-    pub daily_limit: i64,
-    pub total_limit: i64,
-    pub created_by: String,
-}
-
 /// One image of a challenge's test set, with its sequestered finding.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChallengeCase {
@@ -243,9 +225,10 @@ pub fn is_challenge_id(id: &str) -> bool {
 }
 
 impl Platform {
-    /// Records a challenge. Its track and release must exist; an id in use is
+    /// Records a challenge as given (`created_at` included). Its track and release must
+    /// exist; an id in use is
     /// [`StoreError::Conflict`].
-    pub async fn create_challenge(&self, new: &NewChallenge) -> Result<Challenge, StoreError> {
+    pub async fn create_challenge(&self, new: &Challenge) -> Result<Challenge, StoreError> {
         if !is_challenge_id(&new.id) {
             return Err(StoreError::Conflict(format!(
                 "{:?} is not a challenge id: use 3 to 64 lowercase letters, digits and '-'",
@@ -300,7 +283,7 @@ impl Platform {
         .bind(new.daily_limit)
         .bind(new.total_limit)
         .bind(&new.created_by)
-        .bind(now_ns())
+        .bind(new.created_at)
         .execute(&self.pool)
         .await;
         match inserted {

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use lunghub_learn::data::Task;
 use lunghub_learn::predictor::Predictor;
 use lunghub_release::archive::{Published, Source};
-use lunghub_store::challenges::{Challenge, NewChallenge};
+use lunghub_store::challenges::Challenge;
 use lunghub_store::now_ns;
 use lunghub_web::challenges::{NotRecorded, scores_of, submit, test_set};
 
@@ -161,7 +161,7 @@ pub fn run(args: ChallengeArgs) -> Result<ExitCode> {
                     }
                     Some(predictor)
                 };
-                let new = NewChallenge {
+                let new = Challenge {
                     id: a.id.clone(),
                     track_id: a.track.clone(),
                     title: a.title.clone(),
@@ -175,6 +175,7 @@ pub fn run(args: ChallengeArgs) -> Result<ExitCode> {
                     daily_limit: a.daily_limit,
                     total_limit: a.total_limit,
                     created_by: a.by.clone(),
+                    created_at: now_ns(),
                 };
                 let challenge = platform.create_challenge(&new).await?;
                 println!("challenge {} created: /challenges/{}", challenge.id, challenge.id);
