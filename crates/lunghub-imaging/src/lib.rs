@@ -24,6 +24,7 @@
 //!   from their nearest neighbour. (A 64-bit difference hash could not tell chest X-rays
 //!   apart: they all share one layout.)
 
+pub mod jpegls;
 mod render;
 mod samples;
 

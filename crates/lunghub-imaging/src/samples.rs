@@ -3,8 +3,9 @@
 //! describes, before any LUT.
 //!
 //! Native and RLE data are decoded here (every bit depth, either byte order, planar or
-//! interleaved), because dicom-pixeldata fails on 32-bit data. Encapsulated JPEG, JPEG-LS
-//! and JPEG 2000 go through dicom-pixeldata's codecs.
+//! interleaved), because dicom-pixeldata fails on 32-bit data; JPEG-LS by lunghub's own
+//! decoder (`jpegls.rs`), 12-bit JPEG by libjpeg-turbo-rs and 8-bit JPEG by jpeg-decoder.
+//! Other encapsulated data (JPEG lossless, JPEG 2000) goes through dicom-pixeldata's codecs.
 
 use std::io::Cursor;
 
@@ -98,6 +99,7 @@ const RLE: &str = "1.2.840.10008.1.2.5";
 const EXPLICIT_BE: &str = "1.2.840.10008.1.2.2";
 const JPEG_LOSSY: &[&str] = &["1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"];
 const JPEG_EXTENDED: &str = "1.2.840.10008.1.2.4.51";
+const JPEG_LS: &[&str] = &["1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"];
 
 fn int(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {
     obj.get(tag).and_then(|e| e.to_int::<u32>().ok())
@@ -270,6 +272,25 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
             SampleData::U16(out)
         };
         (data, photometric)
+    } else if JPEG_LS.contains(&ts.as_str()) {
+        let fragments = match elem.value() {
+            Value::PixelSequence(seq) => seq,
+            _ => {
+                return Err(ImagingError::Pixels(
+                    "JPEG-LS pixel data is not encapsulated".into(),
+                ));
+            }
+        };
+        (
+            jpeg_ls_frames(
+                fragments.fragments(),
+                fragments.offset_table(),
+                &geometry,
+                bits,
+                signed,
+            )?,
+            photometric,
+        )
     } else if JPEG_LOSSY.contains(&ts.as_str()) && bits == 8 {
         let fragments = match elem.value() {
             Value::PixelSequence(seq) => seq,
@@ -302,7 +323,9 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
             out_photometric,
         )
     };
-    let values = if planar && ts != RLE {
+    // RLE and JPEG-LS frames come out of their decoders interleaved whatever the data set's
+    // planar configuration says.
+    let values = if planar && ts != RLE && !JPEG_LS.contains(&ts.as_str()) {
         interleave(values, &geometry)
     } else {
         values
@@ -562,6 +585,45 @@ fn jpeg_frames(
     }
     let photometric = if g.spp == 3 { "RGB" } else { photometric };
     Ok((SampleData::U8(out), photometric.to_owned()))
+}
+
+/// JPEG-LS, one stream per frame, in the type BitsAllocated calls for.
+fn jpeg_ls_frames(
+    fragments: &[Vec<u8>],
+    offsets: &[u32],
+    g: &Geometry,
+    bits: u32,
+    signed: bool,
+) -> Result<SampleData, ImagingError> {
+    let expected = crate::jpegls::Expected {
+        width: g.columns,
+        height: g.rows,
+        components: u8::try_from(g.spp)
+            .map_err(|_| ImagingError::Pixels("too many samples per pixel".into()))?,
+    };
+    let mut out = Vec::with_capacity(g.frame_values() * g.frames as usize);
+    for stream in frame_streams(fragments, offsets, g.frames as usize)? {
+        let frame = crate::jpegls::decode(&stream, expected)
+            .map_err(|e| ImagingError::Pixels(e.to_string()))?;
+        if u32::from(frame.precision) > bits {
+            return Err(ImagingError::Pixels(format!(
+                "JPEG-LS samples of {} bits in a BitsAllocated of {bits}",
+                frame.precision
+            )));
+        }
+        out.extend_from_slice(&frame.samples);
+    }
+    Ok(match (bits, signed) {
+        (8, false) => SampleData::U8(out.into_iter().map(|v| v as u8).collect()),
+        (8, true) => SampleData::I8(out.into_iter().map(|v| v as u8 as i8).collect()),
+        (16, false) => SampleData::U16(out),
+        (16, true) => SampleData::I16(out.into_iter().map(|v| v as i16).collect()),
+        (b, _) => {
+            return Err(ImagingError::Pixels(format!(
+                "JPEG-LS in BitsAllocated {b} is not supported"
+            )));
+        }
+    })
 }
 
 /// DICOM RLE (PS3.5 Annex G): one fragment per frame, one PackBits segment per byte of

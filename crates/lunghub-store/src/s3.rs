@@ -45,6 +45,10 @@ impl S3Blobs {
             return Err(StoreError::UnsupportedBlobUrl(url.to_owned()));
         }
         let prefix = Path::parse(prefix).map_err(object_store::Error::from)?;
+        // object_store's HTTPS client is built without a crypto provider of its own (see the
+        // workspace Cargo.toml), so it takes the process default: ring, unless the binary
+        // installed one already (then this does nothing).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             // Self-hosted S3 servers (MinIO, moto, Garage) commonly listen on plain HTTP

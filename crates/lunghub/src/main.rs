@@ -62,6 +62,10 @@ fn main() -> std::process::ExitCode {
         // SAFETY: the first thing the program does, before any thread exists.
         unsafe { std::env::set_var("RUST_LIB_BACKTRACE", "0") };
     }
+    // The one TLS crypto provider, for every HTTPS client in the process (reqwest's and
+    // object_store's are built without one of their own). Installing fails only when one
+    // is installed already, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),

@@ -129,7 +129,7 @@ impl Browser {
     async fn start(base: &str) -> Browser {
         let chromium = require("chromium");
         let driver = Driver::start();
-        let http = reqwest::Client::builder()
+        let http = common::http()
             .timeout(Duration::from_secs(120))
             .build()
             .expect("HTTP client for chromedriver");

@@ -91,7 +91,7 @@ async fn assert_no_private_score(
     routes: &BTreeSet<String>,
     markers: &[String],
 ) {
-    let http = reqwest::Client::new();
+    let http = common::http().build().expect("HTTP client");
     for route in routes {
         let body = match token {
             Some(t) => http
@@ -182,7 +182,7 @@ async fn exercise(database_url: Option<&str>) {
         )
         .await;
     assert_ne!(r.status, 200);
-    let http = reqwest::Client::new();
+    let http = common::http().build().expect("HTTP client");
     let api = format!("{}/api/challenges/{ID}/submissions", server.base);
     let r = http
         .post(&api)

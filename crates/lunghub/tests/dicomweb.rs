@@ -87,7 +87,9 @@ async fn post(
     accept: Option<&str>,
     body: Vec<u8>,
 ) -> Answer {
-    let mut request = reqwest::Client::new()
+    let mut request = common::http()
+        .build()
+        .expect("HTTP client")
         .post(format!("{base}{path}"))
         .header("content-type", content_type)
         .body(body);

@@ -119,7 +119,9 @@ async fn by_stow(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
     let mut body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
     body.extend_from_slice(bytes);
     body.extend_from_slice(b"\r\n--XYZ--\r\n");
-    let answer = reqwest::Client::new()
+    let answer = common::http()
+        .build()
+        .expect("HTTP client")
         .post(format!("{}/dicomweb/studies", server.base))
         .header(
             "content-type",

@@ -297,7 +297,6 @@ pub fn submit_command(args: SubmitArgs) -> Result<ExitCode> {
         args.server.trim_end_matches('/'),
         args.challenge
     );
-    let _ = rustls::crypto::ring::default_provider().install_default();
     runtime()?.block_on(async {
         let response = reqwest::Client::new()
             .post(&url)

@@ -264,9 +264,6 @@ fn download(url: &str, out: &Path) -> Result<ExitCode> {
         .prefix(".lunghub-download-")
         .tempfile_in(out)
         .with_context(|| format!("cannot write in {}", out.display()))?;
-    // reqwest's TLS is built without a crypto provider; ring is the one lettre uses too.
-    // Installing fails only when one is installed already, which is as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     runtime()?.block_on(async {
         let response = reqwest::get(&archive_url)
             .await

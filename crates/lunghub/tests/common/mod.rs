@@ -10,6 +10,14 @@ pub mod server;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// A reqwest client builder with TLS ready. lunghub builds reqwest without a crypto provider
+/// of its own (the binary installs ring as the process default), so the tests install ring
+/// too before the first client.
+pub fn http() -> reqwest::ClientBuilder {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// `../shared/data` beside the repository. Missing data is a failure, never a skip.
 pub fn shared_data(sub: &str) -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data");

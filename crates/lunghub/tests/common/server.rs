@@ -187,7 +187,7 @@ pub struct Client {
 
 impl Client {
     pub fn new(base: &str) -> Client {
-        let http = reqwest::Client::builder()
+        let http = super::http()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
