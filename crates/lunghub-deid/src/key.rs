@@ -68,6 +68,11 @@ impl SiteKey {
 
     /// Loads the key at `path`, creating it (mode 0600, parents included) if it is absent.
     /// Returns whether it was created, so the caller can tell the user where it lives.
+    ///
+    /// Two processes may start at once on a fresh machine (a server and an ingest, or tests):
+    /// the key is written whole to a file of its own and then linked to `path`, which fails
+    /// if `path` exists. So exactly one key is ever published, never a half-written one, and
+    /// the process that loses the race loads the winner's.
     pub fn load_or_create(path: &Path) -> Result<(Self, bool), KeyError> {
         if path.exists() {
             return Ok((Self::load(path)?, false));
@@ -77,9 +82,16 @@ impl SiteKey {
             source,
         };
         let key = Self::generate()?;
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(err)?;
-        }
+        let parent = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        fs::create_dir_all(parent).map_err(err)?;
+        let draft = parent.join(format!(
+            ".site.key.{}.{}",
+            std::process::id(),
+            &Self::generate()?.to_hex()[..16]
+        ));
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -87,10 +99,25 @@ impl SiteKey {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let mut file = options.open(path).map_err(err)?;
-        writeln!(file, "{}", key.to_hex()).map_err(err)?;
-        file.sync_all().map_err(err)?;
-        Ok((key, true))
+        let written = options.open(&draft).and_then(|mut file| {
+            writeln!(file, "{}", key.to_hex())?;
+            file.sync_all()
+        });
+        let published = written.and_then(|()| fs::hard_link(&draft, path));
+        let _ = fs::remove_file(&draft);
+        match published {
+            Ok(()) => {
+                // The new name must survive a crash as well as the key's bytes.
+                if let Ok(dir) = fs::File::open(parent) {
+                    let _ = dir.sync_all();
+                }
+                Ok((key, true))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Ok((Self::load(path)?, false))
+            }
+            Err(e) => Err(err(e)),
+        }
     }
 
     fn parse_hex(text: &str) -> Option<Self> {
@@ -163,6 +190,36 @@ impl SiteKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Many processes' first start at once: one key is created, and all of them use it.
+    #[test]
+    fn racing_first_starts_agree_on_one_key() {
+        for round in 0..20 {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let path = tmp.path().join("config").join("site.key");
+            let results: Vec<(SiteKey, bool)> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8)
+                    .map(|_| s.spawn(|| SiteKey::load_or_create(&path)))
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("no panic").expect("a key"))
+                    .collect()
+            });
+            let created = results.iter().filter(|(_, c)| *c).count();
+            assert_eq!(
+                created, 1,
+                "round {round}: {created} processes created a key"
+            );
+            let first = results[0].0.fingerprint();
+            assert!(results.iter().all(|(k, _)| k.fingerprint() == first));
+            assert_eq!(SiteKey::load(&path).expect("reload").fingerprint(), first);
+            let left: Vec<_> = std::fs::read_dir(path.parent().expect("parent"))
+                .expect("list")
+                .collect();
+            assert_eq!(left.len(), 1, "round {round}: drafts left behind");
+        }
+    }
 
     #[test]
     fn derived_values_are_stable_and_keyed() {
