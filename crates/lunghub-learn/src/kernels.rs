@@ -128,6 +128,31 @@ impl<'a> Matrix<'a> {
     }
 }
 
+/// The longest run of the inner dimension that one gemm call sums.
+const INNER_BLOCK: usize = 512;
+
+/// The runs `(start, length)` of the inner dimension `k` of an `m×k · k×n` product that
+/// [`product`] sums one gemm call each, in order.
+///
+/// gemm cuts a long inner dimension into blocks whose length it derives from the L1 cache
+/// it reads from sysfs: 1024 on a 48 KiB 12-way L1, 512 on a 32 KiB 8-way one, other values
+/// where hyperthreads share the L1. Float sums then round differently from machine to
+/// machine, and a training run did not reproduce on another CPU. gemm never cuts a run of
+/// 512 or fewer, so cutting here first makes the sums the same on every machine. The cuts
+/// are the ones gemm itself makes on a 32 KiB 8-way L1 (fixed runs of 512 when both `m` and
+/// `n` are at most 64, otherwise `k` shared out evenly in runs of at most 512), so that
+/// results computed there before this existed still reproduce.
+pub(crate) fn inner_blocks(m: usize, k: usize, n: usize) -> impl Iterator<Item = (usize, usize)> {
+    let run = if m <= 64 && n <= 64 {
+        INNER_BLOCK
+    } else {
+        k.div_ceil(k.div_ceil(INNER_BLOCK).max(1)).max(1)
+    };
+    (0..k)
+        .step_by(run)
+        .map(move |start| (start, run.min(k - start)))
+}
+
 /// `out = a · b`, or `out += a · b` with `accumulate`; `out` is row-major.
 pub(crate) fn product(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool, parallel: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
@@ -138,35 +163,50 @@ pub(crate) fn product(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool, p
     );
     let (a_cs, a_rs) = a.strides();
     let (b_cs, b_rs) = b.strides();
-    // SAFETY: `Matrix::new` checked that each input slice holds exactly its matrix, and
-    // `strides` describes that layout (or its transpose), so gemm reads only inside them;
-    // the assert above sizes `out`, which is borrowed mutably and so aliases neither input.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            out.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.values.as_ptr(),
-            a_cs,
-            a_rs,
-            b.values.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            if parallel {
-                gemm::Parallelism::Rayon(0)
-            } else {
-                gemm::Parallelism::None
-            },
-        );
+    if k == 0 {
+        if !accumulate {
+            out.fill(0.0);
+        }
+        return;
+    }
+    // The same arithmetic on every x86-64 CPU with AVX2 and FMA: fixed runs of the inner
+    // dimension (see `inner_blocks`), each one fused multiply-add after another per output
+    // in gemm's AVX2 kernels, which it runs on AVX-512 CPUs too (its `x86-v4` feature is
+    // off). The `products_are_sequential_fused_sums` test holds gemm to that on whatever
+    // machine runs it.
+    for (block, (start, depth)) in inner_blocks(m, k, n).enumerate() {
+        // SAFETY: `Matrix::new` checked that each input slice holds exactly its matrix, and
+        // `strides` describes that layout (or its transpose), so gemm reads only inside
+        // them: columns `start..start + depth` of `a` begin `start` column strides in, and
+        // the same rows of `b` `start` row strides in. The assert above sizes `out`, which
+        // is borrowed mutably and so aliases neither input.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                depth,
+                out.as_mut_ptr(),
+                1,
+                n as isize,
+                accumulate || block > 0,
+                a.values.as_ptr().offset(start as isize * a_cs),
+                a_cs,
+                a_rs,
+                b.values.as_ptr().offset(start as isize * b_rs),
+                b_cs,
+                b_rs,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                if parallel {
+                    gemm::Parallelism::Rayon(0)
+                } else {
+                    gemm::Parallelism::None
+                },
+            );
+        }
     }
 }
 
@@ -1032,6 +1072,86 @@ mod tests {
         (0..n)
             .map(|i| (((i + seed) * 7919) % 251) as f32 / 125.0 - 1.0)
             .collect()
+    }
+
+    /// `a · b` as one chain of fused multiply-adds per output and per run of the inner
+    /// dimension ([`inner_blocks`]), the runs added in order: the arithmetic [`product`] promises,
+    /// written without SIMD, so that it gives the same bits on every CPU.
+    fn sequential(out: &mut [f32], a: Matrix, b: Matrix, accumulate: bool) {
+        let at = |x: &Matrix, i: usize, j: usize| {
+            let (cs, rs) = x.strides();
+            x.values[i * rs as usize + j * cs as usize]
+        };
+        let (m, k, n) = (a.rows, a.cols, b.cols);
+        for i in 0..m {
+            for j in 0..n {
+                let mut total = accumulate.then(|| out[i * n + j]);
+                for (start, depth) in inner_blocks(m, k, n) {
+                    let mut sum = 0.0f32;
+                    for d in start..start + depth {
+                        sum = at(&a, i, d).mul_add(at(&b, d, j), sum);
+                    }
+                    total = Some(total.map_or(sum, |t| t + sum));
+                }
+                out[i * n + j] = total.unwrap_or(0.0);
+            }
+        }
+    }
+
+    /// Every layout and size class the network's products use (the stem's and the last
+    /// stage's convolutions, forward and both gradients, inner dimensions below, at and
+    /// past the block), against [`sequential`], bit for bit. This is what makes training
+    /// reproducible across CPUs: if gemm summed in another order on some CPU (other SIMD
+    /// kernels, or another blocking), this test fails there.
+    #[test]
+    fn products_are_sequential_fused_sums() {
+        // (m, k, n, a transposed, b transposed)
+        let shapes = [
+            (16, 49, 4096, false, false),
+            (16, 4096, 49, false, true),
+            (49, 16, 4096, true, false),
+            (128, 1152, 16, false, false),
+            (128, 16, 1152, false, true),
+            (1152, 128, 16, true, false),
+            (64, 576, 64, false, false),
+            (64, 64, 576, false, true),
+            (32, 512, 33, false, false),
+            (33, 513, 31, true, true),
+            (2, 1100, 70, false, false),
+        ];
+        for (m, k, n, a_t, b_t) in shapes {
+            let a_values = values(m * k, 11);
+            let b_values = values(k * n, 13);
+            let a = if a_t {
+                Matrix::new(&a_values, k, m).t()
+            } else {
+                Matrix::new(&a_values, m, k)
+            };
+            let b = if b_t {
+                Matrix::new(&b_values, n, k).t()
+            } else {
+                Matrix::new(&b_values, k, n)
+            };
+            let start = values(m * n, 17);
+            for (accumulate, parallel) in [(false, false), (true, false), (false, true)] {
+                let mut got = start.clone();
+                product(&mut got, a, b, accumulate, parallel);
+                let mut want = start.clone();
+                sequential(&mut want, a, b, accumulate);
+                let differing = got
+                    .iter()
+                    .zip(&want)
+                    .filter(|(g, w)| g.to_bits() != w.to_bits())
+                    .count();
+                assert_eq!(
+                    differing,
+                    0,
+                    "{m}×{k}·{k}×{n} (transposed {a_t}, {b_t}), accumulate {accumulate}, \
+                     parallel {parallel}: {differing} of {} outputs differ",
+                    got.len()
+                );
+            }
+        }
     }
 
     /// Output, input gradient and weight gradient of burn's convolution and of lunghub's,
