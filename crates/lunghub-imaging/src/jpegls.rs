@@ -140,6 +140,11 @@ pub fn decode(data: &[u8], expected: Expected) -> Result<Frame, JpegLsError> {
                     .as_ref()
                     .ok_or(Malformed("a scan before the frame header"))?;
                 let scan = scan_header(segment, f)?;
+                // Each component once: a stream of repeated scans would otherwise decode the
+                // whole image again for every few bytes it holds.
+                if scan.components.iter().any(|c| decoded[*c]) {
+                    return Err(Malformed("a component is scanned twice"));
+                }
                 let end = scan_end(data, pos);
                 let coding = Coding::new(f.precision, scan.near, presets)?;
                 let mut reader = Bits::new(&data[pos..end]);
@@ -166,14 +171,15 @@ pub fn decode(data: &[u8], expected: Expected) -> Result<Frame, JpegLsError> {
         return Err(Malformed("a component has no scan"));
     }
     let n = planes.len();
-    let mut samples = Vec::with_capacity(planes[0].len() * n);
-    if n == 1 {
-        samples = planes.swap_remove(0);
+    let samples = if n == 1 {
+        planes.swap_remove(0)
     } else {
+        let mut samples = Vec::with_capacity(planes[0].len() * n);
         for i in 0..planes[0].len() {
             samples.extend(planes.iter().map(|p| p[i]));
         }
-    }
+        samples
+    };
     Ok(Frame {
         width: f.width,
         height: f.height,
