@@ -315,16 +315,18 @@ impl Coding {
             return Err(Malformed("NEAR is too large for MAXVAL"));
         }
         let clamp = |i: i32, j: i32| if i > maxval || i < j { j } else { i };
+        // T.87's BASIC_T1, BASIC_T2 and BASIC_T3.
+        const BASIC: [i32; 3] = [3, 7, 21];
         let (d1, d2, d3) = if maxval >= 128 {
             let factor = (maxval.min(4095) + 128) / 256;
-            let t1 = clamp(factor * (3 - 2) + 2 + 3 * near, near + 1);
-            let t2 = clamp(factor * (7 - 3) + 3 + 5 * near, t1);
-            (t1, t2, clamp(factor * (21 - 4) + 4 + 7 * near, t2))
+            let t1 = clamp(factor * (BASIC[0] - 2) + 2 + 3 * near, near + 1);
+            let t2 = clamp(factor * (BASIC[1] - 3) + 3 + 5 * near, t1);
+            (t1, t2, clamp(factor * (BASIC[2] - 4) + 4 + 7 * near, t2))
         } else {
             let factor = 256 / (maxval + 1);
-            let t1 = clamp((3 / factor).max(2) + 3 * near, near + 1);
-            let t2 = clamp((7 / factor).max(3) + 5 * near, t1);
-            (t1, t2, clamp((21 / factor).max(4) + 7 * near, t2))
+            let t1 = clamp((BASIC[0] / factor).max(2) + 3 * near, near + 1);
+            let t2 = clamp((BASIC[1] / factor).max(3) + 5 * near, t1);
+            (t1, t2, clamp((BASIC[2] / factor).max(4) + 7 * near, t2))
         };
         let t1 = if p.t1 == 0 { d1 } else { p.t1 };
         let t2 = if p.t2 == 0 { d2 } else { p.t2 };
