@@ -9,7 +9,7 @@
 
 use std::io::Cursor;
 
-use dicom_core::value::{PrimitiveValue, Value};
+use dicom_core::value::{PixelFragmentSequence, PrimitiveValue, Value};
 use dicom_object::mem::InMemElement;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions, Tag};
 use dicom_pixeldata::PixelDecoder;
@@ -233,29 +233,12 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
             )
         }
     } else if ts == RLE {
-        let fragments = match elem.value() {
-            Value::PixelSequence(seq) => seq.fragments().to_vec(),
-            _ => {
-                return Err(ImagingError::Pixels(
-                    "RLE pixel data is not encapsulated".into(),
-                ));
-            }
-        };
-        (
-            rle_frames(&fragments, &geometry, bits, signed)?,
-            photometric,
-        )
+        let fragments = encapsulated(elem, "RLE")?.fragments();
+        (rle_frames(fragments, &geometry, bits, signed)?, photometric)
     } else if ts == JPEG_EXTENDED && bits == 16 {
         // 12-bit JPEG, common in CR and DX: jpeg-decoder has no 12-bit path, so this goes
         // to libjpeg-turbo-rs, a pure-Rust port of libjpeg-turbo's 12-bit decoder.
-        let fragments = match elem.value() {
-            Value::PixelSequence(seq) => seq,
-            _ => {
-                return Err(ImagingError::Pixels(
-                    "JPEG pixel data is not encapsulated".into(),
-                ));
-            }
-        };
+        let fragments = encapsulated(elem, "JPEG")?;
         let mut out = Vec::with_capacity(pixels_needed);
         for stream in frame_streams(
             fragments.fragments(),
@@ -273,14 +256,7 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
         };
         (data, photometric)
     } else if JPEG_LS.contains(&ts.as_str()) {
-        let fragments = match elem.value() {
-            Value::PixelSequence(seq) => seq,
-            _ => {
-                return Err(ImagingError::Pixels(
-                    "JPEG-LS pixel data is not encapsulated".into(),
-                ));
-            }
-        };
+        let fragments = encapsulated(elem, "JPEG-LS")?;
         (
             jpeg_ls_frames(
                 fragments.fragments(),
@@ -292,14 +268,7 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
             photometric,
         )
     } else if JPEG_LOSSY.contains(&ts.as_str()) && bits == 8 {
-        let fragments = match elem.value() {
-            Value::PixelSequence(seq) => seq,
-            _ => {
-                return Err(ImagingError::Pixels(
-                    "JPEG pixel data is not encapsulated".into(),
-                ));
-            }
-        };
+        let fragments = encapsulated(elem, "JPEG")?;
         jpeg_frames(
             fragments.fragments(),
             fragments.offset_table(),
@@ -585,6 +554,19 @@ fn jpeg_frames(
     }
     let photometric = if g.spp == 3 { "RGB" } else { photometric };
     Ok((SampleData::U8(out), photometric.to_owned()))
+}
+
+/// The fragments of encapsulated pixel data; `codec` names the encoding in the error.
+fn encapsulated<'a>(
+    elem: &'a InMemElement,
+    codec: &str,
+) -> Result<&'a PixelFragmentSequence<Vec<u8>>, ImagingError> {
+    match elem.value() {
+        Value::PixelSequence(seq) => Ok(seq),
+        _ => Err(ImagingError::Pixels(format!(
+            "{codec} pixel data is not encapsulated"
+        ))),
+    }
 }
 
 /// JPEG-LS, one stream per frame, in the type BitsAllocated calls for.

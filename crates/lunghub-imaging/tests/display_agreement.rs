@@ -1,24 +1,12 @@
 //! Display rendering checked against pydicom's LUT functions on the corpus files that need
 //! them: PALETTE COLOR (ultrasound's usual colour) and the Modality LUT Sequence.
 
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 
 fn pydicom_render(mode: &str, file: &Path) -> Vec<u8> {
-    let python = std::env::var("LUNGHUB_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compare_display.py");
-    let out = Command::new(python)
-        .arg(script)
-        .arg(mode)
-        .arg(file)
-        .output()
-        .expect("python with pydicom runs (LUNGHUB_PYTHON)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
+    common::peer("compare_display.py", &[mode.as_ref(), file.as_os_str()])
 }
 
 fn corpus(rel: &str) -> std::path::PathBuf {

@@ -7,8 +7,9 @@
 //!   the decoder reads what hospitals send.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use lunghub_imaging::jpegls::{self, Expected};
 
@@ -79,7 +80,6 @@ fn expected(stream: &[u8]) -> Expected {
 
 #[test]
 fn every_jpeg_ls_file_decodes_to_pydicoms_samples() {
-    let python = std::env::var("LUNGHUB_PYTHON").unwrap_or_else(|_| "python3".into());
     let files = corpus();
     assert!(
         files.len() >= 12,
@@ -99,20 +99,7 @@ fn every_jpeg_ls_file_decodes_to_pydicoms_samples() {
         std::fs::write(&out, raw).expect("write");
         list.push(serde_json::json!({"input": path, "raw": out}));
     }
-    let list_path = tmp.path().join("list.json");
-    std::fs::write(&list_path, serde_json::to_vec(&list).expect("json")).expect("write");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compare_jpeg_ls.py");
-    let out = Command::new(&python)
-        .arg(script)
-        .arg(&list_path)
-        .output()
-        .expect("python with pydicom runs (LUNGHUB_PYTHON)");
-    assert!(
-        out.status.success(),
-        "compare_jpeg_ls.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let result = common::compare("compare_jpeg_ls.py", tmp.path(), &list.into());
     assert_eq!(
         result["differ"].as_array().map(Vec::len),
         Some(0),

@@ -2,9 +2,10 @@
 //! pydicom (the peer), sample for sample. A file that lunghub cannot decode must be on the
 //! list below, with the reason; a file that pydicom decodes differently fails the test.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Files lunghub-imaging cannot decode, and why. The malformed ones never reach it in
 /// lunghub: intake decodes de-identified output, and deid refuses or repairs them first.
@@ -106,7 +107,6 @@ fn transfer_syntax(bytes: &[u8]) -> String {
 
 #[test]
 fn decoded_samples_match_pydicom_for_the_whole_corpus() {
-    let python = std::env::var("LUNGHUB_PYTHON").unwrap_or_else(|_| "python3".into());
     let root = corpus();
     let mut all = Vec::new();
     files(&root, &mut all);
@@ -135,20 +135,7 @@ fn decoded_samples_match_pydicom_for_the_whole_corpus() {
             }
         }
     }
-    let list_path = tmp.path().join("list.json");
-    std::fs::write(&list_path, serde_json::to_vec(&list).expect("json")).expect("write");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compare_samples.py");
-    let out = Command::new(&python)
-        .arg(script)
-        .arg(&list_path)
-        .output()
-        .expect("python with pydicom runs (LUNGHUB_PYTHON)");
-    assert!(
-        out.status.success(),
-        "compare_samples.py failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let result = common::compare("compare_samples.py", tmp.path(), &list.into());
     let differ = result["differ"].as_array().expect("differ");
     let equal = result["equal"].as_array().expect("equal").len();
     let close = result["close"].as_array().expect("close").len();
