@@ -530,6 +530,7 @@ fn golomb(bits: &mut Bits, k: u32, limit: u32, qbpp: u32) -> Result<i32, JpegLsE
 }
 
 /// The four neighbours of a sample (T.87 A.2.1, with the edge rules of 3.2 and A.3).
+#[derive(Clone, Copy, Default)]
 struct Neighbours {
     ra: i32,
     rb: i32,
@@ -754,12 +755,14 @@ fn decode_sample_interleaved(
     for y in 0..height {
         let mut x = 0;
         while x < width {
-            let around: Vec<Neighbours> = scan
-                .components
-                .iter()
-                .map(|&i| neighbours(&planes[i], width, x, y))
-                .collect();
-            let qs: Vec<i32> = around.iter().map(|n| context_of(c, n)).collect();
+            // At most four components (checked in the frame header): arrays, not a heap
+            // allocation per pixel.
+            let mut around = [Neighbours::default(); 4];
+            let mut qs = [0i32; 4];
+            for (s, &i) in scan.components.iter().enumerate() {
+                around[s] = neighbours(&planes[i], width, x, y);
+                qs[s] = context_of(c, &around[s]);
+            }
             if qs.iter().any(|q| *q != 0) {
                 for ((&i, n), q) in scan.components.iter().zip(&around).zip(&qs) {
                     // A flat component within a pixel that is not: context 0, with its own
