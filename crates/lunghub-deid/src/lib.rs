@@ -191,7 +191,7 @@ impl Deidentifier {
             scan::Sniffed::Jpeg => {
                 self.raster(input, raster::strip_jpeg(input)?, Kind::Jpeg, "jpg")
             }
-            scan::Sniffed::Dicom(layout) => self.dicom(input, layout),
+            scan::Sniffed::Dicom(_) => self.dicom(scan::bound(input, &self.limits)?),
         }
     }
 
@@ -212,23 +212,20 @@ impl Deidentifier {
         }))
     }
 
-    fn dicom(&self, input: &[u8], layout: scan::DicomLayout) -> Result<Outcome, DeidError> {
+    fn dicom(&self, bounded: scan::Bounded) -> Result<Outcome, DeidError> {
+        let (input, layout, structure) = (bounded.input(), &bounded.layout, &bounded.structure);
         let ts_uid = layout.transfer_syntax.as_str();
         let ts = TransferSyntaxRegistry
             .get(ts_uid)
             .ok_or_else(|| DeidError::UnsupportedTransferSyntax(ts_uid.to_owned()))?;
-        let raw = &input[layout.dataset_start..];
-        let inflated;
-        let (data, parse_ts) = if ts_uid == scan::DEFLATED_EXPLICIT_LE {
-            inflated = scan::inflate(raw, &self.limits)?;
-            let explicit = TransferSyntaxRegistry
+        let parse_ts = if bounded.is_deflated() {
+            TransferSyntaxRegistry
                 .get(entries::EXPLICIT_VR_LITTLE_ENDIAN.uid())
-                .ok_or_else(|| DeidError::UnsupportedTransferSyntax(ts_uid.to_owned()))?;
-            (&inflated[..], explicit)
+                .ok_or_else(|| DeidError::UnsupportedTransferSyntax(ts_uid.to_owned()))?
         } else {
-            (raw, ts)
+            ts
         };
-        let structure = scan::check_dataset(data, scan::encoding_of(ts_uid), &self.limits)?;
+        let data = bounded.data();
         // Pixel data is neither parsed nor re-encoded: its original bytes go to the output
         // verbatim, which keeps them identical and saves most of the work. (Not for the
         // deflated syntax, whose output is compressed as a whole.)
@@ -372,9 +369,10 @@ impl Deidentifier {
         deidentified: &[u8],
         rectangles: &[[u16; 4]],
     ) -> Result<DeidentifiedFile, DeidError> {
-        let body = deidentified
-            .get(128..)
-            .filter(|b| b.starts_with(b"DICM"))
+        let bounded = scan::bound(deidentified, &self.limits)?;
+        let body = bounded
+            .part10()
+            .filter(|_| deidentified.get(128..132) == Some(b"DICM"))
             .ok_or_else(|| DeidError::Parse("not a DICOM file with a preamble".into()))?;
         let file = dicom_object::OpenFileOptions::new()
             .read_preamble(dicom_object::file::ReadPreamble::Never)

@@ -41,6 +41,8 @@ impl Default for Limits {
 pub enum ScanError {
     #[error("not a DICOM, PNG or JPEG file")]
     UnknownFormat,
+    #[error("not a DICOM file")]
+    NotDicom,
     #[error("file is larger than the {0}-byte limit")]
     TooLarge(u64),
     #[error("truncated: element header at byte {0} runs past the end")]
@@ -203,6 +205,71 @@ fn guess_transfer_syntax(data: &[u8], after_meta: bool) -> Option<&'static str> 
     } else {
         None
     }
+}
+
+/// A DICOM data set whose every declared length, nesting level and element count has been
+/// checked against [`Limits`]: the only form in which outside DICOM bytes go on to dicom-rs
+/// anywhere in lunghub (de-identification, decoding, DICOMDIR reading). It is made by
+/// [`bound`] alone.
+#[derive(Debug)]
+pub struct Bounded<'a> {
+    input: &'a [u8],
+    /// Where the parts of the file are.
+    pub layout: DicomLayout,
+    /// The data set as dicom-rs is to parse it: inflated for the deflated syntax.
+    data: std::borrow::Cow<'a, [u8]>,
+    /// What the walk learned of the data set's layout.
+    pub structure: Structure,
+}
+
+impl<'a> Bounded<'a> {
+    /// The data set's bytes, inflated if the transfer syntax is the deflated one.
+    pub fn data(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// Whether the data set was stored deflated.
+    pub fn is_deflated(&self) -> bool {
+        self.layout.transfer_syntax == DEFLATED_EXPLICIT_LE
+    }
+
+    /// The file from its `DICM` magic on, as dicom-rs's file reader takes it, when the file
+    /// has the magic (with or without the 128-byte preamble).
+    pub fn part10(&self) -> Option<&'a [u8]> {
+        match self.input.get(128..132) {
+            Some(b"DICM") => Some(&self.input[128..]),
+            _ if self.input.starts_with(b"DICM") => Some(self.input),
+            _ => None,
+        }
+    }
+
+    /// The whole input, as given.
+    pub fn input(&self) -> &'a [u8] {
+        self.input
+    }
+}
+
+/// The one gate in front of dicom-rs: sniffs `input`, refuses anything but DICOM, inflates
+/// a deflated data set within the limits, and walks every element header (see the module
+/// docs). dicom-rs allocates what a header declares before it reads the value, so a 9 KB
+/// file declaring 4 GB of pixel data cost 4 GB on every path that skipped this.
+pub fn bound<'a>(input: &'a [u8], limits: &Limits) -> Result<Bounded<'a>, ScanError> {
+    let Sniffed::Dicom(layout) = sniff(input, limits)? else {
+        return Err(ScanError::NotDicom);
+    };
+    let raw = &input[layout.dataset_start..];
+    let data = if layout.transfer_syntax == DEFLATED_EXPLICIT_LE {
+        std::borrow::Cow::Owned(inflate(raw, limits)?)
+    } else {
+        std::borrow::Cow::Borrowed(raw)
+    };
+    let structure = check_dataset(&data, encoding_of(&layout.transfer_syntax), limits)?;
+    Ok(Bounded {
+        input,
+        layout,
+        data,
+        structure,
+    })
 }
 
 /// The encoding the walk uses for a transfer syntax (every encapsulated syntax is explicit

@@ -48,6 +48,9 @@ pub enum ImagingError {
     Pixels(String),
     #[error("the file has no pixel data")]
     NoPixels,
+    /// Refused by the bounded pre-scan, before any parsing.
+    #[error(transparent)]
+    Bounds(#[from] lunghub_deid::ScanError),
 }
 
 /// A decoded image, normalized for display and fingerprinting.
@@ -111,7 +114,7 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
     if !matches!(format, image::ImageFormat::Png | image::ImageFormat::Jpeg) {
         return Err(ImagingError::UnknownFormat);
     }
-    let img = image::load_from_memory_with_format(bytes, format)?;
+    let img = read_raster(bytes, format)?;
     let color = img.color();
     let photometric = if color.has_color() {
         "RGB"
@@ -130,6 +133,19 @@ pub fn decode(bytes: &[u8]) -> Result<Decoded, ImagingError> {
         pixel_hash: hex(&hasher.finalize()),
         display: img,
     })
+}
+
+/// The most memory a PNG or JPEG may take decoded: a 16-bit 8192×8192 radiograph is 128
+/// MiB. image's own default (512 MiB) let one upload cost half a gigabyte.
+const MAX_RASTER_BYTES: u64 = 256 << 20;
+
+/// Decodes a PNG or JPEG within [`MAX_RASTER_BYTES`].
+pub fn read_raster(bytes: &[u8], format: image::ImageFormat) -> Result<DynamicImage, ImagingError> {
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_RASTER_BYTES);
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    reader.limits(limits);
+    Ok(reader.decode()?)
 }
 
 fn decode_dicom(from_magic: &[u8]) -> Result<Decoded, ImagingError> {

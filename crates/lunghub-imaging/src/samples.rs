@@ -141,6 +141,12 @@ fn raw_bytes(elem: &InMemElement, big_endian: bool, bits: u32) -> Option<Vec<u8>
     })
 }
 
+/// The most memory one file's decoded samples may take. The pre-scan bounds what a file
+/// declares to what it holds, but compressed pixel data is allowed to declare far more
+/// than its size: this caps that. A 4096×4096 16-bit radiograph takes 32 MiB, a 300-frame
+/// 800×600 colour ultrasound cine 432 MiB.
+const MAX_DECODED_BYTES: usize = 1 << 30;
+
 /// Decodes the samples of a DICOM file (preamble, or `DICM` first).
 pub fn decode_samples(bytes: &[u8]) -> Result<Samples, ImagingError> {
     read(bytes).map(|(_, s)| s)
@@ -148,11 +154,10 @@ pub fn decode_samples(bytes: &[u8]) -> Result<Samples, ImagingError> {
 
 /// Parses a DICOM file and decodes its samples; the object serves the display LUTs.
 pub(crate) fn read(bytes: &[u8]) -> Result<(DefaultDicomObject, Samples), ImagingError> {
-    let from = if bytes.len() > 132 && &bytes[128..132] == b"DICM" {
-        &bytes[128..]
-    } else {
-        bytes
-    };
+    let bounded = lunghub_deid::scan::bound(bytes, &lunghub_deid::Limits::default())?;
+    let from = bounded
+        .part10()
+        .ok_or_else(|| ImagingError::Dicom("no \"DICM\" prefix".into()))?;
     let obj: DefaultDicomObject = OpenFileOptions::new()
         .read_preamble(dicom_object::file::ReadPreamble::Never)
         .from_reader(Cursor::new(from))
@@ -218,6 +223,14 @@ fn samples_of(obj: &DefaultDicomObject) -> Result<Samples, ImagingError> {
     let elem = obj.get(Tag(0x7FE0, 0x0010)).ok_or(ImagingError::NoPixels)?;
     let bits = int(&obj, Tag(0x0028, 0x0100))
         .ok_or_else(|| ImagingError::Pixels("no BitsAllocated".into()))?;
+    let decoded_bytes = pixels_needed.saturating_mul(bits.div_ceil(8).max(1) as usize);
+    if decoded_bytes > MAX_DECODED_BYTES {
+        return Err(ImagingError::Pixels(format!(
+            "{rows}×{columns} pixels, {frames} frames would take {} MiB decoded, over the {} MiB limit",
+            decoded_bytes >> 20,
+            MAX_DECODED_BYTES >> 20
+        )));
+    }
     let signed = int(&obj, Tag(0x0028, 0x0103)) == Some(1);
     let planar = int(&obj, Tag(0x0028, 0x0006)) == Some(1) && spp > 1;
 

@@ -95,11 +95,11 @@ impl Instance {
             file: file.clone(),
             why,
         };
-        let from_magic = match part10.get(128..132) {
-            Some(b"DICM") => &part10[128..],
-            _ if part10.starts_with(b"DICM") => part10,
-            _ => return Err(read_error("no \"DICM\" prefix".into())),
-        };
+        let bounded = lunghub_deid::scan::bound(part10, &lunghub_deid::Limits::default())
+            .map_err(|e| read_error(e.to_string()))?;
+        let from_magic = bounded
+            .part10()
+            .ok_or_else(|| read_error("no \"DICM\" prefix".into()))?;
         let obj = OpenFileOptions::new()
             .read_preamble(ReadPreamble::Never)
             .read_until(tags::PIXEL_DATA)

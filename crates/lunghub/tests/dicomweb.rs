@@ -12,7 +12,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::server::{Client, Server, fresh_postgres};
+use common::accounts::{admin, issue_token};
+use common::server::{Server, fresh_postgres};
 use common::{python, require_tool, shared_data};
 use serde_json::Value;
 
@@ -237,36 +238,6 @@ print(json.dumps({
 "#;
 
 /// The admin, signed in with the one-time link printed at first start.
-async fn admin(server: &Server) -> Client {
-    let c = server.client();
-    let r = c.get(&server.admin_link).await;
-    assert_eq!((r.status, r.location.as_deref()), (303, Some("/account")));
-    c
-}
-
-/// Issues a token for `site` through the page, as an admin would, and returns it.
-async fn issue_token(admin: &Client, base: &str, site: &str, label: &str) -> String {
-    admin.get("/admin/sites").await;
-    let r = admin
-        .post(&format!("/admin/sites/{site}/tokens"), &[("label", label)])
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    assert!(r.body.contains("shown only this once"), "{}", r.body);
-    assert!(
-        r.body.contains(&format!("{base}/dicomweb/studies")),
-        "the page gives the STOW-RS address"
-    );
-    assert!(
-        r.body.contains("curl -X POST"),
-        "the page gives a curl example"
-    );
-    let marker = "<code id=\"site-token\">";
-    let start = r.body.find(marker).expect("the token") + marker.len();
-    let end = start + r.body[start..].find("</code>").expect("end of token");
-    let token = r.body[start..end].to_owned();
-    assert_eq!(token.len(), 64, "{token}");
-    token
-}
 
 /// A small DX image with a planted name, patient ID and institution, which
 /// de-identification must remove, and no burned-in annotation.

@@ -23,7 +23,8 @@ spaced frames, decoded by lunghub-clips, and the mean of their probabilities. Wi
 {\"file\": …, \"probabilities\": {\"rest\": …, \"COVID-19\": …}, \"decision\": …, \"threshold\": …}.
 For a binary model the decision is the positive class when its probability reaches the
 model's threshold (chosen on validation); for more classes it is the most probable one.
-A file that cannot be read is reported and the others go on; the exit status is then 1.
+A file that cannot be read is reported and the others go on; the exit status is then 1,
+or 2 when no file could be scored.
 
 Research and decision support only: not a diagnostic device.")]
 pub struct PredictArgs {

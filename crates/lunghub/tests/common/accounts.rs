@@ -59,6 +59,9 @@ pub async fn sign_in(c: &Client, email: &str, password: &str) {
         session.contains("HttpOnly") && session.contains("SameSite=Lax"),
         "{session}"
     );
+    // As a browser follows the redirect: the new session's page, and its CSRF token (a
+    // token is bound to its session, so the sign-in page's is void now).
+    c.get("/account").await;
 }
 
 /// The admin, signed in with the one-time link printed at first start.
@@ -87,4 +90,28 @@ pub async fn admin_form_action(admin: &Client, email: &str) -> String {
     let rest = &page.body[at..];
     let start = rest.find("action=\"/admin/accounts/").expect("a role form") + 8;
     rest[start..start + rest[start..].find('"').expect("end")].to_owned()
+}
+
+/// Issues a token for `site` through the page, as an admin would, and returns it.
+pub async fn issue_token(admin: &Client, base: &str, site: &str, label: &str) -> String {
+    admin.get("/admin/sites").await;
+    let r = admin
+        .post(&format!("/admin/sites/{site}/tokens"), &[("label", label)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.contains("shown only this once"), "{}", r.body);
+    assert!(
+        r.body.contains(&format!("{base}/dicomweb/studies")),
+        "the page gives the STOW-RS address"
+    );
+    assert!(
+        r.body.contains("curl -X POST"),
+        "the page gives a curl example"
+    );
+    let marker = "<code id=\"site-token\">";
+    let start = r.body.find(marker).expect("the token") + marker.len();
+    let end = start + r.body[start..].find("</code>").expect("end of token");
+    let token = r.body[start..end].to_owned();
+    assert_eq!(token.len(), 64, "{token}");
+    token
 }

@@ -92,6 +92,14 @@ impl Server {
                     .next()
                     .unwrap_or_default()
                     .to_owned();
+                // An https public URL is a proxy's address: talk to the listener itself.
+                if base.starts_with("https://")
+                    && let Some(bound) = rest
+                        .split_once("(listening on ")
+                        .and_then(|(_, b)| b.strip_suffix(')'))
+                {
+                    base = format!("http://{bound}");
+                }
             } else if line.trim_start().starts_with("http") && line.contains("/signin/once/") {
                 admin_link = line.trim().to_owned();
             }
@@ -108,6 +116,18 @@ impl Server {
             startup,
             _tmp: tmp,
         }
+    }
+
+    /// The server's peak resident memory so far, in bytes (VmHWM from /proc).
+    pub fn peak_rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("the server's /proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .expect("VmHWM in /proc status")
+            * 1024
     }
 
     pub fn client(&self) -> Client {
@@ -207,7 +227,8 @@ impl Client {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    /// The cookies this client sends, as a Cookie header.
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .lock()
             .expect("cookies")
@@ -215,6 +236,18 @@ impl Client {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join("; ")
+    }
+
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.lock().expect("cookies").get(name).cloned()
+    }
+
+    /// Puts a cookie into this client's jar, as an attacker planting one would.
+    pub fn set_cookie(&self, name: &str, value: &str) {
+        self.cookies
+            .lock()
+            .expect("cookies")
+            .insert(name.to_owned(), value.to_owned());
     }
 
     pub fn has_cookie(&self, name: &str) -> bool {
@@ -344,6 +377,38 @@ impl Client {
             .send()
             .await
             .expect("PUT");
+        self.finish(r).await
+    }
+
+    /// Sends one file of an upload batch as the upload script does: PUT, with the file's
+    /// name percent-encoded in the X-File-Name header.
+    pub async fn put_file(&self, path: &str, name: &str, bytes: Vec<u8>) -> Response {
+        let r = self
+            .http
+            .put(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("x-csrf-token", self.csrf())
+            .header("x-file-name", enc(name))
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .expect("PUT");
+        self.finish(r).await
+    }
+
+    /// POSTs a JSON body with the CSRF token in a header, as the page's scripts do.
+    pub async fn post_json(&self, path: &str, json: &serde_json::Value) -> Response {
+        let r = self
+            .http
+            .post(self.url(path))
+            .header("cookie", self.cookie_header())
+            .header("x-csrf-token", self.csrf())
+            .header("content-type", "application/json")
+            .body(json.to_string())
+            .send()
+            .await
+            .expect("POST");
         self.finish(r).await
     }
 
