@@ -13,11 +13,23 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy)]
 pub struct ArchiveLimits {
     pub max_entries: usize,
+    /// Bytes written for one archive, the archives inside it included.
     pub max_total_bytes: u64,
     /// Uncompressed size over compressed size beyond which an entry counts as a bomb.
     pub max_ratio: u64,
     /// Archives inside archives, this deep at most.
     pub max_depth: u32,
+}
+
+impl ArchiveLimits {
+    /// What a web upload may unpack to: one upload is at most 512 MiB, and writes at most
+    /// 4 GiB (the folder ingest of a whole dataset, run by an operator, keeps the default).
+    pub fn for_upload() -> ArchiveLimits {
+        ArchiveLimits {
+            max_total_bytes: 4 << 30,
+            ..ArchiveLimits::default()
+        }
+    }
 }
 
 impl Default for ArchiveLimits {
@@ -57,7 +69,8 @@ pub fn is_zip(path: &Path) -> bool {
 }
 
 /// Unpacks `archive` (and archives inside it) under `scratch`. Problems with single entries
-/// are reported and skipped; an archive that breaks a limit as a whole is abandoned.
+/// are reported and skipped; an archive that breaks a limit as a whole is abandoned. What is
+/// written, nested archives included, counts against one `limits.max_total_bytes`.
 pub fn unpack(
     archive: &Path,
     label: &str,
@@ -65,6 +78,46 @@ pub fn unpack(
     limits: &ArchiveLimits,
     depth: u32,
     issues: &mut Vec<ArchiveIssue>,
+) -> Vec<Unpacked> {
+    let mut written = 0;
+    unpack_counting(archive, label, scratch, limits, depth, issues, &mut written)
+}
+
+/// Whether every entry's local header and data lie after the previous entry's, in the
+/// central directory's order, and apart from them. A central directory that points many
+/// entries at one local entry (or entries into each other) has its data written many times
+/// over, while each entry on its own passes the ratio check: 30 entries on one 10 MB entry
+/// made an 85 KB zip write 301 MB.
+fn entries_apart<R: Read + io::Seek>(zip: &mut zip::ZipArchive<R>) -> Result<(), String> {
+    let mut end = 0u64;
+    for i in 0..zip.len() {
+        let entry = zip
+            .by_index_raw(i)
+            .map_err(|e| format!("entry {i} is unreadable: {e}"))?;
+        let start = entry.header_start();
+        if start < end {
+            return Err(format!(
+                "entry {i} overlaps the entry before it or comes before it: entries that \
+                 share data are refused"
+            ));
+        }
+        end = entry
+            .data_start()
+            .unwrap_or(start)
+            .saturating_add(entry.compressed_size())
+            .max(start + 1);
+    }
+    Ok(())
+}
+
+fn unpack_counting(
+    archive: &Path,
+    label: &str,
+    scratch: &Path,
+    limits: &ArchiveLimits,
+    depth: u32,
+    issues: &mut Vec<ArchiveIssue>,
+    total: &mut u64,
 ) -> Vec<Unpacked> {
     let issue = |entry: Option<String>, reason: String| ArchiveIssue {
         archive: label.to_owned(),
@@ -99,6 +152,10 @@ pub fn unpack(
         ));
         return Vec::new();
     }
+    if let Err(why) = entries_apart(&mut zip) {
+        issues.push(issue(None, why));
+        return Vec::new();
+    }
     // `scratch/N/<archive name>/…`: the folder keeps the archive's name, which becomes the
     // source dataset's name.
     let root = scratch
@@ -112,7 +169,6 @@ pub fn unpack(
         root: root.clone(),
         label: format!("{label}!"),
     }];
-    let mut total: u64 = 0;
     let mut nested = Vec::new();
     for i in 0..zip.len() {
         let mut entry = match zip.by_index(i) {
@@ -157,7 +213,7 @@ pub fn unpack(
             ));
             continue;
         }
-        let budget = limits.max_total_bytes.saturating_sub(total);
+        let budget = limits.max_total_bytes.saturating_sub(*total);
         let target = root.join(&relative);
         let written = target
             .parent()
@@ -173,6 +229,7 @@ pub fn unpack(
             });
         match written {
             Ok(n) if n > budget => {
+                *total = total.saturating_add(n);
                 let _ = fs::remove_file(&target);
                 issues.push(issue(
                     Some(name),
@@ -184,6 +241,7 @@ pub fn unpack(
                 break;
             }
             Ok(n) if n > declared => {
+                *total = total.saturating_add(n);
                 let _ = fs::remove_file(&target);
                 issues.push(issue(
                     Some(name),
@@ -191,7 +249,7 @@ pub fn unpack(
                 ));
             }
             Ok(n) => {
-                total += n;
+                *total += n;
                 if is_zip(&target) {
                     nested.push((target, format!("{label}!{}", relative.display())));
                 }
@@ -203,13 +261,14 @@ pub fn unpack(
         }
     }
     for (inner, inner_label) in nested {
-        out.extend(unpack(
+        out.extend(unpack_counting(
             &inner,
             &inner_label,
             scratch,
             limits,
             depth + 1,
             issues,
+            total,
         ));
         let _ = fs::remove_file(&inner);
     }
@@ -358,5 +417,152 @@ mod tests {
             .is_empty()
         );
         assert!(issues[0].reason.contains("more than the limit"));
+    }
+
+    /// A zip whose central directory names `copies` entries that all point at one stored
+    /// local entry of `data`.
+    fn overlapping(path: &Path, data: &[u8], copies: u16) {
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let (crc, size) = (crc.sum(), data.len() as u32);
+        let mut zip = Vec::new();
+        let name = b"x.bin";
+        zip.extend(0x0403_4b50u32.to_le_bytes());
+        zip.extend([10, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, stored, time, date
+        zip.extend(crc.to_le_bytes());
+        zip.extend(size.to_le_bytes());
+        zip.extend(size.to_le_bytes());
+        zip.extend((name.len() as u16).to_le_bytes());
+        zip.extend(0u16.to_le_bytes());
+        zip.extend(name);
+        zip.extend(data);
+        let directory_start = zip.len() as u32;
+        for i in 0..copies {
+            let name = format!("copy{i:03}.bin");
+            zip.extend(0x0201_4b50u32.to_le_bytes());
+            zip.extend([20, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            zip.extend(crc.to_le_bytes());
+            zip.extend(size.to_le_bytes());
+            zip.extend(size.to_le_bytes());
+            zip.extend((name.len() as u16).to_le_bytes());
+            zip.extend([0u8; 12]); // extra, comment, disk, internal and external attributes
+            zip.extend(0u32.to_le_bytes()); // every copy points at the one local entry
+            zip.extend(name.as_bytes());
+        }
+        let directory_len = zip.len() as u32 - directory_start;
+        zip.extend(0x0605_4b50u32.to_le_bytes());
+        zip.extend([0u8; 4]);
+        zip.extend(copies.to_le_bytes());
+        zip.extend(copies.to_le_bytes());
+        zip.extend(directory_len.to_le_bytes());
+        zip.extend(directory_start.to_le_bytes());
+        zip.extend(0u16.to_le_bytes());
+        fs::write(path, zip).expect("write");
+    }
+
+    fn written_under(dir: &Path) -> u64 {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum()
+    }
+
+    #[test]
+    fn entries_that_share_data_are_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data: Vec<u8> = (0..3u32 << 19)
+            .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+            .collect();
+        let path = dir.path().join("overlap.zip");
+        overlapping(&path, &data, 30);
+        // zip itself reads all 30 entries: the refusal is lunghub's.
+        let mut zip = zip::ZipArchive::new(fs::File::open(&path).expect("open")).expect("zip");
+        assert_eq!(zip.len(), 30);
+        let mut first = Vec::new();
+        zip.by_index(29)
+            .expect("entry")
+            .read_to_end(&mut first)
+            .expect("read");
+        assert_eq!(first, data);
+
+        let scratch = dir.path().join("scratch");
+        let mut issues = Vec::new();
+        let out = unpack(
+            &path,
+            "overlap.zip",
+            &scratch,
+            &ArchiveLimits::default(),
+            0,
+            &mut issues,
+        );
+        assert!(out.is_empty());
+        assert_eq!(written_under(&scratch), 0);
+        assert!(
+            issues.iter().any(|i| i.reason.contains("share data")),
+            "{issues:?}"
+        );
+
+        // One honest entry unpacks.
+        overlapping(&path, &data, 1);
+        let mut issues = Vec::new();
+        let out = unpack(
+            &path,
+            "one.zip",
+            &scratch,
+            &ArchiveLimits::default(),
+            0,
+            &mut issues,
+        );
+        assert!(issues.is_empty(), "{issues:?}");
+        assert_eq!(
+            fs::read(out[0].root.join("copy000.bin")).expect("entry"),
+            data
+        );
+    }
+
+    #[test]
+    fn nested_archives_share_one_budget() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let block: Vec<u8> = (0..300_000u32)
+            .map(|i| (i.wrapping_mul(2654435761) >> 11) as u8)
+            .collect();
+        let inner = archive(
+            dir.path(),
+            "inner.zip",
+            &[("a.bin", &block), ("b.bin", &block)],
+        );
+        let inner_bytes = fs::read(&inner).expect("read");
+        let outer = archive(
+            dir.path(),
+            "outer.zip",
+            &[
+                ("one.zip", &inner_bytes),
+                ("two.zip", &inner_bytes),
+                ("three.zip", &inner_bytes),
+            ],
+        );
+        let limits = ArchiveLimits {
+            max_total_bytes: 1_500_000,
+            ..ArchiveLimits::default()
+        };
+        let mut issues = Vec::new();
+        unpack(
+            &outer,
+            "outer.zip",
+            &dir.path().join("s"),
+            &limits,
+            0,
+            &mut issues,
+        );
+        // Each nested archive alone fits (600 KB of entries); all of them together do not.
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.reason.contains("unpacks to more than 1500000 bytes")),
+            "{issues:?}"
+        );
+        assert!(written_under(&dir.path().join("s")) <= 1_500_000);
     }
 }
