@@ -97,6 +97,12 @@ pub struct ScpConfig {
     pub max_pdu: u32,
     /// An association that sends nothing for this long is dropped.
     pub idle_timeout: Duration,
+    /// A new connection must have sent its whole A-ASSOCIATE-RQ within this time, before it
+    /// is given one of the `max_associations` slots; otherwise it is closed. Without this,
+    /// connections that never speak held every slot for the idle timeout, renewably.
+    pub greeting_timeout: Duration,
+    /// Connections open at once from one address, waiting or associated.
+    pub max_per_address: usize,
     /// The largest data set accepted in one C-STORE; larger ones are read to the end,
     /// dropped, and answered with status A700 (out of resources).
     pub max_instance_bytes: u64,
@@ -109,6 +115,8 @@ impl ScpConfig {
     pub const DEFAULT_MAX_ASSOCIATIONS: usize = 16;
     pub const DEFAULT_MAX_PDU: u32 = 131_072;
     pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+    pub const DEFAULT_GREETING_TIMEOUT: Duration = Duration::from_secs(5);
+    pub const DEFAULT_MAX_PER_ADDRESS: usize = 8;
     pub const DEFAULT_MAX_INSTANCE_BYTES: u64 = 1 << 30;
 
     pub fn new(ae_title: &str, peers: Vec<Peer>) -> Result<Self, ConfigError> {
@@ -118,6 +126,8 @@ impl ScpConfig {
             max_associations: Self::DEFAULT_MAX_ASSOCIATIONS,
             max_pdu: Self::DEFAULT_MAX_PDU,
             idle_timeout: Self::DEFAULT_IDLE_TIMEOUT,
+            greeting_timeout: Self::DEFAULT_GREETING_TIMEOUT,
+            max_per_address: Self::DEFAULT_MAX_PER_ADDRESS,
             max_instance_bytes: Self::DEFAULT_MAX_INSTANCE_BYTES,
             log: true,
         };
@@ -146,6 +156,16 @@ impl ScpConfig {
                 "the maximum PDU size must be 4096 to 16777216 bytes, not {}",
                 self.max_pdu
             )));
+        }
+        if self.max_per_address == 0 {
+            return Err(ConfigError::Limit(
+                "at least one connection per address must be allowed".into(),
+            ));
+        }
+        if self.greeting_timeout.is_zero() {
+            return Err(ConfigError::Limit(
+                "the timeout for the first PDU must be positive".into(),
+            ));
         }
         if self.idle_timeout.is_zero() {
             return Err(ConfigError::Limit(

@@ -143,6 +143,8 @@ impl Scp {
     pub async fn serve(&self, listener: TcpListener) {
         let slots = Arc::new(Semaphore::new(self.shared.config.max_associations));
         let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+        let greeting = Arc::new(Semaphore::new(MAX_GREETING));
+        let addresses = Addresses::default();
         loop {
             let (socket, from) = match listener.accept().await {
                 Ok(s) => s,
@@ -154,24 +156,120 @@ impl Scp {
                 }
             };
             let _ = socket.set_nodelay(true);
-            if let Ok(slot) = slots.clone().try_acquire_owned() {
-                let shared = self.shared.clone();
-                tokio::spawn(async move {
-                    association::serve(shared, socket, from).await;
-                    drop(slot);
-                });
-            } else if let Ok(permit) = refusing.clone().try_acquire_owned() {
-                if self.shared.config.log {
+            let config = &self.shared.config;
+            let Some(counted) = addresses.admit(from.ip(), config.max_per_address) else {
+                if config.log {
                     eprintln!(
-                        "dicom: association from {from} refused: {} associations already open",
-                        self.shared.config.max_associations
+                        "dicom: connection from {from} closed: {} already open from that address",
+                        config.max_per_address
                     );
                 }
-                let max_pdu = self.shared.config.max_pdu;
-                tokio::spawn(async move {
-                    refuse_busy(socket, max_pdu).await;
+                continue;
+            };
+            let Ok(greeting) = greeting.clone().try_acquire_owned() else {
+                // So many connections are waiting to speak that this one is dropped unheard.
+                continue;
+            };
+            let (shared, slots, refusing) = (self.shared.clone(), slots.clone(), refusing.clone());
+            tokio::spawn(async move {
+                let config = &shared.config;
+                let spoke = first_pdu_arrived(&socket, config.greeting_timeout).await;
+                drop(greeting);
+                if !spoke {
+                    if config.log {
+                        eprintln!(
+                            "dicom: connection from {from} closed: no A-ASSOCIATE-RQ within {} s",
+                            config.greeting_timeout.as_secs_f64()
+                        );
+                    }
+                    return;
+                }
+                if let Ok(slot) = slots.try_acquire_owned() {
+                    association::serve(shared.clone(), socket, from).await;
+                    drop(slot);
+                } else if let Ok(permit) = refusing.try_acquire_owned() {
+                    if config.log {
+                        eprintln!(
+                            "dicom: association from {from} refused: {} associations already open",
+                            config.max_associations
+                        );
+                    }
+                    refuse_busy(socket, config.max_pdu).await;
                     drop(permit);
-                });
+                }
+                drop(counted);
+            });
+        }
+    }
+}
+
+/// Connections waiting for their first PDU at once; more are closed unheard.
+const MAX_GREETING: usize = 256;
+
+/// Whether a whole first PDU (its 6-byte header and the length it declares, up to 64 KiB)
+/// has arrived on `socket` within `timeout`. Only peeks: the association reads it again.
+async fn first_pdu_arrived(socket: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    const LOOK: usize = 64 << 10;
+    let wait = async {
+        let mut buf = vec![0u8; LOOK + 6];
+        loop {
+            let n = match socket.peek(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => n,
+            };
+            if n >= 6 {
+                let declared = u32::from_be_bytes([buf[2], buf[3], buf[4], buf[5]]) as usize;
+                if n >= 6 + declared.min(LOOK) {
+                    return true;
+                }
+            }
+            // Part of it is here: peek returns at once while any byte is waiting, so wait a
+            // little for the rest.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+}
+
+/// Connections open per address, each counted while its [`Counted`] lives.
+#[derive(Default, Clone)]
+struct Addresses(Arc<std::sync::Mutex<HashMap<std::net::IpAddr, usize>>>);
+
+struct Counted {
+    addresses: Addresses,
+    ip: std::net::IpAddr,
+}
+
+impl Addresses {
+    fn admit(&self, ip: std::net::IpAddr, max: usize) -> Option<Counted> {
+        let ip = ip.to_canonical();
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = open.entry(ip).or_default();
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(Counted {
+            addresses: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        let mut open = self
+            .addresses
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
             }
         }
     }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -804,6 +804,61 @@ fn several_senders_at_once_and_a_cap_on_associations() {
     assert!(ok.status.success(), "{}", text(&ok));
 }
 
+/// Connections from 127.0.0.2 to the SCP on 127.0.0.1 that never send a byte.
+fn silent_connections(port: u16, n: usize) -> Vec<std::net::TcpStream> {
+    (0..n)
+        .map(|_| {
+            let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+                .expect("socket");
+            socket
+                .bind(&std::net::SocketAddr::from(([127, 0, 0, 2], 0)).into())
+                .expect("bind 127.0.0.2");
+            socket
+                .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], port)).into())
+                .expect("connect");
+            std::net::TcpStream::from(socket)
+        })
+        .collect()
+}
+
+/// Whether the SCP closed `stream` within `within` (EOF or a reset, not a timeout).
+fn closed_within(mut stream: &std::net::TcpStream, within: Duration) -> bool {
+    stream.set_read_timeout(Some(within)).expect("timeout");
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[test]
+fn silent_connections_hold_no_association_slot() {
+    // 16 silent connections used to fill the 16 slots until the 60 s idle timeout.
+    let scp = Scp::start(&["--greeting-timeout", "3"]);
+    let silent = silent_connections(scp.port, 16);
+    let ok = scp.echoscu("PACS", "LUNGHUB");
+    assert!(ok.status.success(), "a real peer is served: {}", text(&ok));
+    // One address holds at most 8 connections: the 9th and later are closed at once.
+    let refused = silent
+        .iter()
+        .skip(8)
+        .filter(|s| closed_within(s, Duration::from_secs(2)))
+        .count();
+    assert_eq!(refused, 8);
+    // The 8 admitted are closed once the greeting timeout passes without a PDU.
+    let started = Instant::now();
+    for s in silent.iter().take(8) {
+        assert!(closed_within(s, Duration::from_secs(10)), "still open");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let log = scp.log_when(|l| l.matches("no A-ASSOCIATE-RQ within").count() >= 8);
+    assert!(log.contains("already open from that address"), "{log}");
+}
+
 #[test]
 fn refused_instances_get_a_status_and_a_reason_and_the_association_goes_on() {
     // The default profile quarantines ultrasound without BurnedInAnnotation.
@@ -934,16 +989,18 @@ fn connections_cut_mid_transfer_leave_nothing_behind() {
     drop(raw);
 
     // The server still answers, stores nothing from the broken transfers, and stores
-    // the same file when it comes whole.
+    // the same file when it comes whole. The half request never became an association:
+    // it waited for the rest, holding no slot, until the greeting timeout.
     let log = scp.log_when(|l| {
-        l.matches("one instance cut off and dropped").count() >= 2 && l.contains("refused:")
+        l.matches("one instance cut off and dropped").count() >= 2
+            && l.contains("no A-ASSOCIATE-RQ within")
     });
     assert_eq!(
         log.matches("one instance cut off and dropped").count(),
         2,
         "{log}"
     );
-    assert!(log.contains("association from 127.0.0.1"), "{log}");
+    assert!(log.contains("connection from 127.0.0.1"), "{log}");
     let ok = scp.echoscu("PACS", "LUNGHUB");
     assert!(ok.status.success(), "{}", text(&ok));
     assert_eq!(scp.items().len(), 0);

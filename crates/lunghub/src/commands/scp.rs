@@ -69,6 +69,13 @@ pub struct DicomArgs {
     /// Seconds an association may stay silent before it is dropped
     #[arg(long, default_value_t = ScpConfig::DEFAULT_IDLE_TIMEOUT.as_secs())]
     idle_timeout: u64,
+    /// Connections open at once from one address, waiting or associated
+    #[arg(long, default_value_t = ScpConfig::DEFAULT_MAX_PER_ADDRESS)]
+    max_per_address: usize,
+    /// Seconds a new connection has to send its A-ASSOCIATE-RQ before it is closed (it
+    /// holds no association slot while it waits)
+    #[arg(long, default_value_t = ScpConfig::DEFAULT_GREETING_TIMEOUT.as_secs())]
+    greeting_timeout: u64,
     /// Largest instance accepted, in bytes; larger ones get status A700
     #[arg(long, default_value_t = ScpConfig::DEFAULT_MAX_INSTANCE_BYTES)]
     max_instance_bytes: u64,
@@ -80,6 +87,8 @@ impl DicomArgs {
             max_associations: self.max_associations,
             max_pdu: self.max_pdu,
             idle_timeout: Duration::from_secs(self.idle_timeout),
+            max_per_address: self.max_per_address,
+            greeting_timeout: Duration::from_secs(self.greeting_timeout),
             max_instance_bytes: self.max_instance_bytes,
             ..ScpConfig::new(&self.ae_title, self.peers.clone())?
         };
