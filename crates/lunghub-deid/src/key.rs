@@ -178,6 +178,17 @@ impl SiteKey {
         out
     }
 
+    /// A keyed tag for the name of an input (a path, a zip entry, a sender's UID): 16 hex
+    /// characters by which reports, logs and the upload pages refer to a file. File and
+    /// folder names in hospitals often carry a patient's name or record number, so the name
+    /// itself is never kept.
+    pub fn name_tag(&self, name: &str) -> String {
+        self.mac("input-name", name.as_bytes())[..8]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
     /// Days to add to every date of one patient: between -max_days and -1.
     pub fn date_shift_days(&self, patient: &str, max_days: u32) -> i64 {
         let mac = self.mac("date-shift", patient.as_bytes());

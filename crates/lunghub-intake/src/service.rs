@@ -189,6 +189,8 @@ impl IntakeService {
             bytes,
             metadata,
         } = arrival;
+        // The spool is on disk: it keeps the name's keyed tag, never the name.
+        let label = intake.key.name_tag(&label);
         let size = bytes.len();
         enum Screen {
             Spooled(Slot),

@@ -94,7 +94,7 @@ pub fn markdown(plan: &Plan, facts: &CardFacts) -> String {
         };
         let (t, v) = (n(Split::Train), n(Split::Validation));
         rows.push(vec![
-            f.to_string(),
+            text(f),
             t.to_string(),
             v.to_string(),
             (t + v).to_string(),
@@ -119,13 +119,7 @@ pub fn markdown(plan: &Plan, facts: &CardFacts) -> String {
     let rows: Vec<Vec<String>> = cells
         .iter()
         .map(|((src, site, f), [t, v])| {
-            vec![
-                src.to_string(),
-                site.to_string(),
-                f.to_string(),
-                t.to_string(),
-                v.to_string(),
-            ]
+            vec![text(src), text(site), text(f), t.to_string(), v.to_string()]
         })
         .collect();
     table(
@@ -143,7 +137,7 @@ pub fn markdown(plan: &Plan, facts: &CardFacts) -> String {
     }
     let rows: Vec<Vec<String>> = test_cells
         .iter()
-        .map(|((src, site), n)| vec![src.to_string(), site.to_string(), n.to_string()])
+        .map(|((src, site), n)| vec![text(src), text(site), n.to_string()])
         .collect();
     table(&mut md, &["source", "site", "test images"], &rows);
 
@@ -182,7 +176,7 @@ pub fn markdown(plan: &Plan, facts: &CardFacts) -> String {
     }
     let rows: Vec<Vec<String>> = mv
         .iter()
-        .map(|((m, v), n)| vec![m.to_string(), v.to_string(), n.to_string()])
+        .map(|((m, v), n)| vec![text(m), text(v), n.to_string()])
         .collect();
     table(&mut md, &["modality", "view", "images"], &rows);
 
@@ -193,8 +187,10 @@ pub fn markdown(plan: &Plan, facts: &CardFacts) -> String {
     let rows: Vec<Vec<String>> = sources
         .iter()
         .map(|src| {
+            // The licence is the coordinator's own Markdown (links are rendered only if
+            // http(s): see `body_html`); everything else is data, and stays text.
             vec![
-                src.to_string(),
+                text(src),
                 s.licences.get(*src).cloned().unwrap_or_else(|| {
                     "**not stated**: ask the source before redistributing".into()
                 }),
@@ -210,7 +206,9 @@ pub fn markdown(plan: &Plan, facts: &CardFacts) -> String {
         *profiles.entry(x.item.deid_profile.as_str()).or_default() += 1;
     }
     for (p, n) in &profiles {
-        let _ = writeln!(md, "- Profile `{p}`: {n} images.");
+        // A profile's name is the operator's configuration, shown as code; a backtick in
+        // it could not close the span early.
+        let _ = writeln!(md, "- Profile `{}`: {n} images.", p.replace('`', "'"));
     }
     md.push_str(
         "- Every image passed lunghub's de-identifier when it was taken in: DICOM to PS3.15 \
@@ -262,6 +260,7 @@ fn representativeness(md: &mut String, e: &[Entry], sites: &BTreeSet<&str>) {
         *by_site.entry(x.item.site_name.as_str()).or_default() += 1;
     }
     if let Some((site, count)) = by_site.iter().max_by_key(|(_, c)| **c) {
+        let site = text(site);
         let _ = writeln!(
             md,
             "- {} site{}; the largest, {site}, holds {:.0}% of images.",
@@ -278,12 +277,13 @@ fn representativeness(md: &mut String, e: &[Entry], sites: &BTreeSet<&str>) {
 
 fn limitations(md: &mut String, plan: &Plan) {
     let e = &plan.entries;
-    let mut by_finding: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    // Findings and sources are data: escaped once here, they are text in every sentence.
+    let mut by_finding: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for x in e {
         *by_finding
-            .entry(x.finding.as_str())
+            .entry(text(&x.finding))
             .or_default()
-            .entry(x.source())
+            .entry(text(x.source()))
             .or_default() += 1;
     }
     let mut said = false;
@@ -303,12 +303,12 @@ fn limitations(md: &mut String, plan: &Plan) {
             }
         }
     }
-    let mut by_source: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    let mut by_source: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for x in e {
         *by_source
-            .entry(x.source())
+            .entry(text(x.source()))
             .or_default()
-            .entry(x.finding.as_str())
+            .entry(text(&x.finding))
             .or_default() += 1;
     }
     for (source, findings) in &by_source {
@@ -338,7 +338,7 @@ fn limitations(md: &mut String, plan: &Plan) {
         md.push_str("- Finding mix by source (all splits):\n");
         for (source, findings) in &by_source {
             let total: usize = findings.values().sum();
-            let mut mix: Vec<(&&str, &usize)> = findings.iter().collect();
+            let mut mix: Vec<(&String, &usize)> = findings.iter().collect();
             mix.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
             let parts: Vec<String> = mix
                 .iter()
@@ -503,16 +503,66 @@ pub fn html(title: &str, markdown: &str) -> String {
     )
 }
 
-/// The card's Markdown as an HTML fragment, for pages that frame it themselves. Raw HTML in
-/// the Markdown is escaped: names and licences typed by people end up in the card.
+/// The card's Markdown as an HTML fragment, for pages that frame it themselves (see
+/// [`safe_html`]).
 pub fn body_html(markdown: &str) -> String {
-    use pulldown_cmark::{Event, Options, Parser, html};
-    let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|ev| match ev {
-        Event::Html(raw) | Event::InlineHtml(raw) => Event::Text(raw),
-        other => other,
+    safe_html(markdown)
+}
+
+/// Markdown that people typed (licences, posts, documents) as HTML that can run nothing:
+/// raw HTML is shown as text, and a link or image is kept only if it goes to an http(s)
+/// address; any other (`javascript:`, `data:`, `vbscript:`, relative) leaves its text
+/// alone. The downloaded card has no Content-Security-Policy to fall back on.
+pub fn safe_html(markdown: &str) -> String {
+    use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd, html};
+    let allowed = |url: &str| {
+        let url = url.trim_start().to_ascii_lowercase();
+        url.starts_with("https://") || url.starts_with("http://")
+    };
+    // Whether each open link or image was kept, so its end is dropped with it.
+    let mut open: Vec<bool> = Vec::new();
+    let parser = Parser::new_ext(markdown, Options::ENABLE_TABLES).filter_map(|ev| match ev {
+        Event::Html(raw) | Event::InlineHtml(raw) => Some(Event::Text(raw)),
+        Event::Start(Tag::Link { ref dest_url, .. })
+        | Event::Start(Tag::Image { ref dest_url, .. }) => {
+            let keep = allowed(dest_url);
+            open.push(keep);
+            keep.then_some(ev)
+        }
+        Event::End(TagEnd::Link) | Event::End(TagEnd::Image) => {
+            open.pop().unwrap_or(false).then_some(ev)
+        }
+        other => Some(other),
     });
     let mut out = String::new();
     html::push_html(&mut out, parser);
+    out
+}
+
+/// A value from data (a source, a site, a finding, a view) as Markdown that reads as that
+/// text and nothing else: HTML as entities, the characters that make inline markup
+/// (emphasis, code, links, images, tables) backslash-escaped, a leading character that
+/// could start a block escaped too, line breaks flattened. A source named
+/// `[data](javascript:…)` or `<script>` stays a name.
+pub fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\r' | '\n' => out.push(' '),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '-' | '+' | '#' | '=' if i == 0 => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
     out
 }
 
@@ -528,7 +578,20 @@ fn plural(n: usize) -> &'static str {
 
 /// A Markdown table; `|` in a cell is escaped so a name cannot break the table.
 fn table(md: &mut String, head: &[&str], rows: &[Vec<String>]) {
-    let cell = |c: &str| c.replace('|', "\\|").replace('\n', " ");
+    // A `|` not already escaped (by `text`, or by whoever wrote a licence) is escaped.
+    let cell = |c: &str| {
+        let mut out = String::with_capacity(c.len());
+        let mut escaped = false;
+        for ch in c.chars() {
+            match ch {
+                '|' if !escaped => out.push_str("\\|"),
+                '\n' => out.push(' '),
+                ch => out.push(ch),
+            }
+            escaped = ch == '\\' && !escaped;
+        }
+        out
+    };
     let _ = writeln!(md, "| {} |", head.join(" | "));
     let _ = writeln!(md, "|{}", " --- |".repeat(head.len()));
     for r in rows {
@@ -620,5 +683,48 @@ mod tests {
     #[test]
     fn raw_html_in_the_card_is_escaped() {
         assert!(!body_html("a <script>x</script>").contains("<script>"));
+    }
+
+    #[test]
+    fn values_from_data_stay_text_and_only_http_links_are_links() {
+        const HOSTILE: &str = "[data](javascript:alert(1))";
+        let mut items: Vec<_> = (0..30)
+            .map(|n| candidate(n, &format!("p{n}"), Some("No Finding"), HOSTILE))
+            .collect();
+        items.extend((30..60).map(|n| {
+            let mut c = candidate(
+                n,
+                &format!("p{n}"),
+                Some("<img src=x onerror=alert(1)>"),
+                "nih",
+            );
+            c.view = Some("![v](javascript:alert(2))".into());
+            c
+        }));
+        let mut settings = settings("cxr", 1);
+        settings.licences.insert(
+            HOSTILE.into(),
+            "CC BY 4.0, [terms](https://example.org/terms); [bad](javascript:alert(3)) \
+             <a href=\"javascript:alert(4)\">x</a> [rel](/relative) [data](data:text/html,x)"
+                .into(),
+        );
+        let p = plan(settings, items, None).unwrap();
+        let md = markdown(&p, &CardFacts { dicom_files: 0 });
+        let page = html("cxr v1", &md);
+        assert!(
+            !page.to_ascii_lowercase().contains("<a href=\"javascript"),
+            "{page}"
+        );
+        assert!(
+            !page.contains("<img") && !page.contains("<a href=\"/relative"),
+            "{page}"
+        );
+        assert!(!page.contains("<a href=\"data:"), "{page}");
+        assert!(
+            page.contains("<a href=\"https://example.org/terms\">terms</a>"),
+            "{page}"
+        );
+        // The source's name is shown as it is, as text.
+        assert!(page.contains("[data](javascript:alert(1))"), "{page}");
     }
 }

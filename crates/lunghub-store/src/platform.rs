@@ -373,6 +373,20 @@ impl Platform {
         Ok(())
     }
 
+    /// Uses up every unused token of `purpose` for `subject`: once a reset link has been
+    /// used or the password changed, the older links that may lie in a mailbox are void.
+    pub async fn void_tokens(&self, purpose: &str, subject: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE tokens SET used_at = $1 WHERE purpose = $2 AND subject = $3 AND used_at IS NULL",
+        )
+        .bind(now_ns())
+        .bind(purpose)
+        .bind(subject)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Uses a one-time token: returns its subject the first time, before it expires, and
     /// never again.
     pub async fn take_token(

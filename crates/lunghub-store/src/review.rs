@@ -33,7 +33,9 @@ pub struct Upload {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UploadFile {
-    pub name: String,
+    /// The keyed tag of the file's name (`SiteKey::name_tag`), never the name: names in
+    /// hospitals carry patients' names and record numbers. Stored in the `name` column.
+    pub tag: String,
     pub bytes: i64,
     pub outcome: String,
     pub item_id: Option<String>,
@@ -258,7 +260,7 @@ impl Catalog {
         .iter()
         .map(|r| {
             Ok(UploadFile {
-                name: r.try_get("name")?,
+                tag: r.try_get("name")?,
                 bytes: r.try_get("bytes")?,
                 outcome: r.try_get("outcome")?,
                 item_id: r.try_get("item_id")?,
@@ -266,6 +268,37 @@ impl Catalog {
             })
         })
         .collect()
+    }
+
+    /// Replaces every upload line still recorded under a file's name (as lines were before
+    /// names were tagged) by `tag(name)`. Returns how many lines it changed.
+    pub async fn retag_upload_files(
+        &self,
+        tag: impl Fn(&str) -> String,
+    ) -> Result<u64, StoreError> {
+        let is_tag = |n: &str| {
+            n.len() == 16
+                && n.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        };
+        let rows = sqlx::query("SELECT upload_id, name FROM upload_files")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut changed = 0;
+        for r in rows {
+            let (upload, name): (String, String) = (r.try_get("upload_id")?, r.try_get("name")?);
+            if is_tag(&name) {
+                continue;
+            }
+            sqlx::query("UPDATE upload_files SET name = $1 WHERE upload_id = $2 AND name = $3")
+                .bind(tag(&name))
+                .bind(&upload)
+                .bind(&name)
+                .execute(&self.pool)
+                .await?;
+            changed += 1;
+        }
+        Ok(changed)
     }
 
     /// Records what happened to one file of an upload; sending it again replaces the line.
@@ -281,7 +314,7 @@ impl Catalog {
              detail = excluded.detail, at = excluded.at",
         )
         .bind(upload_id)
-        .bind(&file.name)
+        .bind(&file.tag)
         .bind(file.bytes)
         .bind(&file.outcome)
         .bind(&file.item_id)

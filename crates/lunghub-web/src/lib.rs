@@ -134,6 +134,8 @@ pub struct App {
     model_card: Option<String>,
     csrf_key: Vec<u8>,
     status_cache: status::Cache,
+    /// One archive per site unpacks at a time.
+    unpacking: pages::upload::Unpacking,
 }
 
 pub type Shared = Arc<App>;
@@ -150,6 +152,11 @@ impl App {
                 "the stored CSRF key is too short".into(),
             ));
         }
+        // Batches recorded before names were tagged: their names go now.
+        let key = &intake.intake().key;
+        catalog
+            .retag_upload_files(|name| key.name_tag(name))
+            .await?;
         let predictor = match &config.model_dir {
             Some(dir) => lunghub_learn::predictor::Predictor::load(dir),
             None => lunghub_learn::predictor::Predictor::reference(),
@@ -177,6 +184,7 @@ impl App {
             predictor: std::sync::Mutex::new(predictor),
             model_card,
             config,
+            unpacking: Default::default(),
         }))
     }
 
@@ -310,15 +318,33 @@ async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Nex
             Err(e) => return e.into_response(),
         },
     };
+    // The token is bound to the CSRF cookie and to the session, so that a token and cookie
+    // of the attacker's own are worth nothing beside someone else's session, and every
+    // sign-in (a new session) makes earlier tokens void.
+    let bound = match (&account, auth::cookie(&parts.headers, auth::SESSION_COOKIE)) {
+        (Some(_), Some(session)) => format!("{cookie_value}:{}", auth::token_hash(session)),
+        _ => cookie_value.clone(),
+    };
+    let signed_in = account.is_some();
     let mut body = body;
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        if !same_origin(&app, &parts.headers) {
+            return (
+                StatusCode::FORBIDDEN,
+                layout::bare(
+                    "Not from this site",
+                    "This request came from a page of another site. Nothing was changed.",
+                ),
+            )
+                .into_response();
+        }
         let (checked, rebuilt) = match csrf_submitted(&mut parts, body).await {
             Ok(x) => x,
             Err(e) => return e.into_response(),
         };
         body = rebuilt;
         let valid = !new_cookie
-            && checked.is_some_and(|t| auth::csrf_token_is_valid(&app.csrf_key, &cookie_value, &t));
+            && checked.is_some_and(|t| auth::csrf_token_is_valid(&app.csrf_key, &bound, &t));
         if !valid {
             return (
                 StatusCode::FORBIDDEN,
@@ -330,9 +356,22 @@ async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Nex
                 .into_response();
         }
     }
-    let csrf = auth::csrf_token(&app.csrf_key, &cookie_value);
+    let csrf = auth::csrf_token(&app.csrf_key, &bound);
     parts.extensions.insert(Viewer { account, csrf });
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    // What a signed-in person sees (tokens shown once, their data) stays out of caches and
+    // the browser's back-forward store.
+    if signed_in && !response.headers().contains_key(header::CACHE_CONTROL) {
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    if app.secure_cookies() {
+        response.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
     if new_cookie {
         let cookie = auth::set_cookie(
             auth::CSRF_COOKIE,
@@ -343,6 +382,36 @@ async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Nex
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// Whether a state-changing request may have come from one of this site's pages: its
+/// `Origin`, when the browser sends one (every current browser does on a POST), must be the
+/// configured public URL's origin or the host the request was sent to. Clients that send no
+/// Origin (scripts, curl) still need the CSRF token.
+fn same_origin(app: &App, headers: &axum::http::HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let public = app.config.public_url.trim_end_matches('/');
+    let public_origin = public
+        .find("://")
+        .and_then(|at| {
+            public[at + 3..]
+                .find('/')
+                .map(|slash| &public[..at + 3 + slash])
+        })
+        .unwrap_or(public);
+    if origin.eq_ignore_ascii_case(public_origin) {
+        return true;
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("http://")
+        .or_else(|| origin.strip_prefix("https://"));
+    matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
 }
 
 /// The submitted CSRF token, from the `X-CSRF-Token` header, the `csrf` query parameter

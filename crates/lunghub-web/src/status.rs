@@ -318,9 +318,9 @@ async fn csv_table(
         w.write_record(COLUMNS).map_err(fail)?;
         for r in &rows {
             w.write_record([
-                &r.institute,
-                &r.location,
-                &r.requested,
+                csv_cell(&r.institute).as_ref(),
+                csv_cell(&r.location).as_ref(),
+                csv_cell(&r.requested).as_ref(),
                 r.stage.label(),
                 &r.last_update,
             ])
@@ -334,11 +334,21 @@ async fn csv_table(
     .await
 }
 
-/// A Markdown cell: pipes escaped and line breaks flattened, so a name can't break the table.
+/// A Markdown cell: the text as itself, so that a name can neither break the table nor
+/// become a link or markup (see `lunghub_release::card::text`).
 fn md_cell(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace(['\r', '\n'], " ")
+    lunghub_release::card::text(s)
+}
+
+/// A CSV cell that a spreadsheet shows as text: a value that begins with `=`, `+`, `-`,
+/// `@`, a tab or a carriage return is a formula to Excel and LibreOffice (`=HYPERLINK(…)`
+/// runs on opening), so it gets a leading apostrophe, as OWASP advises.
+fn csv_cell(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}").into()
+    } else {
+        s.into()
+    }
 }
 
 async fn markdown_table(
@@ -367,4 +377,41 @@ async fn markdown_table(
         Ok(out)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{csv_cell, md_cell};
+
+    #[test]
+    fn spreadsheet_formulas_stay_text() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        for formula in ["+1", "-1+2", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(csv_cell(formula).starts_with('\''), "{formula:?}");
+        }
+        assert_eq!(csv_cell("Ospedale San Matteo"), "Ospedale San Matteo");
+    }
+
+    #[test]
+    fn markdown_cells_hold_no_markup() {
+        let cell = md_cell("<script>alert(1)</script> [x](javascript:alert(1)) **b** | c\nd");
+        assert!(!cell.contains('<') && !cell.contains('>'), "{cell}");
+        assert!(!cell.contains("](") && !cell.contains("**"), "{cell}");
+        assert!(!cell.contains('\n'), "{cell}");
+        assert!(cell.contains("\\|"), "{cell}");
+        // Rendered by a CommonMark renderer, the cell is the original text.
+        let mut html = String::new();
+        pulldown_cmark::html::push_html(&mut html, pulldown_cmark::Parser::new(&cell));
+        assert!(
+            !html.contains("<script") && !html.contains("<a ") && !html.contains("<strong"),
+            "{html}"
+        );
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+            "{html}"
+        );
+    }
 }

@@ -1,6 +1,10 @@
 // Sends a batch's files one request each, so every file shows its own progress and
 // outcome. Files the batch has already recorded are skipped, so sending a whole folder
 // again resumes an interrupted upload. Without this script the form still works.
+//
+// The server keeps no file's name, only a keyed tag of it (names in hospitals carry
+// patients' names). This browser keeps the names it sent, by tag, in its own storage, and
+// shows them in place of the tags; nothing of that storage leaves this machine.
 "use strict";
 (function () {
   const zone = document.getElementById("drop-zone");
@@ -14,9 +18,43 @@
   const RETRIES = 3;
   // Outcomes that are final: a file with one of these is not sent again.
   const DONE = new Set(["new", "duplicate", "near-duplicate", "quarantined", "unreadable", "sidecar", "unpacked"]);
+  const STORE = `lunghub-upload-names:${batch}`;
 
-  function row(name, size) {
+  function names() {
+    try {
+      return JSON.parse(localStorage.getItem(STORE) || "{}");
+    } catch (err) {
+      return {};
+    }
+  }
+
+  function remember(tag, name) {
+    try {
+      const known = names();
+      known[tag] = name;
+      localStorage.setItem(STORE, JSON.stringify(known));
+    } catch (err) {
+      // Storage full or refused: the page shows the tag instead of the name.
+    }
+  }
+
+  // Rows the server listed show their tags; put back the names this browser sent them as.
+  for (const [tag, name] of Object.entries(names())) {
+    const tr = table.querySelector(`tr[data-tag="${CSS.escape(tag)}"]`);
+    if (tr) {
+      tr.dataset.name = name;
+      tr.children[0].textContent = name;
+    }
+  }
+
+  function row(name, size, tag) {
     let tr = table.querySelector(`tr[data-name="${CSS.escape(name)}"]`);
+    if (!tr && tag) tr = table.querySelector(`tr[data-tag="${CSS.escape(tag)}"]`);
+    if (tr && tag) tr.dataset.tag = tag;
+    if (tr) {
+      tr.dataset.name = name;
+      tr.children[0].textContent = name;
+    }
     if (!tr) {
       tr = document.createElement("tr");
       tr.dataset.name = name;
@@ -62,8 +100,10 @@
   function send(file, name, tr) {
     return new Promise((resolve, reject) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("PUT", `/upload/batches/${batch}/files?name=${encodeURIComponent(name)}`);
+      xhr.open("PUT", `/upload/batches/${batch}/files`);
       xhr.setRequestHeader("X-CSRF-Token", csrf);
+      // In a header, not the URL, which proxies and browsers' histories keep.
+      xhr.setRequestHeader("X-File-Name", encodeURIComponent(name));
       xhr.setRequestHeader("Content-Type", "application/octet-stream");
       const bar = tr.querySelector("progress");
       xhr.upload.onprogress = (e) => {
@@ -101,8 +141,14 @@
     }
   }
 
-  async function recorded() {
-    const response = await fetch(`/upload/batches/${batch}/files.json`, { credentials: "same-origin" });
+  // What the batch already recorded of these names: the server tags each name and forgets it.
+  async function recorded(entries) {
+    const response = await fetch(`/upload/batches/${batch}/recorded`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ names: entries.map((e) => e.name) }),
+    });
     if (!response.ok) throw new Error(`cannot read the batch (${response.status})`);
     const lines = await response.json();
     return new Map(lines.map((l) => [l.name, l]));
@@ -114,7 +160,7 @@
     entries.sort((a, b) => Number(!/\.csv$/i.test(a.name)) - Number(!/\.csv$/i.test(b.name)));
     let done;
     try {
-      done = await recorded();
+      done = await recorded(entries);
     } catch (err) {
       summary.textContent = `Nothing was sent: ${err.message}. Reload the page and try again.`;
       return;
@@ -122,8 +168,9 @@
     const queue = [];
     let skipped = 0;
     for (const e of entries) {
-      const tr = row(e.name, e.file.size);
       const earlier = done.get(e.name);
+      const tr = row(e.name, e.file.size, earlier && earlier.tag);
+      if (earlier) remember(earlier.tag, e.name);
       if (earlier && DONE.has(earlier.outcome)) {
         tr.querySelector("progress").value = 1;
         show(tr, earlier.outcome, "already in this batch");
@@ -148,7 +195,9 @@
         try {
           const lines = await sendWithRetries(next.file, next.name, next.tr);
           for (const line of lines) {
-            const tr = line.name === next.name ? next.tr : row(line.name, line.bytes);
+            if (line.tag) remember(line.tag, line.name);
+            const tr = line.name === next.name ? next.tr : row(line.name, line.bytes, line.tag);
+            if (line.tag) tr.dataset.tag = line.tag;
             tr.querySelector("progress").value = 1;
             show(tr, line.outcome, describe(line));
           }

@@ -67,22 +67,10 @@ async fn start_batch(c: &Client, site: &str, finding: &str, sidecar: Option<&str
 
 async fn put(c: &Client, batch: &str, name: &str, bytes: Vec<u8>) -> Vec<serde_json::Value> {
     let r = c
-        .put_bytes(
-            &format!("/upload/batches/{batch}/files?name={}", urlencode(name)),
-            bytes,
-        )
+        .put_file(&format!("/upload/batches/{batch}/files"), name, bytes)
         .await;
     assert_eq!(r.status, 200, "{name}: {}", r.body);
     r.json().as_array().expect("outcomes").clone()
-}
-
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
@@ -149,12 +137,30 @@ async fn exercise(db: Option<&str>) {
             "{out:?}"
         );
     }
-    // Resuming: the batch says what it has, the rest is sent, and a few sent again by
-    // mistake add nothing.
+    // Resuming: asked about every name, the batch says which it has (it keeps tags, not
+    // names), the rest is sent, and a few sent again by mistake add nothing.
+    let names: Vec<String> = pngs.iter().map(|p| name(p)).collect();
     let recorded = a
+        .post_json(
+            &format!("/upload/batches/{batch}/recorded"),
+            &serde_json::json!({ "names": names }),
+        )
+        .await;
+    assert_eq!(recorded.status, 200, "{}", recorded.body);
+    let recorded = recorded.json();
+    let listed = a
         .get(&format!("/upload/batches/{batch}/files.json"))
         .await
         .json();
+    assert_eq!(listed.as_array().expect("list").len(), 35);
+    assert!(
+        listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|l| l["name"].is_null() && l["tag"].as_str().is_some_and(|t| t.len() == 16)),
+        "{listed}"
+    );
     let done: Vec<String> = recorded
         .as_array()
         .expect("list")
@@ -204,16 +210,28 @@ async fn exercise(db: Option<&str>) {
     assert_eq!(out[0]["outcome"], "unreadable", "{out:?}");
     assert!(!out[0]["detail"].as_str().expect("detail").is_empty());
     let r = a
-        .put_bytes(
-            &format!("/upload/batches/{batch}/files?name=%2F..%2F"),
+        .put_file(
+            &format!("/upload/batches/{batch}/files"),
+            "/../",
             b"x".to_vec(),
         )
         .await;
     assert_eq!(r.status, 400, "{}", r.body);
 
-    // The batch page shows every file with its outcome and loads the upload script.
+    // The batch page shows every file, by its tag, with its outcome, and loads the upload
+    // script (which shows the names it sent); it names no file.
     let page = a.get(&format!("/upload/batches/{batch}")).await;
-    assert!(page.body.contains("study.zip!study/fresh.png") || page.body.contains("study.zip"));
+    let first_tag = listed[0]["tag"].as_str().expect("tag");
+    assert!(
+        page.body.contains(&format!("data-tag=\"{first_tag}\"")),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("study.zip") && !page.body.contains("folder/"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("/static/upload.js"));
     assert_eq!(a.get("/static/upload.js").await.status, 200);
 
@@ -242,8 +260,9 @@ async fn exercise(db: Option<&str>) {
     )
     .await;
     let r = member
-        .put_bytes(
-            &format!("/upload/batches/{batch}/files?name=x.png"),
+        .put_file(
+            &format!("/upload/batches/{batch}/files"),
+            "x.png",
             extra.clone(),
         )
         .await;
@@ -443,4 +462,118 @@ async fn exercise(db: Option<&str>) {
     let summary = catalog_summary(&server.data_dir, db);
     assert_eq!(summary["by_review_state"]["approved"], 2, "{summary}");
     assert_eq!(summary["by_review_state"]["replaced"], 1, "{summary}");
+}
+
+/// Every byte of every file under `dir` (the database and its journal included), searched
+/// for each of `needles`; returns the (file, needle) pairs found.
+fn names_at_rest(dir: &Path, needles: &[&str]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(entry.path()) else {
+            continue;
+        };
+        for needle in needles {
+            if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                found.push((entry.path().display().to_string(), needle.to_string()));
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_file_name_or_sender_uid_is_kept_anywhere_in_the_data_directory() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = key_file(tmp.path());
+    let server = Server::start_with(None, &["--site-key", &key.display().to_string()]);
+    make_site(&server, None, &key, "Upload Hospital");
+    let a = admin(&server).await;
+    const NAMES: [&str; 4] = [
+        "ROSSI^MARIO_1001",
+        "BIANCHI^LUCA_2002",
+        "VERDI^ANNA_3003",
+        "NERI^PAOLA_4004",
+    ];
+    const SIDECAR_PATIENT: &str = "PAZ-778899";
+    const SENDER_UID: &str = "1.2.826.0.1.3680043.8.498.9911.1";
+    let png = |name: &str| {
+        std::fs::read(shared_data(&format!("cxr-radiographydb-dev/images/{name}"))).expect("png")
+    };
+    let sidecar = format!(
+        "filename,finding,patientid\n{}.png,COVID-19,{SIDECAR_PATIENT}\n",
+        NAMES[1]
+    );
+    let batch = start_batch(&a, "upload-hospital", "", Some(&sidecar)).await;
+    let dx = chest_dx(
+        "1.2.826.0.1.3680043.8.498.9910",
+        "1.2.826.0.1.3680043.8.498.9910.1",
+        4,
+        64,
+    );
+    let out = put(&a, &batch, &format!("{}/chest.dcm", NAMES[0]), dx).await;
+    assert_eq!(out[0]["outcome"], "new", "{out:?}");
+    assert_eq!(
+        out[0]["name"],
+        format!("{}/chest.dcm", NAMES[0]),
+        "the answer names the file"
+    );
+    let out = put(
+        &a,
+        &batch,
+        &format!("{}.png", NAMES[1]),
+        png("COVID-1001.png"),
+    )
+    .await;
+    assert_eq!(out[0]["outcome"], "new", "{out:?}");
+    let archive = zip_of(&[
+        (
+            &format!("{}/film.png", NAMES[2]),
+            png("COVID-1002.png").as_slice(),
+        ),
+        (&format!("{}/notes.txt", NAMES[2]), b"not an image"),
+    ]);
+    let out = put(&a, &batch, &format!("{}.zip", NAMES[3]), archive).await;
+    assert_eq!(out.len(), 3, "{out:?}");
+    let summary = catalog_summary(&server.data_dir, None);
+    assert_eq!(
+        summary["by_finding"]["Pneumonia/Viral/COVID-19"], 1,
+        "the sidecar's row still labels its file: {summary}"
+    );
+
+    // A STOW-RS instance, whose own SOP Instance UID the spool used to keep.
+    let token = common::accounts::issue_token(&a, &server.base, "upload-hospital", "router").await;
+    let boundary = "names-at-rest";
+    let mut body = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
+    body.extend(chest_dx(
+        "1.2.826.0.1.3680043.8.498.9911",
+        SENDER_UID,
+        5,
+        64,
+    ));
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = common::http()
+        .build()
+        .expect("HTTP client")
+        .post(format!("{}/dicomweb/studies", server.base))
+        .header(
+            "content-type",
+            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
+        )
+        .header("authorization", format!("Bearer {token}"))
+        .body(body)
+        .send()
+        .await
+        .expect("STOW-RS");
+    assert_eq!(r.status().as_u16(), 200);
+    common::wait_for_spool(&server.data_dir);
+
+    let mut needles: Vec<&str> = NAMES.to_vec();
+    needles.extend([SIDECAR_PATIENT, SENDER_UID, "chest.dcm", "notes.txt"]);
+    assert_eq!(
+        names_at_rest(&server.data_dir, &needles),
+        Vec::<(String, String)>::new()
+    );
 }

@@ -1148,6 +1148,13 @@ async fn a_hospital_sends_files_in_the_browser_and_a_reviewer_approves_one() {
     .await;
     assert!(summary.starts_with("0 of 0 sent"), "{summary}");
 
+    // The server lists the batch by tags; reloaded, the page shows the names this browser
+    // kept for them.
+    let batch_path = browser.path().await;
+    browser.open(&batch_path).await;
+    let table = browser.text("#upload-files").await;
+    assert!(table.contains("chest.dcm"), "{table}");
+
     // Review: the queue, one item in the viewer with window/level, and an approval.
     browser.open("/review").await;
     assert_eq!(browser.heading().await, "Review queue");

@@ -158,7 +158,7 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
         .status()
         .expect("cp");
     assert!(copied.success());
-    let said = create(&a, "cxr-covid", &[]);
+    let said = create(&a, "cxr-covid", &["--by", "coord@hospital.example"]);
     create(&b, "cxr-covid", &[]);
     assert!(said.contains("release cxr-covid v1:"), "{said}");
     let exports = tmp.path().join("exports");
@@ -461,6 +461,10 @@ async fn a_release_of_the_shared_data_loads_in_every_reader_and_is_reproducible(
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Source and finding are tangled"));
     assert!(page.body.contains("cxr-covid-v1.tar.gz"));
+    assert!(
+        !page.body.contains("coord@hospital.example"),
+        "the public page shows no coordinator's email"
+    );
     let (status, media, body) = visitor.get_raw("/releases/cxr-covid/v1.tar.gz").await;
     assert_eq!((status, media.as_str()), (200, "application/gzip"));
     assert!(

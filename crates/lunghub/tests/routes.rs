@@ -92,8 +92,9 @@ async fn by_upload(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
         .expect("id")
         .to_owned();
     let r = a
-        .put_bytes(
-            &format!("/upload/batches/{batch}/files?name=dx.dcm"),
+        .put_file(
+            &format!("/upload/batches/{batch}/files"),
+            "dx.dcm",
             bytes.to_vec(),
         )
         .await;

@@ -35,12 +35,18 @@ struct Next {
 }
 
 /// Only paths on this site: never another host, so a link can't bounce people elsewhere.
+///
+/// `next` if it is a path on this site, else `/account`. Browsers' URL parsers drop tabs
+/// and newlines anywhere and read `\\` as `/`, so `/\t/evil.example` would leave the site
+/// as surely as `//evil.example`: only a `/` followed by anything but `/`, with no
+/// whitespace, control character or backslash, is taken.
 fn local_path(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
-        next
-    } else {
-        "/account"
-    }
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && !next
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control());
+    if local { next } else { "/account" }
 }
 
 fn signin_page(
@@ -280,8 +286,10 @@ async fn reset(
     app.platform
         .set_password(&account_id, &auth::hash_password(&password)?)
         .await?;
-    // A reset is often the answer to a stolen password: end every session.
+    // A reset is often the answer to a stolen password: end every session, and every
+    // other reset link.
     app.platform.delete_sessions_of(&account_id).await?;
+    app.platform.void_tokens("reset", &account_id).await?;
     // Whoever can read the mailbox owns the account, so the address is confirmed too.
     app.platform.confirm_account(&account_id).await?;
     let body = html! { h1 { "Password changed" } p.notice { "Sign in with your new password." } p { a.button href="/signin" { "Sign in" } } };
@@ -364,5 +372,34 @@ async fn change_password(
     app.platform
         .set_password(&a.id, &auth::hash_password(&password)?)
         .await?;
-    Ok(see_other("/account?done=1"))
+    // The old password may be someone else's now: every session of the account ends, this
+    // one goes on in a new session, and reset links sent before are void.
+    app.platform.delete_sessions_of(&a.id).await?;
+    app.platform.void_tokens("reset", &a.id).await?;
+    start_session(&app, &a.id, "/account?done=1").await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for ok in ["/account", "/challenges/abc?x=1", "/model", "/a%2F%2Fb"] {
+            assert_eq!(local_path(ok), ok);
+        }
+        for bad in [
+            "//evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\\evil.example",
+            "\\/evil.example",
+            "https://evil.example",
+            "/ /evil.example",
+            "/\u{0b}/evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(bad), "/account", "{bad:?}");
+        }
+    }
 }

@@ -658,34 +658,7 @@ const LETTER_TEMPLATE: &str = include_str!("../../templates/data-request.md");
 /// Markdown-escapes a value put into the template, so an institute's name can't add links,
 /// images or HTML to the letter.
 fn md_escape(s: &str) -> String {
-    s.chars()
-        .flat_map(|c| {
-            let escape = matches!(
-                c,
-                '\\' | '`'
-                    | '*'
-                    | '_'
-                    | '{'
-                    | '}'
-                    | '['
-                    | ']'
-                    | '('
-                    | ')'
-                    | '#'
-                    | '+'
-                    | '-'
-                    | '.'
-                    | '!'
-                    | '<'
-                    | '>'
-                    | '|'
-            );
-            escape
-                .then_some('\\')
-                .into_iter()
-                .chain(std::iter::once(if c == '\n' { ' ' } else { c }))
-        })
-        .collect()
+    lunghub_release::card::text(s)
 }
 
 /// The letter as HTML: the Markdown template filled in and rendered, raw HTML refused.
@@ -705,15 +678,7 @@ pub fn render_letter(i: &Institute, today: &str) -> String {
         .replace("{{location}}", &md_escape(&i.location))
         .replace("{{date}}", today)
         .replace("{{requested_data}}", &requested);
-    let parser = pulldown_cmark::Parser::new(&text).map(|event| match event {
-        pulldown_cmark::Event::Html(h) | pulldown_cmark::Event::InlineHtml(h) => {
-            pulldown_cmark::Event::Text(h)
-        }
-        e => e,
-    });
-    let mut out = String::new();
-    pulldown_cmark::html::push_html(&mut out, parser);
-    out
+    lunghub_release::card::safe_html(&text)
 }
 
 async fn letter(

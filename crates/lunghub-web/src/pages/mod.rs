@@ -9,7 +9,7 @@ mod public;
 pub(crate) mod releases;
 mod review;
 mod sites;
-mod upload;
+pub(crate) mod upload;
 
 use axum::Router;
 use axum::http::{StatusCode, header};

@@ -82,17 +82,8 @@ async fn card(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         return Err(WebError::NotFound);
     };
     // A card beside a model given with --model is the operator's file: any HTML in it is
-    // shown as text, never run.
-    let parser = pulldown_cmark::Parser::new_ext(text, pulldown_cmark::Options::ENABLE_TABLES).map(
-        |event| match event {
-            pulldown_cmark::Event::Html(t) | pulldown_cmark::Event::InlineHtml(t) => {
-                pulldown_cmark::Event::Text(t)
-            }
-            other => other,
-        },
-    );
-    let mut rendered = String::new();
-    pulldown_cmark::html::push_html(&mut rendered, parser);
+    // shown as text, never run, and only http(s) links are links.
+    let rendered = lunghub_release::card::safe_html(text);
     Ok(page(
         &viewer,
         "Model card",

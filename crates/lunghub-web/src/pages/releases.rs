@@ -151,6 +151,14 @@ async fn release(
     };
     let base = format!("/releases/{}/v{}", r.name, r.version);
     let title = format!("{} v{}", r.name, r.version);
+    // The release records its coordinator's email; the public page shows their name, or
+    // nobody if the account is gone.
+    let by = app
+        .platform
+        .account_by_email(&r.created_by)
+        .await?
+        .map(|a| a.name)
+        .filter(|n| !n.trim().is_empty());
     let body = html! {
         p { a href="/releases" { "All datasets" } }
         section.downloads {
@@ -161,7 +169,7 @@ async fn release(
                 a.button href=(format!("{base}.zip")) download { (format!("{}-v{}.zip", r.name, r.version)) }
             }
             p {
-                (r.files) " files, " (megabytes(r.bytes)) " unpacked. Released " (date(r.created_at)) " by " (r.created_by) ". "
+                (r.files) " files, " (megabytes(r.bytes)) " unpacked. Released " (date(r.created_at)) @if let Some(by) = &by { " by " (by) } ". "
                 "From the command line: " code { "lunghub release download " (app.link(&base)) }
             }
             p {

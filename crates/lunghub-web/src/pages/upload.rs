@@ -5,12 +5,19 @@
 //! catalog is content-addressed).
 //!
 //! Every file goes to `app.intake`, the same pipeline as every other route.
+//!
+//! No file's name is stored. Folder, file and zip entry names in hospitals carry patients'
+//! names and record numbers, so a batch records each file by the keyed tag of its name
+//! (`SiteKey::name_tag`), and the sidecar's rows by the tags of the names they label. The
+//! name comes with each request in the `X-File-Name` header (not the URL, which proxies
+//! log) and is forgotten once the answer is sent; the uploader's browser keeps its own copy,
+//! on the uploader's machine, to show names on the batch page and to resume.
 
 use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
@@ -36,6 +43,7 @@ pub fn routes() -> Router<Shared> {
         .route("/upload", get(home))
         .route("/upload/batches/{id}", get(batch_page))
         .route("/upload/batches/{id}/files.json", get(files_json))
+        .route("/upload/batches/{id}/recorded", post(recorded))
         .route("/static/upload.js", get(script))
         .merge(
             Router::new()
@@ -45,7 +53,8 @@ pub fn routes() -> Router<Shared> {
         )
 }
 
-/// What a batch says about all its files, and the sidecar's rows by file name.
+/// What a batch says about all its files, and the sidecar's rows by the tag of the file
+/// name they label, with the patient already keyed (see [`read_sidecar`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct BatchFields {
     #[serde(default)]
@@ -56,10 +65,10 @@ struct BatchFields {
 
 impl BatchFields {
     /// The file's own sidecar row, field by field over the batch's values.
-    fn for_file(&self, name: &str) -> Metadata {
+    fn for_file(&self, app: &Shared, name: &str) -> Metadata {
         let base = name.rsplit(['/', '!']).next().unwrap_or(name);
         let b = &self.batch;
-        let Some(row) = self.sidecar.get(base) else {
+        let Some(row) = self.sidecar.get(&tag_of(app, base)) else {
             return b.clone();
         };
         let pick = |r: &Option<String>, b: &Option<String>| r.clone().or_else(|| b.clone());
@@ -230,7 +239,7 @@ async fn create_batch(
         sidecar: BTreeMap::new(),
     };
     if let Some(csv) = sidecar {
-        match read_sidecar(&csv) {
+        match read_sidecar(&app, &csv) {
             Ok(rows) => batch.sidecar = rows,
             Err(why) => p.add(why),
         }
@@ -247,15 +256,39 @@ async fn create_batch(
     Ok(see_other(&format!("/upload/batches/{id}")))
 }
 
-fn read_sidecar(csv: &[u8]) -> Result<BTreeMap<String, Metadata>, String> {
+/// The sidecar's rows as the batch keeps them: by the tag of the file name, and with the
+/// patient replaced by a keyed pseudonym, so that the stored batch holds no name and no
+/// record number. (Intake keys that pseudonym again with the site and dataset, as it keys
+/// every patient that comes in a metadata file: the same sidecar patient is the same
+/// pseudonymous patient in every web upload of the site.)
+fn read_sidecar(app: &Shared, csv: &[u8]) -> Result<BTreeMap<String, Metadata>, String> {
     let (rows, issues) =
         read_metadata_csv(csv, "the sidecar").map_err(|e| format!("The CSV sidecar: {e}"))?;
     if let Some(issue) = issues.first() {
         return Err(format!(
-            "The CSV sidecar has a row it cannot read: {issue:?}"
+            "The CSV sidecar has a row it cannot read: {}",
+            match issue {
+                lunghub_intake::InputIssue::BadRow { row, error } => format!("row {row}: {error}"),
+                other => format!("{other:?}"),
+            }
         ));
     }
-    Ok(rows.into_iter().map(|r| (r.file, r.metadata)).collect())
+    let key = &app.intake.intake().key;
+    Ok(rows
+        .into_iter()
+        .map(|mut r| {
+            r.metadata.patient = r
+                .metadata
+                .patient
+                .map(|p| key.pseudonym("sidecar-patient", &p));
+            (key.name_tag(&r.file), r.metadata)
+        })
+        .collect())
+}
+
+/// How the batch records a file: the keyed tag of its name.
+fn tag_of(app: &Shared, name: &str) -> String {
+    app.intake.intake().key.name_tag(name)
 }
 
 /// The batch, if the viewer may upload to its site.
@@ -333,8 +366,8 @@ async fn batch_page(
 
 fn file_row(f: &UploadFile) -> Markup {
     html! {
-        tr data-name=(f.name) {
-            td { (f.name) }
+        tr data-tag=(f.tag) {
+            td { code.file-tag title="The file's name is not kept here; this browser shows it if it sent the file" { (f.tag) } }
             td.num { (f.bytes) }
             td { progress max="1" value="1" {} }
             td class=(format!("outcome {}", f.outcome)) {
@@ -355,9 +388,68 @@ async fn files_json(
     Ok(Json(app.catalog.upload_files(&id).await?))
 }
 
-#[derive(Deserialize)]
-struct NameQuery {
+/// A line of the batch with the name it was asked about or sent as: the name goes back to
+/// the uploader's browser in the answer and is kept nowhere here.
+#[derive(Debug, Serialize)]
+struct NamedLine {
     name: String,
+    #[serde(flatten)]
+    line: UploadFile,
+}
+
+#[derive(Deserialize)]
+struct RecordedQuery {
+    names: Vec<String>,
+}
+
+/// Which of the names the browser is about to send the batch already recorded, and how
+/// they ended: how an interrupted upload resumes without the batch keeping any name.
+async fn recorded(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    Json(q): Json<RecordedQuery>,
+) -> Result<Json<Vec<NamedLine>>, WebError> {
+    batch_for(&app, &viewer, &id).await?;
+    if q.names.len() > 100_000 {
+        return Err(WebError::BadRequest(
+            "Ask about at most 100,000 names at once.".into(),
+        ));
+    }
+    let lines: BTreeMap<String, UploadFile> = app
+        .catalog
+        .upload_files(&id)
+        .await?
+        .into_iter()
+        .map(|l| (l.tag.clone(), l))
+        .collect();
+    Ok(Json(
+        q.names
+            .into_iter()
+            .filter_map(|name| {
+                let line = lines.get(&tag_of(&app, &clean_name(&name)))?.clone();
+                Some(NamedLine { name, line })
+            })
+            .collect(),
+    ))
+}
+
+/// The file's name from the `X-File-Name` header, percent-encoded as `encodeURIComponent`
+/// writes it.
+fn file_name_header(headers: &axum::http::HeaderMap) -> Result<String, WebError> {
+    let raw = headers
+        .get("x-file-name")
+        .ok_or_else(|| {
+            WebError::BadRequest("The file's name is missing (the X-File-Name header).".into())
+        })?
+        .to_str()
+        .map_err(|_| {
+            WebError::BadRequest("The X-File-Name header must be percent-encoded.".into())
+        })?;
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map(|n| n.into_owned())
+        .map_err(|_| WebError::BadRequest("The file's name is not UTF-8.".into()))
 }
 
 /// One file as the request body (the script's way): answers with what happened to it, or
@@ -366,11 +458,12 @@ async fn send_one(
     State(app): State<Shared>,
     viewer: Viewer,
     Path(id): Path<String>,
-    Query(q): Query<NameQuery>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<Response, WebError> {
     let upload = batch_for(&app, &viewer, &id).await?;
-    let outcomes = take_file(&app, &upload, &q.name, body.to_vec()).await?;
+    let name = file_name_header(&headers)?;
+    let outcomes = take_file(&app, &upload, &name, body.to_vec()).await?;
     Ok(Json(outcomes).into_response())
 }
 
@@ -401,18 +494,15 @@ async fn send_form(
             continue;
         }
         let bytes = field.bytes().await.map_err(|e| {
-            WebError::BadRequest(format!(
-                "The file {name} could not be read: {}",
-                e.body_text()
-            ))
+            WebError::BadRequest(format!("A file could not be read: {}", e.body_text()))
         })?;
         take_file(&app, &upload, &name, bytes.to_vec()).await?;
     }
     Ok(see_other(&format!("/upload/batches/{id}")))
 }
 
-/// A file's name as the batch records it: its relative path, without control characters
-/// or a way out of the batch.
+/// A file's name as the browser sent it, cleaned: its relative path, without control
+/// characters or a way out of the batch. Only its tag is kept.
 fn clean_name(name: &str) -> String {
     name.replace('\\', "/")
         .split('/')
@@ -425,6 +515,27 @@ fn clean_name(name: &str) -> String {
         .collect()
 }
 
+/// Records a line of the batch under the tag of `name`, and returns it with the name.
+async fn record(
+    app: &Shared,
+    upload: &Upload,
+    name: String,
+    bytes: i64,
+    outcome: &str,
+    item_id: Option<String>,
+    detail: String,
+) -> Result<NamedLine, WebError> {
+    let line = UploadFile {
+        tag: tag_of(app, &name),
+        bytes,
+        outcome: outcome.into(),
+        item_id,
+        detail,
+    };
+    app.catalog.record_upload_file(&upload.id, &line).await?;
+    Ok(NamedLine { name, line })
+}
+
 /// Takes one received file in: a CSV becomes the batch's sidecar, a zip is unpacked and
 /// each entry taken in, anything else goes to the intake pipeline.
 async fn take_file(
@@ -432,15 +543,14 @@ async fn take_file(
     upload: &Upload,
     name: &str,
     bytes: Vec<u8>,
-) -> Result<Vec<UploadFile>, WebError> {
+) -> Result<Vec<NamedLine>, WebError> {
     let name = clean_name(name);
     if name.is_empty() {
         return Err(WebError::BadRequest("A file needs a name.".into()));
     }
     let size = bytes.len() as i64;
-    let mut recorded = Vec::new();
     if name.to_ascii_lowercase().ends_with(".csv") {
-        let line = match read_sidecar(&bytes) {
+        let line = match read_sidecar(app, &bytes) {
             Ok(rows) => {
                 let mut fields = batch_fields(upload)?;
                 let n = rows.len();
@@ -448,23 +558,11 @@ async fn take_file(
                 let json = serde_json::to_string(&fields)
                     .map_err(|e| WebError::Internal(format!("cannot encode the batch: {e}")))?;
                 app.catalog.set_upload_fields(&upload.id, &json).await?;
-                UploadFile {
-                    name,
-                    bytes: size,
-                    outcome: "sidecar".into(),
-                    item_id: None,
-                    detail: format!("labels for {} files", n),
-                }
+                let detail = format!("labels for {n} files");
+                record(app, upload, name, size, "sidecar", None, detail).await?
             }
-            Err(why) => UploadFile {
-                name,
-                bytes: size,
-                outcome: "unreadable".into(),
-                item_id: None,
-                detail: why,
-            },
+            Err(why) => record(app, upload, name, size, "unreadable", None, why).await?,
         };
-        app.catalog.record_upload_file(&upload.id, &line).await?;
         return Ok(vec![line]);
     }
     // The sidecar may have arrived since the page was loaded: read the batch afresh.
@@ -472,70 +570,79 @@ async fn take_file(
         Some(u) => batch_fields(&u)?,
         None => return Err(WebError::NotFound),
     };
-    let entries = if bytes.starts_with(b"PK\x03\x04") {
-        match unzip(app, &name, bytes).await {
-            Ok((entries, problems)) => {
-                for (entry, why) in problems {
-                    let line = UploadFile {
-                        name: entry,
-                        bytes: 0,
-                        outcome: "unreadable".into(),
-                        item_id: None,
-                        detail: why,
-                    };
-                    app.catalog.record_upload_file(&upload.id, &line).await?;
-                    recorded.push(line);
-                }
-                let line = UploadFile {
-                    name: name.clone(),
-                    bytes: size,
-                    outcome: "unpacked".into(),
-                    item_id: None,
-                    detail: format!("{} entries", entries.len()),
-                };
-                app.catalog.record_upload_file(&upload.id, &line).await?;
-                recorded.push(line);
-                entries
-            }
-            Err(why) => {
-                let line = UploadFile {
-                    name,
-                    bytes: size,
-                    outcome: "unreadable".into(),
-                    item_id: None,
-                    detail: why,
-                };
-                app.catalog.record_upload_file(&upload.id, &line).await?;
-                return Ok(vec![line]);
-            }
+    let mut recorded = Vec::new();
+    if !bytes.starts_with(b"PK\x03\x04") {
+        recorded.push(intake_one(app, upload, &fields, name, bytes).await?);
+        return Ok(recorded);
+    }
+    // One archive of a site unpacks at a time, so that a site's scratch space is bounded
+    // by one upload's limit however many it sends at once.
+    let site_lock = app.unpacking.lock_for(&upload.site_id);
+    let _unpacking = site_lock.lock().await;
+    let unzipped = match unzip(app, &name, bytes).await {
+        Ok(u) => u,
+        Err(why) => {
+            return Ok(vec![
+                record(app, upload, name, size, "unreadable", None, why).await?,
+            ]);
         }
-    } else {
-        vec![(name, bytes)]
     };
-    for (entry, bytes) in entries {
-        let size = bytes.len() as i64;
-        let outcome = app
-            .intake
-            .receive(Arrival {
-                origin: Origin {
-                    site_id: upload.site_id.clone(),
-                    route: "upload".into(),
-                },
-                label: entry.clone(),
-                metadata: fields.for_file(&entry),
-                bytes,
-            })
-            .await
-            .map_err(|e| WebError::Internal(format!("intake failed: {e}")))?;
-        let line = upload_line(entry, size, &outcome);
-        app.catalog.record_upload_file(&upload.id, &line).await?;
+    for (entry, why) in &unzipped.refused {
+        recorded.push(
+            record(
+                app,
+                upload,
+                entry.clone(),
+                0,
+                "unreadable",
+                None,
+                why.clone(),
+            )
+            .await?,
+        );
+    }
+    let detail = format!("{} entries", unzipped.entries.len());
+    recorded.push(record(app, upload, name.clone(), size, "unpacked", None, detail).await?);
+    for (entry, path) in &unzipped.entries {
+        let read = tokio::fs::read(path).await;
+        // Each entry goes as soon as it is read: only the scratch folder holds originals.
+        let _ = tokio::fs::remove_file(path).await;
+        let line = match read {
+            Ok(bytes) => intake_one(app, upload, &fields, entry.clone(), bytes).await?,
+            Err(e) => {
+                let why = format!("cannot read: {e}");
+                record(app, upload, entry.clone(), 0, "unreadable", None, why).await?
+            }
+        };
         recorded.push(line);
     }
     Ok(recorded)
 }
 
-fn upload_line(name: String, bytes: i64, outcome: &FileOutcome) -> UploadFile {
-    let (item_id, detail) = match outcome {
+/// Hands one file to intake and records what happened to it.
+async fn intake_one(
+    app: &Shared,
+    upload: &Upload,
+    fields: &BatchFields,
+    name: String,
+    bytes: Vec<u8>,
+) -> Result<NamedLine, WebError> {
+    let size = bytes.len() as i64;
+    let metadata = fields.for_file(app, &name);
+    let outcome = app
+        .intake
+        .receive(Arrival {
+            origin: Origin {
+                site_id: upload.site_id.clone(),
+                route: "upload".into(),
+            },
+            label: tag_of(app, &name),
+            metadata,
+            bytes,
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("intake failed: {e}")))?;
+    let (item_id, detail) = match &outcome {
         FileOutcome::New { item } | FileOutcome::Duplicate { item } => {
             (Some(item.clone()), String::new())
         }
@@ -545,17 +652,41 @@ fn upload_line(name: String, bytes: i64, outcome: &FileOutcome) -> UploadFile {
         ),
         FileOutcome::Quarantined(why) | FileOutcome::Unreadable(why) => (None, why.clone()),
     };
-    UploadFile {
-        name,
-        bytes,
-        outcome: outcome.label().into(),
-        item_id,
-        detail,
+    record(app, upload, name, size, outcome.label(), item_id, detail).await
+}
+
+/// The lock each site's archives unpack under (see [`take_file`]).
+#[derive(Default)]
+pub(crate) struct Unpacking(
+    std::sync::Mutex<BTreeMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+);
+
+impl Unpacking {
+    fn lock_for(&self, site: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        let mut sites = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        sites.entry(site.to_owned()).or_default().clone()
     }
 }
 
-/// The entries of a zip, unpacked with the same limits as a folder ingest (no paths out,
-/// no bombs, bounded nesting), named `archive.zip!entry`; and the entries refused, with why.
+/// An unpacked upload: its entries on disk, named `archive.zip!entry`, and the entries
+/// refused, with why. The scratch folder goes when this does, whatever happened.
+struct Unzipped {
+    scratch: std::path::PathBuf,
+    entries: Vec<(String, std::path::PathBuf)>,
+    refused: Vec<(String, String)>,
+}
+
+impl Drop for Unzipped {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// Unpacks a zip with the limits of a web upload ([`ArchiveLimits::for_upload`]: no paths
+/// out, no bombs, no entries sharing data, bounded nesting and total).
 async fn unzip(app: &Shared, name: &str, bytes: Vec<u8>) -> Result<Unzipped, String> {
     let scratch = app
         .config
@@ -563,21 +694,22 @@ async fn unzip(app: &Shared, name: &str, bytes: Vec<u8>) -> Result<Unzipped, Str
         .join("unpacking")
         .join(crate::auth::new_token().map_err(|e| e.to_string())?);
     let label = name.to_owned();
-    let result = tokio::task::spawn_blocking(move || {
-        let out = unpack_into(&scratch, &label, bytes);
-        // Unpacked entries hold originals with identity: they go at once, whatever happened.
-        let _ = std::fs::remove_dir_all(&scratch);
-        out
+    tokio::task::spawn_blocking(move || {
+        let mut unzipped = Unzipped {
+            scratch,
+            entries: Vec::new(),
+            refused: Vec::new(),
+        };
+        unpack_into(&mut unzipped, &label, bytes)?;
+        Ok(unzipped)
     })
     .await
-    .map_err(|e| format!("cannot unpack: {e}"))?;
-    result
+    .map_err(|e| format!("cannot unpack: {e}"))?
 }
 
-type Unzipped = (Vec<(String, Vec<u8>)>, Vec<(String, String)>);
-
-fn unpack_into(scratch: &std::path::Path, label: &str, bytes: Vec<u8>) -> Result<Unzipped, String> {
-    std::fs::create_dir_all(scratch).map_err(|e| format!("cannot unpack: {e}"))?;
+fn unpack_into(out: &mut Unzipped, label: &str, bytes: Vec<u8>) -> Result<(), String> {
+    let scratch = out.scratch.clone();
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("cannot unpack: {e}"))?;
     let archive = scratch.join("upload.zip");
     std::fs::write(&archive, &bytes).map_err(|e| format!("cannot unpack: {e}"))?;
     drop(bytes);
@@ -586,12 +718,12 @@ fn unpack_into(scratch: &std::path::Path, label: &str, bytes: Vec<u8>) -> Result
         &archive,
         label,
         &scratch.join("out"),
-        &ArchiveLimits::default(),
+        &ArchiveLimits::for_upload(),
         0,
         &mut issues,
     );
-    let mut entries = Vec::new();
-    let mut refused: Vec<(String, String)> = issues
+    let _ = std::fs::remove_file(&archive);
+    out.refused = issues
         .into_iter()
         .map(|i| {
             (
@@ -604,14 +736,11 @@ fn unpack_into(scratch: &std::path::Path, label: &str, bytes: Vec<u8>) -> Result
         let files = lunghub_intake::sources::files_under(&u.root).map_err(|e| e.to_string())?;
         for path in files {
             let inner = path.strip_prefix(&u.root).unwrap_or(&path);
-            let entry = format!("{}{}", u.label, inner.display());
-            match std::fs::read(&path) {
-                Ok(b) => entries.push((entry, b)),
-                Err(e) => refused.push((entry, format!("cannot read: {e}"))),
-            }
+            out.entries
+                .push((format!("{}{}", u.label, inner.display()), path.clone()));
         }
     }
-    Ok((entries, refused))
+    Ok(())
 }
 
 async fn script() -> Response {
