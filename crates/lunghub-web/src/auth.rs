@@ -143,28 +143,54 @@ pub const MAX_FAILURES_PER_ACCOUNT: usize = 5;
 pub const MAX_FAILURES_PER_ADDRESS: usize = 20;
 pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-impl Throttle {
-    /// Whether `key` (an account or an address) may try again now.
-    pub fn allows(&self, key: &str, limit: usize) -> bool {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(times) = map.get_mut(key) else {
-            return true;
-        };
-        while times.front().is_some_and(|t| t.elapsed() > THROTTLE_WINDOW) {
-            times.pop_front();
-        }
-        times.len() < limit
-    }
+/// What [`Throttle::begin`] says to one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    /// Check it: it counts as a failure until [`Throttle::succeeded`] takes it back.
+    Go,
+    /// Over the limit, slowed: one attempt per interval, and the next in this long.
+    Wait(Duration),
+    /// Over the limit: no attempt until failures leave the window.
+    Stop,
+}
 
-    pub fn fail(&self, key: &str) {
+/// One attempt per this long on an account over its failure limit: the right password
+/// still gets in, a guesser gets 180 tries in 15 minutes instead of thousands.
+pub const SLOWED_ATTEMPT_INTERVAL: Duration = Duration::from_secs(5);
+
+impl Throttle {
+    /// Takes a slot for one attempt on `key` before it is checked, atomically, so that 30
+    /// guesses at once get no more checks than the limit: below `limit` failures in the
+    /// window it goes; over it, with `slowed`, one attempt per that interval goes (so that
+    /// nobody can lock the owner of an account out), else none.
+    pub fn begin(&self, key: &str, limit: usize, slowed: Option<Duration>) -> Gate {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        // Bound the memory an attacker can make us spend on keys.
         if map.len() > 100_000 {
             map.retain(|_, times| times.back().is_some_and(|t| t.elapsed() <= THROTTLE_WINDOW));
         }
-        map.entry(key.to_owned())
-            .or_default()
-            .push_back(Instant::now());
+        let times = map.entry(key.to_owned()).or_default();
+        while times.front().is_some_and(|t| t.elapsed() > THROTTLE_WINDOW) {
+            times.pop_front();
+        }
+        if times.len() >= limit {
+            let Some(interval) = slowed else {
+                return Gate::Stop;
+            };
+            let since = times.back().map_or(interval, |t| t.elapsed());
+            if since < interval {
+                return Gate::Wait(interval - since);
+            }
+        }
+        times.push_back(Instant::now());
+        Gate::Go
+    }
+
+    /// Takes back the failure [`Throttle::begin`] counted for an attempt that succeeded.
+    pub fn succeeded(&self, key: &str) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(times) = map.get_mut(key) {
+            times.pop_back();
+        }
     }
 
     pub fn clear(&self, key: &str) {
@@ -175,9 +201,111 @@ impl Throttle {
     }
 }
 
+/// Events per key over a sliding hour: sign-ups and requests per address, mails per
+/// recipient. In memory, like [`Throttle`]: a restart forgets.
+pub struct Quota {
+    limit: usize,
+    events: Mutex<HashMap<String, VecDeque<Instant>>>,
+}
+
+pub const QUOTA_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// Accounts created per address in an hour (one client made 978 in 10 s).
+pub const SIGNUPS_PER_ADDRESS: usize = 20;
+/// Reset and subscription requests per address in an hour.
+pub const REQUESTS_PER_ADDRESS: usize = 20;
+/// Mails to one recipient in an hour (confirmations, resets, notices): beyond it, the form
+/// answers as always and nothing is sent, so the answer tells nothing.
+pub const MAILS_PER_RECIPIENT: usize = 5;
+
+impl Quota {
+    pub fn new(limit: usize) -> Quota {
+        Quota {
+            limit,
+            events: Mutex::default(),
+        }
+    }
+
+    /// Counts one event for `key` and says whether it is within the quota; an event over
+    /// the quota is not counted.
+    pub fn take(&self, key: &str) -> bool {
+        let mut map = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() > 100_000 {
+            map.retain(|_, times| times.back().is_some_and(|t| t.elapsed() <= QUOTA_WINDOW));
+        }
+        let times = map.entry(key.to_owned()).or_default();
+        while times.front().is_some_and(|t| t.elapsed() > QUOTA_WINDOW) {
+            times.pop_front();
+        }
+        if times.len() >= self.limit {
+            return false;
+        }
+        times.push_back(Instant::now());
+        true
+    }
+}
+
+/// The quotas of the public forms.
+pub struct Quotas {
+    pub signups: Quota,
+    pub requests: Quota,
+    pub mails: Quota,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            signups: Quota::new(SIGNUPS_PER_ADDRESS),
+            requests: Quota::new(REQUESTS_PER_ADDRESS),
+            mails: Quota::new(MAILS_PER_RECIPIENT),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_are_counted_before_they_are_checked_and_an_account_is_only_slowed() {
+        let t = Throttle::default();
+        for _ in 0..5 {
+            assert_eq!(t.begin("address", 5, None), Gate::Go);
+        }
+        assert_eq!(
+            t.begin("address", 5, None),
+            Gate::Stop,
+            "the sixth is refused"
+        );
+        t.succeeded("address");
+        assert_eq!(
+            t.begin("address", 5, None),
+            Gate::Go,
+            "a success takes its slot back"
+        );
+        for _ in 0..5 {
+            assert_eq!(
+                t.begin("account", 5, Some(SLOWED_ATTEMPT_INTERVAL)),
+                Gate::Go
+            );
+        }
+        assert!(matches!(
+            t.begin("account", 5, Some(SLOWED_ATTEMPT_INTERVAL)),
+            Gate::Wait(d) if d <= SLOWED_ATTEMPT_INTERVAL
+        ));
+        assert_eq!(
+            t.begin("account", 5, Some(Duration::ZERO)),
+            Gate::Go,
+            "once the interval has passed, an attempt goes"
+        );
+    }
+
+    #[test]
+    fn a_quota_counts_only_what_it_lets_through() {
+        let q = Quota::new(2);
+        assert!(q.take("a") && q.take("a"));
+        assert!(!q.take("a") && !q.take("a"));
+        assert!(q.take("b"), "keys are counted apart");
+    }
 
     #[test]
     fn passwords_verify_only_themselves() {
@@ -202,13 +330,12 @@ mod tests {
     fn the_throttle_refuses_after_the_limit_and_forgets_on_success() {
         let t = Throttle::default();
         for _ in 0..3 {
-            assert!(t.allows("a", 3));
-            t.fail("a");
+            assert_eq!(t.begin("a", 3, None), Gate::Go);
         }
-        assert!(!t.allows("a", 3));
-        assert!(t.allows("b", 3));
+        assert_eq!(t.begin("a", 3, None), Gate::Stop);
+        assert_eq!(t.begin("b", 3, None), Gate::Go);
         t.clear("a");
-        assert!(t.allows("a", 3));
+        assert_eq!(t.begin("a", 3, None), Gate::Go);
     }
 
     #[test]

@@ -113,6 +113,10 @@ pub struct Config {
     /// The model "Try the model" serves: a folder from `lunghub train`; None: the reference
     /// model built in.
     pub model_dir: Option<PathBuf>,
+    /// The request header a reverse proxy in front of lunghub puts the client's address in
+    /// (`X-Forwarded-For`, `X-Real-IP`): sign-in throttles and form quotas count by it. Only
+    /// for a proxy that sets it itself: a client could write any address into it.
+    pub client_address_header: Option<String>,
 }
 
 /// Everything handlers share.
@@ -124,6 +128,8 @@ pub struct App {
     pub mailer: Mailer,
     pub config: Config,
     pub throttle: auth::Throttle,
+    /// Sign-ups and requests per address, mails per recipient.
+    pub quotas: auth::Quotas,
     /// Where releases are written before their files go into the blob store.
     pub release_staging: lunghub_release::Staging,
     release_builds: pages::releases::Builds,
@@ -177,6 +183,7 @@ impl App {
             intake,
             mailer,
             throttle: auth::Throttle::default(),
+            quotas: auth::Quotas::default(),
             csrf_key: key_hex.into_bytes(),
             status_cache: status::Cache::default(),
             release_staging: lunghub_release::Staging::new(config.data_dir.join("release-staging")),
@@ -186,6 +193,44 @@ impl App {
             config,
             unpacking: Default::default(),
         }))
+    }
+
+    /// The address a request came from: the peer, or the last address in the configured
+    /// proxy header (the one the proxy itself added), when there is one.
+    pub fn client_address(
+        &self,
+        peer: std::net::SocketAddr,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        self.config
+            .client_address_header
+            .as_deref()
+            .and_then(|name| headers.get(name))
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|a| a.trim().parse::<std::net::IpAddr>().ok())
+            .unwrap_or(peer.ip())
+            .to_canonical()
+    }
+
+    /// Sends a mail a visitor's form asked for, unless its recipient had
+    /// [`auth::MAILS_PER_RECIPIENT`] in the last hour: then nothing is sent, and the form
+    /// answers as it always does.
+    pub async fn send_asked_for(
+        &self,
+        to: &str,
+        subject: &str,
+        body: &str,
+    ) -> Result<(), WebError> {
+        if self.quotas.mails.take(&to.trim().to_lowercase()) {
+            self.mailer.send(to, subject, body).await?;
+        } else {
+            eprintln!(
+                "mail: a recipient had {} mails this hour; one more held back",
+                auth::MAILS_PER_RECIPIENT
+            );
+        }
+        Ok(())
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -414,8 +459,9 @@ fn same_origin(app: &App, headers: &axum::http::HeaderMap) -> bool {
     matches!((host, origin_host), (Some(h), Some(o)) if h.eq_ignore_ascii_case(o))
 }
 
-/// The submitted CSRF token, from the `X-CSRF-Token` header, the `csrf` query parameter
-/// (multipart forms), or the `csrf` field of a urlencoded body, which is read and put back.
+/// The submitted CSRF token, from the `X-CSRF-Token` header (scripts), the `csrf` field of
+/// a urlencoded body or the first field of a multipart one (forms; read and put back), or
+/// the `csrf` query parameter (accepted from API clients; the pages never put it there).
 async fn csrf_submitted(parts: &mut Parts, body: Body) -> Result<(Option<String>, Body), WebError> {
     if let Some(h) = parts
         .headers
@@ -432,11 +478,16 @@ async fn csrf_submitted(parts: &mut Parts, body: Body) -> Result<(Option<String>
     }) {
         return Ok((Some(t), body));
     }
-    let is_form = parts
+    let content_type = parts
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+        .unwrap_or_default()
+        .to_owned();
+    if let Some(boundary) = multipart_boundary(&content_type) {
+        return Ok(multipart_csrf(&boundary, body).await);
+    }
+    let is_form = content_type.starts_with("application/x-www-form-urlencoded");
     if !is_form {
         return Ok((None, body));
     }
@@ -453,6 +504,81 @@ async fn csrf_submitted(parts: &mut Parts, body: Body) -> Result<(Option<String>
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v);
     Ok((token, Body::from(bytes)))
+}
+
+/// The boundary of a `multipart/form-data` body.
+fn multipart_boundary(content_type: &str) -> Option<String> {
+    let (kind, params) = content_type.split_once(';')?;
+    if !kind.trim().eq_ignore_ascii_case("multipart/form-data") {
+        return None;
+    }
+    params.split(';').find_map(|p| {
+        let (k, v) = p.split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("boundary")
+            .then(|| v.trim().trim_matches('"').to_owned())
+    })
+}
+
+/// The most of a multipart body read to find its CSRF field.
+const MULTIPART_CSRF_PEEK: usize = 8 * 1024;
+
+/// The token of a multipart form, from its first field, which must be `csrf` (the forms
+/// put it first, and browsers send fields in the page's order): read from the start of
+/// the stream and put back, so that a 512 MiB upload is not held to find it, and no token
+/// needs to travel in the URL, where histories and proxies keep it.
+async fn multipart_csrf(boundary: &str, body: Body) -> (Option<String>, Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let mut head: Vec<u8> = Vec::new();
+    let token = loop {
+        if let Some(found) = first_field_token(&head, boundary) {
+            break found;
+        }
+        if head.len() >= MULTIPART_CSRF_PEEK {
+            break None;
+        }
+        match stream.next().await {
+            Some(Ok(chunk)) => head.extend_from_slice(&chunk),
+            // A broken stream: hand it on as it is, without a token.
+            Some(Err(_)) | None => break None,
+        }
+    };
+    let rest =
+        futures_util::stream::once(async move { Ok::<_, axum::Error>(bytes::Bytes::from(head)) })
+            .chain(stream);
+    (token, Body::from_stream(rest))
+}
+
+/// `Some(Some(token))` when the first part of `head` is a whole `csrf` field, `Some(None)`
+/// when the first part is whole and is something else, `None` when more bytes are needed.
+fn first_field_token(head: &[u8], boundary: &str) -> Option<Option<String>> {
+    let opening = format!("--{boundary}\r\n");
+    if head.len() < opening.len() {
+        return None;
+    }
+    if !head.starts_with(opening.as_bytes()) {
+        return Some(None);
+    }
+    let rest = &head[opening.len()..];
+    let headers_end = rest.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let headers = String::from_utf8_lossy(&rest[..headers_end]).to_ascii_lowercase();
+    let is_csrf = headers
+        .lines()
+        .any(|l| l.starts_with("content-disposition:") && l.contains("name=\"csrf\""));
+    if !is_csrf {
+        return Some(None);
+    }
+    let value = &rest[headers_end + 4..];
+    let closing = format!("\r\n--{boundary}");
+    let end = value
+        .windows(closing.len())
+        .position(|w| w == closing.as_bytes())?;
+    Some(
+        std::str::from_utf8(&value[..end])
+            .ok()
+            .map(|t| t.trim().to_owned()),
+    )
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {

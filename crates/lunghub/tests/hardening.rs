@@ -175,3 +175,224 @@ async fn a_new_password_ends_other_sessions_and_older_reset_links() {
     assert_eq!(r.status, 404, "{}", r.body);
     sign_in(&resetter, "ada@example.org", "a third long password").await;
 }
+
+fn mails_to(server: &Server, to: &str) -> usize {
+    std::fs::read_dir(server.data_dir.join("outbox"))
+        .expect("outbox")
+        .flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path()).is_ok_and(|m| {
+                m.lines()
+                    .any(|l| l.eq_ignore_ascii_case(&format!("To: {to}")))
+            })
+        })
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_ups_and_mails_are_throttled_and_say_nothing_of_accounts() {
+    let server = Server::start(None);
+    sign_up(
+        &server,
+        "developer",
+        "Ada",
+        "ada@example.org",
+        &[("skills", "Rust")],
+    )
+    .await;
+
+    // Ten reset requests for one address: at most five mails reach it in an hour (its
+    // confirmation among them), and the page says the same for an address with no account.
+    let c = server.client();
+    c.get("/reset").await;
+    for _ in 0..10 {
+        let r = c.post("/reset", &[("email", "ada@example.org")]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("If an account uses"), "{}", r.body);
+    }
+    assert_eq!(mails_to(&server, "ada@example.org"), 5);
+    let r = c.post("/reset", &[("email", "nobody@example.org")]).await;
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("If an account uses"), "{}", r.body);
+
+    // Sign-ups from one address: 20 an hour (Ada's was the first), then a refusal in words.
+    c.get("/join/developer").await;
+    for i in 1..20 {
+        let email = format!("bot{i}@example.org");
+        let r = c
+            .post(
+                "/join/developer",
+                &[
+                    ("name", "Bot"),
+                    ("email", &email),
+                    ("password", PASSWORD),
+                    ("password2", PASSWORD),
+                    ("skills", "spam"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status, 200, "sign-up {i}: {}", r.body);
+    }
+    let r = c
+        .post(
+            "/join/developer",
+            &[
+                ("name", "Bot"),
+                ("email", "bot20@example.org"),
+                ("password", PASSWORD),
+                ("password2", PASSWORD),
+                ("skills", "spam"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert!(r.body.contains("Try again in an hour"), "{}", r.body);
+    assert_eq!(mails_to(&server, "bot20@example.org"), 0);
+}
+
+/// One sign-in attempt with the CSRF pair of `c` (no session), optionally from a proxy
+/// that names the client in X-Forwarded-For; returns the status.
+async fn attempt(
+    base: &str,
+    c: &common::server::Client,
+    email: &str,
+    password: &str,
+    forwarded: Option<&str>,
+) -> u16 {
+    let body = format!(
+        "email={}&password={}&csrf={}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+"),
+        c.csrf()
+    );
+    let mut request = common::http()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .post(format!("{base}/signin"))
+        .header("cookie", c.cookie_header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body);
+    if let Some(f) = forwarded {
+        request = request.header("x-forwarded-for", f);
+    }
+    request.send().await.expect("POST").status().as_u16()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn guesses_at_once_are_counted_one_by_one_and_the_owner_still_gets_in() {
+    let server = Server::start(None);
+    sign_up(
+        &server,
+        "developer",
+        "Ada",
+        "ada@example.org",
+        &[("skills", "Rust")],
+    )
+    .await;
+    let guesser = server.client();
+    guesser.get("/signin").await;
+    let guesser = std::sync::Arc::new(guesser);
+    let guesses: Vec<_> = (0..30)
+        .map(|_| {
+            let (base, c) = (server.base.clone(), guesser.clone());
+            tokio::spawn(async move {
+                attempt(&base, &c, "ada@example.org", "wrong guess!", None).await
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for g in guesses {
+        statuses.push(g.await.expect("task"));
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let slowed = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, slowed), (5, 25), "{statuses:?}");
+
+    // The owner, a few seconds later, gets in with the right password.
+    tokio::time::sleep(std::time::Duration::from_millis(5_200)).await;
+    let owner = server.client();
+    owner.get("/signin").await;
+    assert_eq!(
+        attempt(&server.base, &owner, "ada@example.org", PASSWORD, None).await,
+        303
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn behind_a_proxy_the_configured_header_names_the_address() {
+    let server = Server::start_with(None, &["--client-address-header", "X-Forwarded-For"]);
+    let c = server.client();
+    c.get("/signin").await;
+    // 20 failures from one client behind the proxy, each on another account.
+    for i in 0..20 {
+        let email = format!("nobody{i}@example.org");
+        let status = attempt(
+            &server.base,
+            &c,
+            &email,
+            "wrong guess!",
+            Some("198.51.100.7, 10.0.0.1"),
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let email = "nobody20@example.org";
+    assert_eq!(
+        attempt(
+            &server.base,
+            &c,
+            email,
+            "wrong guess!",
+            Some("198.51.100.7, 10.0.0.1")
+        )
+        .await,
+        429,
+        "that client is stopped"
+    );
+    assert_eq!(
+        attempt(
+            &server.base,
+            &c,
+            email,
+            "wrong guess!",
+            Some("198.51.100.7, 10.0.0.2")
+        )
+        .await,
+        401,
+        "another client behind the same proxy is not"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_forms_carry_their_token_in_the_body_not_the_url() {
+    let server = Server::start(None);
+    let admin = admin(&server).await;
+    admin.get("/admin/sites").await;
+    let r = admin
+        .post("/admin/sites", &[("name", "Upload Hospital")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = admin.get("/upload").await;
+    assert!(!page.body.contains("?csrf="), "{}", page.body);
+    let form = |csrf: Option<String>| {
+        let mut form = reqwest::multipart::Form::new();
+        if let Some(t) = csrf {
+            form = form.text("csrf", t);
+        }
+        form.text("site", "upload-hospital")
+            .text("finding", "")
+            .text("modality", "")
+            .text("view", "")
+            .text("sex", "")
+            .text("age", "")
+    };
+    let r = admin.post_multipart("/upload/batches", form(None)).await;
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = admin
+        .post_multipart("/upload/batches", form(Some(admin.csrf())))
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let batch = admin.get(r.location.as_deref().expect("the batch")).await;
+    assert!(!batch.body.contains("?csrf="), "{}", batch.body);
+}

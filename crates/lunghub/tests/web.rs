@@ -614,7 +614,8 @@ async fn exercise(server: Server) {
             && letter.contains("<li>Ultrasound lung</li>")
     );
 
-    // Sign-in throttling: after five failures even the right password is refused.
+    // Sign-in throttling: after five failures the account is slowed to one try every few
+    // seconds, so an immediate sixth try waits, even with the right password.
     let guesser = server.client();
     guesser.get("/signin").await;
     for _ in 0..5 {

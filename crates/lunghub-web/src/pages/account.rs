@@ -99,33 +99,54 @@ async fn signin(
     State(app): State<Shared>,
     viewer: Viewer,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
     let email = fields.get("email").trim().to_lowercase();
     let next = local_path(fields.get("next")).to_owned();
-    let (account_key, address_key) = (format!("account:{email}"), format!("address:{}", peer.ip()));
-    let refuse = |why: &str| {
+    let address = app.client_address(peer, &headers);
+    let (account_key, address_key) = (format!("account:{email}"), format!("address:{address}"));
+    let refuse = |status: StatusCode, why: &str| {
         with_status(
-            StatusCode::UNAUTHORIZED,
+            status,
             signin_page(&viewer, &email, &next, &[why.to_owned()]),
         )
     };
-    if !app
+    // Each attempt takes its slot before the password is checked, so guesses sent at once
+    // count one by one. An address over its limit stops; an account over its limit is only
+    // slowed, so that nobody can lock its owner out.
+    if app
         .throttle
-        .allows(&account_key, auth::MAX_FAILURES_PER_ACCOUNT)
-        || !app
-            .throttle
-            .allows(&address_key, auth::MAX_FAILURES_PER_ADDRESS)
+        .begin(&address_key, auth::MAX_FAILURES_PER_ADDRESS, None)
+        != auth::Gate::Go
     {
-        return Ok(with_status(
+        return Ok(refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            signin_page(
-                &viewer,
-                &email,
-                &next,
-                &["Too many failed attempts. Wait 15 minutes, or reset your password.".into()],
-            ),
+            "Too many failed attempts from this network. Wait 15 minutes, or reset your password.",
         ));
+    }
+    match app.throttle.begin(
+        &account_key,
+        auth::MAX_FAILURES_PER_ACCOUNT,
+        Some(auth::SLOWED_ATTEMPT_INTERVAL),
+    ) {
+        auth::Gate::Go => {}
+        gate => {
+            // This attempt is not checked: it does not count against the address either.
+            app.throttle.succeeded(&address_key);
+            let wait = match gate {
+                auth::Gate::Wait(wait) => wait,
+                _ => auth::SLOWED_ATTEMPT_INTERVAL,
+            };
+            return Ok(refuse(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!(
+                    "Too many failed attempts on this account: one try every {} seconds now. Try again in {} seconds, or reset your password.",
+                    auth::SLOWED_ATTEMPT_INTERVAL.as_secs(),
+                    wait.as_secs().max(1)
+                ),
+            ));
+        }
     }
     let account = app.platform.account_by_email(&email).await?;
     let password = fields.get("password");
@@ -136,16 +157,20 @@ async fn signin(
         hash.as_deref().unwrap_or_else(|| auth::decoy_hash()),
     ) && hash.is_some();
     let Some(account) = account.filter(|_| ok) else {
-        app.throttle.fail(&account_key);
-        app.throttle.fail(&address_key);
-        return Ok(refuse("The email or the password is wrong."));
+        // The slots taken above stay: they are the failures.
+        return Ok(refuse(
+            StatusCode::UNAUTHORIZED,
+            "The email or the password is wrong.",
+        ));
     };
+    app.throttle.clear(&account_key);
+    app.throttle.succeeded(&address_key);
     if !account.confirmed {
         return Ok(refuse(
+            StatusCode::UNAUTHORIZED,
             "Confirm your email first: open the link we sent you when you signed up.",
         ));
     }
-    app.throttle.clear(&account_key);
     start_session(&app, &account.id, &next).await
 }
 
@@ -209,8 +234,17 @@ async fn reset_request_form(viewer: Viewer) -> Response {
 async fn reset_request(
     State(app): State<Shared>,
     viewer: Viewer,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
+    if !app
+        .quotas
+        .requests
+        .take(&app.client_address(peer, &headers).to_string())
+    {
+        return Ok(super::public::too_many(&viewer, "requests"));
+    }
     let mut p = Problems::default();
     let email = p.email(&fields, "email");
     if !p.is_empty() {
@@ -221,7 +255,7 @@ async fn reset_request(
     }
     if let Some(account) = app.platform.account_by_email(&email).await? {
         let token = app.one_time_token("reset", &account.id, 1).await?;
-        app.mailer.send(
+        app.send_asked_for(
             &email,
             "Reset your lunghub password",
             &format!(

@@ -220,7 +220,8 @@ async fn challenge_page(
                     @if let Some(n) = counts { p.meta #left {
                         "You have made " (n.today) " of " (c.daily_limit) " submissions today and " (n.total) " of " (c.total_limit) " in all."
                     } }
-                    form.stacked method="post" enctype="multipart/form-data" action=(format!("/challenges/{}/submissions?csrf={}", c.id, viewer.csrf)) {
+                    form.stacked method="post" enctype="multipart/form-data" action=(format!("/challenges/{}/submissions", c.id)) {
+                        (crate::layout::csrf(&viewer))
                         label { "Predictions (.csv, at most " (MAX_CSV_BYTES >> 20) " MiB)"
                             input #predictions type="file" name="predictions" accept=".csv,text/csv" required; }
                         label { "A note for yourself (optional)" input type="text" name="note" maxlength="200"; }

@@ -291,7 +291,8 @@ fn detail_page(
                         li { a href=(format!("/coord/documents/{}", d.id)) { (d.file_name) } span.meta { " · " (d.kind) " · " (d.bytes / 1024) " KiB · " (date(d.uploaded_at)) } }
                     } }
                     @if viewer.may(Action::ViewInstituteDocuments) {
-                        form.stacked method="post" enctype="multipart/form-data" action=(format!("/coord/institutes/{}/documents?csrf={}", i.id, viewer.csrf)) {
+                        form.stacked method="post" enctype="multipart/form-data" action=(format!("/coord/institutes/{}/documents", i.id)) {
+                            (crate::layout::csrf(&viewer))
                             label for="kind" { "Kind" }
                             select id="kind" name="kind" { @for (k, l) in DOCUMENT_KINDS { option value=(k) { (l) } } }
                             label for="file" { "PDF file " span.hint { "(at most " (MAX_DOCUMENT_BYTES / 1024 / 1024) " MiB)" } }

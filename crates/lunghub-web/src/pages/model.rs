@@ -48,7 +48,8 @@ fn disclaimer() -> Markup {
 
 fn upload_form(viewer: &Viewer) -> Markup {
     html! {
-        form.stacked method="post" enctype="multipart/form-data" action=(format!("/model?csrf={}", viewer.csrf)) {
+        form.stacked method="post" enctype="multipart/form-data" action="/model" {
+            (crate::layout::csrf(&viewer))
             label { "One chest radiograph (DICOM, PNG or JPEG, at most " (MAX_IMAGE_BYTES >> 20) " MiB)"
                 input #image type="file" name="image" accept=".dcm,.dicom,.png,.jpg,.jpeg,application/dicom,image/png,image/jpeg" required;
             }

@@ -1,8 +1,10 @@
 //! What anyone can see and do: the mission, how to help, sign-up by role with email
 //! confirmation, subscriptions, partners and contributors, and the working tracks.
 
+use std::net::SocketAddr;
+
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -127,12 +129,21 @@ async fn join_form(viewer: Viewer, Path(role): Path<String>) -> Result<Response,
 async fn join(
     State(app): State<Shared>,
     viewer: Viewer,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Path(role): Path<String>,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
     let role = signup_role(&role)?;
     if !role.makes_account() {
         return Ok(see_other("/subscribe"));
+    }
+    if !app
+        .quotas
+        .signups
+        .take(&app.client_address(peer, &headers).to_string())
+    {
+        return Ok(too_many(&viewer, "sign-ups"));
     }
     let mut p = Problems::default();
     let name = p.text(&fields, "name", "Your name", true, 120, false);
@@ -171,7 +182,7 @@ async fn join(
     match app.platform.create_account(&new).await {
         Ok(account) => {
             let token = app.one_time_token("confirm", &account.id, 48).await?;
-            app.mailer.send(
+            app.send_asked_for(
                 &email,
                 "Confirm your email for lunghub",
                 &format!(
@@ -184,7 +195,7 @@ async fn join(
         }
         // Say the same as for a new address, so the form does not reveal who has an
         // account; tell the owner instead.
-        Err(StoreError::Conflict(_)) => app.mailer.send(
+        Err(StoreError::Conflict(_)) => app.send_asked_for(
             &email,
             "Someone tried to sign up with your email",
             &format!(
@@ -257,7 +268,7 @@ async fn start_subscription(app: &Shared, email: &str) -> Result<(), WebError> {
     let unsubscribe = auth::new_token()?;
     if app.platform.subscribe(email, &unsubscribe).await? {
         let token = app.one_time_token("subscribe", email, 7 * 24).await?;
-        app.mailer.send(
+        app.send_asked_for(
             email,
             "Confirm your lunghub subscription",
             &format!(
@@ -273,8 +284,17 @@ async fn start_subscription(app: &Shared, email: &str) -> Result<(), WebError> {
 async fn subscribe(
     State(app): State<Shared>,
     viewer: Viewer,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
+    if !app
+        .quotas
+        .requests
+        .take(&app.client_address(peer, &headers).to_string())
+    {
+        return Ok(too_many(&viewer, "requests"));
+    }
     let mut p = Problems::default();
     let email = p.email(&fields, "email");
     if !p.is_empty() {
@@ -458,4 +478,16 @@ async fn offer_to_coordinate(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     track_people(&app, &viewer, &id, "coordinator-offer").await
+}
+
+/// The answer to a form sent more often from one address than its hourly quota allows.
+pub(crate) fn too_many(viewer: &Viewer, what: &str) -> Response {
+    let body = html! {
+        h1 { "Too many " (what) }
+        p.notice.warn { "This network sent more " (what) " in the last hour than lunghub takes. Try again in an hour." }
+    };
+    with_status(
+        StatusCode::TOO_MANY_REQUESTS,
+        page(viewer, "Too many requests", body),
+    )
 }

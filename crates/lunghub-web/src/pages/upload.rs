@@ -138,7 +138,8 @@ async fn show_home(
             code { "filename" } " column, and any of " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
             code { "sex" } ", " code { "age" } ", " code { "patientid" } ") sets them per file." }
         (problems(problem_list))
-        form.stacked method="post" enctype="multipart/form-data" action=(format!("/upload/batches?csrf={}", viewer.csrf)) {
+        form.stacked method="post" enctype="multipart/form-data" action="/upload/batches" {
+            (crate::layout::csrf(&viewer))
             label { "Site"
                 select name="site" {
                     @for (id, name) in &sites { option value=(id) { (name) } }
@@ -339,7 +340,8 @@ async fn batch_page(
         }
         section #drop-zone.drop-zone data-batch=(upload.id) data-csrf=(viewer.csrf) data-limit=(MAX_UPLOAD_BYTES) {
             p { strong { "Drop files, folders or zip archives here" } ", or choose them:" }
-            form.stacked method="post" enctype="multipart/form-data" action=(format!("/upload/batches/{}/files?csrf={}", upload.id, viewer.csrf)) {
+            form.stacked method="post" enctype="multipart/form-data" action=(format!("/upload/batches/{}/files", upload.id)) {
+                (crate::layout::csrf(&viewer))
                 label { "Files or zip archives" input #pick-files type="file" name="files" multiple; }
                 label { "A whole folder" input #pick-folder type="file" name="folder" multiple webkitdirectory; }
                 button #send-form type="submit" { "Send" }

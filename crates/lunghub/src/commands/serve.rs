@@ -36,6 +36,11 @@ pub struct ServeArgs {
     /// Email of the admin account created on first start
     #[arg(long, env = "LUNGHUB_ADMIN_EMAIL", default_value = "admin@localhost")]
     admin_email: String,
+    /// The header a reverse proxy in front of lunghub writes the client's address into
+    /// (X-Forwarded-For, X-Real-IP): sign-in throttles and form quotas count by its last
+    /// address. Only behind a proxy that sets it; without one, any client could fake it
+    #[arg(long, env = "LUNGHUB_CLIENT_ADDRESS_HEADER", value_name = "HEADER")]
+    client_address_header: Option<String>,
     /// Largest instance a DICOMweb STOW-RS request may carry, in bytes
     #[arg(long, env = "LUNGHUB_STOW_MAX_INSTANCE_BYTES", default_value_t = StowLimits::default().max_instance_bytes)]
     stow_max_instance_bytes: u64,
@@ -85,6 +90,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 max_request_bytes: args.stow_max_request_bytes,
             },
             model_dir: args.model.clone(),
+            client_address_header: args.client_address_header.clone(),
         };
         let dicom = match &args.dicom_listen {
             Some(listen) => {
