@@ -460,6 +460,24 @@ mod tests {
         fs::write(path, zip).expect("write");
     }
 
+    /// `unpack` with the default limits: what came out, and the issues.
+    fn unpack_default(
+        path: &Path,
+        label: &str,
+        scratch: &Path,
+    ) -> (Vec<Unpacked>, Vec<ArchiveIssue>) {
+        let mut issues = Vec::new();
+        let out = unpack(
+            path,
+            label,
+            scratch,
+            &ArchiveLimits::default(),
+            0,
+            &mut issues,
+        );
+        (out, issues)
+    }
+
     fn written_under(dir: &Path) -> u64 {
         walkdir::WalkDir::new(dir)
             .into_iter()
@@ -488,15 +506,7 @@ mod tests {
         assert_eq!(first, data);
 
         let scratch = dir.path().join("scratch");
-        let mut issues = Vec::new();
-        let out = unpack(
-            &path,
-            "overlap.zip",
-            &scratch,
-            &ArchiveLimits::default(),
-            0,
-            &mut issues,
-        );
+        let (out, issues) = unpack_default(&path, "overlap.zip", &scratch);
         assert!(out.is_empty());
         assert_eq!(written_under(&scratch), 0);
         assert!(
@@ -506,15 +516,7 @@ mod tests {
 
         // One honest entry unpacks.
         overlapping(&path, &data, 1);
-        let mut issues = Vec::new();
-        let out = unpack(
-            &path,
-            "one.zip",
-            &scratch,
-            &ArchiveLimits::default(),
-            0,
-            &mut issues,
-        );
+        let (out, issues) = unpack_default(&path, "one.zip", &scratch);
         assert!(issues.is_empty(), "{issues:?}");
         assert_eq!(
             fs::read(out[0].root.join("copy000.bin")).expect("entry"),

@@ -545,28 +545,8 @@ async fn no_file_name_or_sender_uid_is_kept_anywhere_in_the_data_directory() {
 
     // A STOW-RS instance, whose own SOP Instance UID the spool used to keep.
     let token = common::accounts::issue_token(&a, &server.base, "upload-hospital", "router").await;
-    let boundary = "names-at-rest";
-    let mut body = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
-    body.extend(chest_dx(
-        "1.2.826.0.1.3680043.8.498.9911",
-        SENDER_UID,
-        5,
-        64,
-    ));
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let r = common::http()
-        .build()
-        .expect("HTTP client")
-        .post(format!("{}/dicomweb/studies", server.base))
-        .header(
-            "content-type",
-            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
-        )
-        .header("authorization", format!("Bearer {token}"))
-        .body(body)
-        .send()
-        .await
-        .expect("STOW-RS");
+    let dx = chest_dx("1.2.826.0.1.3680043.8.498.9911", SENDER_UID, 5, 64);
+    let r = common::stow_one(&server.base, &token, &dx).await;
     assert_eq!(r.status().as_u16(), 200);
     common::wait_for_spool(&server.data_dir);
 

@@ -170,24 +170,7 @@ async fn every_route_of_serve_refuses_the_file_within_the_memory_bound() {
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let token = issue_token(&admin, &server.base, "test-hospital", "PACS router").await;
-    let boundary = "lunghub-hostile-boundary";
-    let mut body = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
-    body.extend_from_slice(&bytes);
-    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let stow = common::http()
-        .build()
-        .expect("HTTP client")
-        .post(format!("{}/dicomweb/studies", server.base))
-        .header(
-            "content-type",
-            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
-        )
-        .header("authorization", format!("Bearer {token}"))
-        .header("accept", "application/dicom+json")
-        .body(body)
-        .send()
-        .await
-        .expect("STOW-RS");
+    let stow = common::stow_one(&server.base, &token, &bytes).await;
     let status = stow.status().as_u16();
     let answer = stow.text().await.unwrap_or_default();
     assert_eq!(status, 409, "every instance failed: {answer}");

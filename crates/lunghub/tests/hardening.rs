@@ -105,14 +105,7 @@ async fn an_https_deployment_sends_hsts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_new_password_ends_other_sessions_and_older_reset_links() {
     let server = Server::start(None);
-    let here = sign_up(
-        &server,
-        "developer",
-        "Ada",
-        "ada@example.org",
-        &[("skills", "Rust")],
-    )
-    .await;
+    let here = ada(&server).await;
     let elsewhere = server.client();
     sign_in(&elsewhere, "ada@example.org", PASSWORD).await;
     assert_eq!(elsewhere.get("/account").await.status, 200);
@@ -176,6 +169,18 @@ async fn a_new_password_ends_other_sessions_and_older_reset_links() {
     sign_in(&resetter, "ada@example.org", "a third long password").await;
 }
 
+/// Ada, a developer, signed up and signed in.
+async fn ada(server: &Server) -> common::server::Client {
+    sign_up(
+        server,
+        "developer",
+        "Ada",
+        "ada@example.org",
+        &[("skills", "Rust")],
+    )
+    .await
+}
+
 fn mails_to(server: &Server, to: &str) -> usize {
     std::fs::read_dir(server.data_dir.join("outbox"))
         .expect("outbox")
@@ -192,14 +197,7 @@ fn mails_to(server: &Server, to: &str) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn sign_ups_and_mails_are_throttled_and_say_nothing_of_accounts() {
     let server = Server::start(None);
-    sign_up(
-        &server,
-        "developer",
-        "Ada",
-        "ada@example.org",
-        &[("skills", "Rust")],
-    )
-    .await;
+    ada(&server).await;
 
     // Ten reset requests for one address: at most five mails reach it in an hour (its
     // confirmation among them), and the page says the same for an address with no account.
@@ -217,34 +215,24 @@ async fn sign_ups_and_mails_are_throttled_and_say_nothing_of_accounts() {
 
     // Sign-ups from one address: 20 an hour (Ada's was the first), then a refusal in words.
     c.get("/join/developer").await;
-    for i in 1..20 {
-        let email = format!("bot{i}@example.org");
-        let r = c
-            .post(
-                "/join/developer",
-                &[
-                    ("name", "Bot"),
-                    ("email", &email),
-                    ("password", PASSWORD),
-                    ("password2", PASSWORD),
-                    ("skills", "spam"),
-                ],
-            )
-            .await;
-        assert_eq!(r.status, 200, "sign-up {i}: {}", r.body);
-    }
-    let r = c
-        .post(
-            "/join/developer",
-            &[
+    let join = |email: String| {
+        let c = &c;
+        async move {
+            let fields = [
                 ("name", "Bot"),
-                ("email", "bot20@example.org"),
+                ("email", email.as_str()),
                 ("password", PASSWORD),
                 ("password2", PASSWORD),
                 ("skills", "spam"),
-            ],
-        )
-        .await;
+            ];
+            c.post("/join/developer", &fields).await
+        }
+    };
+    for i in 1..20 {
+        let r = join(format!("bot{i}@example.org")).await;
+        assert_eq!(r.status, 200, "sign-up {i}: {}", r.body);
+    }
+    let r = join("bot20@example.org".to_owned()).await;
     assert_eq!(r.status, 429, "{}", r.body);
     assert!(r.body.contains("Try again in an hour"), "{}", r.body);
     assert_eq!(mails_to(&server, "bot20@example.org"), 0);
@@ -282,14 +270,7 @@ async fn attempt(
 #[tokio::test(flavor = "multi_thread")]
 async fn guesses_at_once_are_counted_one_by_one_and_the_owner_still_gets_in() {
     let server = Server::start(None);
-    sign_up(
-        &server,
-        "developer",
-        "Ada",
-        "ada@example.org",
-        &[("skills", "Rust")],
-    )
-    .await;
+    ada(&server).await;
     let guesser = server.client();
     guesser.get("/signin").await;
     let guesser = std::sync::Arc::new(guesser);

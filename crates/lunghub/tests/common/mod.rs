@@ -179,3 +179,25 @@ pub fn wait_for_spool(data_dir: &Path) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Stores one DICOM instance over STOW-RS with a site token, as a PACS router would.
+pub async fn stow_one(base: &str, token: &str, dicom: &[u8]) -> reqwest::Response {
+    let boundary = "lunghub-test-stow-boundary";
+    let mut body = format!("--{boundary}\r\nContent-Type: application/dicom\r\n\r\n").into_bytes();
+    body.extend_from_slice(dicom);
+    body.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+    http()
+        .build()
+        .expect("HTTP client")
+        .post(format!("{base}/dicomweb/studies"))
+        .header(
+            "content-type",
+            format!("multipart/related; type=\"application/dicom\"; boundary={boundary}"),
+        )
+        .header("authorization", format!("Bearer {token}"))
+        .header("accept", "application/dicom+json")
+        .body(body)
+        .send()
+        .await
+        .expect("STOW-RS")
+}
