@@ -1,6 +1,8 @@
 //! A 9 KB DICOM file whose Pixel Data declares 0xFFFFFFF0 bytes, sent down every route that
 //! reads outside bytes: `lunghub predict`, `lunghub ingest` (a folder), and on a real
-//! `lunghub serve`, the model page, `/api/predict`, STOW-RS and C-STORE (DCMTK's storescu).
+//! `lunghub serve`, the model page, `/api/predict`, STOW-RS and the web upload. (DCMTK's
+//! storescu will not send such a file; `tests/dimse.rs` sends its data set over C-STORE
+//! with a raw association and holds `lunghub scp` to the same bound.)
 //! Each refuses it with a reason, and no process goes past 512 MiB resident. Before the
 //! pre-scan stood in front of every dicom-rs parse, predict and the model page took 4.2 GB.
 
@@ -11,29 +13,11 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
 use common::accounts::{admin, issue_token, sign_up};
-use common::fixtures::chest_dx;
+use common::fixtures::declaring_4_gb;
 use common::server::Server;
 use common::{key_file, lunghub, require_tool};
 
 const LIMIT: u64 = 512 << 20;
-
-/// A valid 64×64 DX whose Pixel Data length field is rewritten to declare 0xFFFFFFF0 bytes.
-fn hostile() -> Vec<u8> {
-    let mut bytes = chest_dx(
-        "1.2.826.0.1.3680043.8.498.71",
-        "1.2.826.0.1.3680043.8.498.72",
-        3,
-        64,
-    );
-    let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0];
-    let at = bytes
-        .windows(8)
-        .rposition(|w| w == header)
-        .expect("the Pixel Data header");
-    bytes[at + 8..at + 12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
-    assert!(bytes.len() < 10_000, "{} bytes", bytes.len());
-    bytes
-}
 
 /// Runs `cmd` to the end and returns its exit code, its output and its peak resident memory
 /// (from wait4, which measures this child alone).
@@ -77,7 +61,7 @@ fn mib(bytes: u64) -> u64 {
 fn the_cli_refuses_the_file_within_the_memory_bound() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("hostile.dcm");
-    std::fs::write(&file, hostile()).expect("write");
+    std::fs::write(&file, declaring_4_gb()).expect("write");
 
     let (code, output, peak) = run_measured(lunghub().arg("predict").arg(&file));
     assert_eq!(code, Some(2), "no file could be scored: {output}");
@@ -132,7 +116,7 @@ async fn every_route_of_serve_refuses_the_file_within_the_memory_bound() {
             "PACS=Test Hospital",
         ],
     );
-    let bytes = hostile();
+    let bytes = declaring_4_gb();
     let doctor = sign_up(
         &server,
         "frontline-doctor",
@@ -174,6 +158,41 @@ async fn every_route_of_serve_refuses_the_file_within_the_memory_bound() {
     let status = stow.status().as_u16();
     let answer = stow.text().await.unwrap_or_default();
     assert_eq!(status, 409, "every instance failed: {answer}");
+
+    // The web upload, as a hospital uploader's batch.
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", admin.csrf())
+        .text("site", "test-hospital")
+        .text("finding", "")
+        .text("modality", "")
+        .text("view", "")
+        .text("sex", "")
+        .text("age", "");
+    let r = admin.post_multipart("/upload/batches", form).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let batch = r
+        .location
+        .expect("the batch")
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .to_owned();
+    let r = admin
+        .put_file(
+            &format!("/upload/batches/{batch}/files"),
+            "hostile.dcm",
+            bytes.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let line = &r.json()[0];
+    assert_eq!(line["outcome"], "unreadable", "{line}");
+    assert!(
+        line["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("declares 4294967280 bytes")),
+        "{line}"
+    );
 
     let tmp = tempfile::tempdir().expect("tempdir");
     let file = tmp.path().join("hostile.dcm");

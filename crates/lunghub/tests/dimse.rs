@@ -860,6 +860,33 @@ fn silent_connections_hold_no_association_slot() {
 }
 
 #[test]
+fn a_data_set_declaring_4_gb_of_pixels_is_refused_within_the_memory_bound() {
+    const DX_IMAGE: &str = "1.2.840.10008.5.1.4.1.1.1.1";
+    let scp = Scp::start(&[]);
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let path = tmp.path().join("hostile.dcm");
+    std::fs::write(&path, common::fixtures::declaring_4_gb()).expect("write");
+    let (data, ts) = data_set_of(&path);
+    assert_eq!(ts, EXPLICIT_LE);
+    let mut client = connect(scp.port, &[(DX_IMAGE, EXPLICIT_LE)]);
+    let dx = context_of(&client, DX_IMAGE);
+    let (status, why) = store(
+        &mut client,
+        dx,
+        DX_IMAGE,
+        "1.2.826.0.1.3680043.8.498.72",
+        &data,
+    );
+    assert_eq!(status, 0xC000, "{why}");
+    assert!(why.contains("declares 4294967280"), "{why}");
+    client.release().expect("release");
+    let peak = common::peak_rss(scp.child.id());
+    println!("lunghub scp: {} MiB peak", peak >> 20);
+    assert!(peak < 512 << 20, "lunghub scp peaked at {} MiB", peak >> 20);
+    assert_eq!(scp.items().len(), 0);
+}
+
+#[test]
 fn refused_instances_get_a_status_and_a_reason_and_the_association_goes_on() {
     // The default profile quarantines ultrasound without BurnedInAnnotation.
     let scp = Scp::start(&["--max-instance-bytes", "2000000"]);

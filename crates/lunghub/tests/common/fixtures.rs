@@ -108,3 +108,22 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A valid 64×64 DX whose Pixel Data length field is rewritten to declare 0xFFFFFFF0 bytes:
+/// 9 KB that asked dicom-rs for 4 GB before the bounded pre-scan stood in front of it.
+pub fn declaring_4_gb() -> Vec<u8> {
+    let mut bytes = chest_dx(
+        "1.2.826.0.1.3680043.8.498.71",
+        "1.2.826.0.1.3680043.8.498.72",
+        3,
+        64,
+    );
+    let header = [0xE0, 0x7F, 0x10, 0x00, b'O', b'W', 0, 0];
+    let at = bytes
+        .windows(8)
+        .rposition(|w| w == header)
+        .expect("the Pixel Data header");
+    bytes[at + 8..at + 12].copy_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+    assert!(bytes.len() < 10_000, "{} bytes", bytes.len());
+    bytes
+}

@@ -201,3 +201,14 @@ pub async fn stow_one(base: &str, token: &str, dicom: &[u8]) -> reqwest::Respons
         .await
         .expect("STOW-RS")
 }
+
+/// The peak resident memory of a running process so far, in bytes (VmHWM in /proc).
+pub fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM in /proc status")
+        * 1024
+}

@@ -118,16 +118,9 @@ impl Server {
         }
     }
 
-    /// The server's peak resident memory so far, in bytes (VmHWM from /proc).
+    /// The server's peak resident memory so far, in bytes.
     pub fn peak_rss(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .expect("the server's /proc status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .expect("VmHWM in /proc status")
-            * 1024
+        super::peak_rss(self.child.id())
     }
 
     pub fn client(&self) -> Client {
