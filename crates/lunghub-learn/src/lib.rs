@@ -6,7 +6,7 @@
 //! - [`model`]: a small ResNet for radiographs, on any burn backend (flex on CPU; CUDA with
 //!   the `cuda` feature).
 //! - [`train`]: AdamW, cosine schedule, class weights, augmentation for radiographs, early
-//!   stopping on validation AUC, fixed seeds.
+//!   stopping on validation AUC, fixed seeds; [`allocator`] sets glibc's malloc up for it.
 //!
 //! - [`data`]: a release folder read for a task (covid-vs-rest, three-class).
 //! - [`checkpoint`]: weights as safetensors, with the run's settings, data and history.
@@ -25,6 +25,7 @@
 //! - [`predictor`]: probabilities, decision and heatmap for one image; the shipped
 //!   reference model, compiled in.
 
+pub mod allocator;
 pub mod card;
 pub mod checkpoint;
 pub mod data;

@@ -181,6 +181,7 @@ pub fn train(
             shape.classes
         )));
     }
+    crate::allocator::tune_for_training();
     let device = Device::flex();
     device.seed(settings.seed);
     let autodiff = device.clone().autodiff();
