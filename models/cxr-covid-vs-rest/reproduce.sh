@@ -8,8 +8,9 @@
 # (model/) and its test report (report/). --update copies the new model, record and card
 # over the committed ones instead of comparing (for a deliberate retraining).
 #
-# public-data.key pseudonymises the public shared collections only, so that anyone can
-# rebuild the same release (its file names and patient pseudonyms come from the key).
+# public-data.key is the server secret for the public shared collections only (each
+# collection is a site, keyed with a key derived from it), so that anyone can rebuild the
+# same release (its file names and patient pseudonyms come from the key).
 # Never use it for a hospital's data: with the key public, pseudonyms can be checked
 # against guessed patient ids.
 #
@@ -25,7 +26,7 @@ update=${2:-}
 data=$work/data
 
 for site in cxr-radiographydb-dev cxr-nih-dev cxr-actualmed-dev cxr-ieee8023-2020-04; do
-  "$lunghub" ingest --site "$site" --site-key "$here/public-data.key" --data-dir "$data" "$shared/$site"
+  "$lunghub" ingest --site "$site" --server-key "$here/public-data.key" --data-dir "$data" "$shared/$site"
   "$lunghub" catalog approve --site "$site" --reviewer "lunghub reference recipe" --data-dir "$data"
 done
 "$lunghub" release create cxr-covid --modality X-ray --data-dir "$data"

@@ -27,6 +27,8 @@ pub struct Instance {
     /// The input was already de-identified by lunghub under this key: keyed replacements
     /// are already in place and must not be applied twice.
     pub already_keyed: bool,
+    /// The fingerprint of the key that made it (this de-identifier's or the site gateway's).
+    pub keyed_by: Option<String>,
     /// What identifies the patient for pseudonyms and date offsets (see `lib.rs`).
     pub patient_key: String,
     /// Words that identify the patient (name parts, identifiers, birth date), removed from
@@ -257,6 +259,8 @@ impl Walk<'_> {
         let text = |s: &str| DataElement::new(tag, elem.vr(), PrimitiveValue::from(s));
         match elem.vr() {
             VR::SQ => sequence(tag, vec![InMemDicomObject::new_empty()]),
+            // A keyed dummy UID is kept: keying it again would change it every pass.
+            VR::UI if self.instance.already_keyed => elem.clone(),
             VR::UI => {
                 let original = strings_of(elem).unwrap_or_default().join("\\");
                 text(&self.key.uid(&format!("dummy:{tag}:{original}")))
@@ -497,4 +501,82 @@ mod tests {
         assert_eq!(pick(&[Remove, Dummy], Requirement::Present), Dummy);
         assert_eq!(pick(&[Zero, Dummy], Requirement::Optional), Zero);
     }
+}
+
+/// The attributes of `before` (at any depth) that the walk removed or changed in `after`:
+/// for a file that claims to be de-identified already, what the claim left in. Group
+/// lengths, the meta group and the de-identification marks are not compared.
+pub fn differences(before: &InMemDicomObject, after: &InMemDicomObject) -> Vec<Tag> {
+    let mut out = Vec::new();
+    for elem in before {
+        let tag = elem.tag();
+        if tag.1 == 0x0000
+            || tag.0 == 0x0002
+            || (tag.0 == 0x0012 && (0x0062..=0x0064).contains(&tag.1))
+        {
+            continue;
+        }
+        let Some(kept) = after.get(tag) else {
+            out.push(tag);
+            continue;
+        };
+        match (elem.value(), kept.value()) {
+            (Value::Sequence(a), Value::Sequence(b)) => {
+                if a.items().len() != b.items().len() {
+                    out.push(tag);
+                } else {
+                    for (x, y) in a.items().iter().zip(b.items()) {
+                        out.extend(differences(x, y));
+                    }
+                }
+            }
+            (Value::Sequence(_), _) | (_, Value::Sequence(_)) => out.push(tag),
+            _ => {
+                if strings_of(elem) != strings_of(kept) {
+                    out.push(tag);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Why the identifiers of a file that claims to be keyed already do not look keyed: the
+/// patient's ID and name must be lunghub pseudonyms (or empty), and the study, series and
+/// instance UIDs keyed ones (`2.25.`), since the walk keeps them as they are.
+pub fn unkeyed_identifiers(obj: &InMemDicomObject) -> Vec<String> {
+    let pseudonym = |v: &str| {
+        v.is_empty()
+            || (v.len() == 19
+                && v.starts_with("LH-")
+                && v[3..]
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()))
+    };
+    let value = |t: (u16, u16)| {
+        obj.get(Tag(t.0, t.1))
+            .and_then(strings_of)
+            .map(|v| v.join("\\"))
+            .unwrap_or_default()
+    };
+    let mut why = Vec::new();
+    for (tag, name) in [
+        ((0x0010, 0x0020), "Patient ID"),
+        ((0x0010, 0x0010), "Patient's Name"),
+    ] {
+        if !pseudonym(&value(tag)) {
+            why.push(format!("{name} (not a pseudonym)"));
+        }
+    }
+    for (tag, name) in [
+        ((0x0020, 0x000D), "Study Instance UID"),
+        ((0x0020, 0x000E), "Series Instance UID"),
+        ((0x0008, 0x0018), "SOP Instance UID"),
+    ] {
+        let uid = value(tag);
+        if !uid.is_empty() && !uid.starts_with("2.25.") {
+            why.push(format!("{name} (not a keyed UID)"));
+        }
+    }
+    why
 }

@@ -198,6 +198,39 @@ impl SiteKey {
     }
 }
 
+/// The central server's secret. It pseudonymises nothing itself: each site's data is keyed
+/// with that site's own key, derived from the secret and the site's id, so that two sites'
+/// patients who share a local record number (PatientID `1001`, no issuer) never become one
+/// pseudonymous patient, and no pseudonym links one hospital's data to another's. Whoever
+/// holds the secret can derive every site's key: it never leaves the server.
+#[derive(Clone, Debug)]
+pub struct ServerSecret {
+    key: SiteKey,
+}
+
+impl ServerSecret {
+    pub fn new(key: SiteKey) -> Self {
+        ServerSecret { key }
+    }
+
+    /// The key the server de-identifies `site_id`'s files with. A site's gateway has a key
+    /// of its own instead, made at the hospital; this one is only for what the server
+    /// de-identifies itself.
+    pub fn site_key(&self, site_id: &str) -> SiteKey {
+        SiteKey::from_bytes(self.key.mac("site-key", site_id.as_bytes()))
+    }
+
+    /// The keyed tag of an input's name on the server (see [`SiteKey::name_tag`]).
+    pub fn name_tag(&self, name: &str) -> String {
+        self.key.name_tag(name)
+    }
+
+    /// The secret's own fingerprint, for messages (not any site's).
+    pub fn fingerprint(&self) -> String {
+        self.key.fingerprint()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +289,24 @@ mod tests {
         assert_eq!(k1.fingerprint(), k2.fingerprint());
         fs::write(&path, "not hex").expect("write");
         assert!(matches!(SiteKey::load(&path), Err(KeyError::Format { .. })));
+    }
+
+    #[test]
+    fn every_site_gets_a_key_of_its_own() {
+        let secret = ServerSecret::new(SiteKey::from_bytes([7; 32]));
+        let (a, b) = (secret.site_key("hospital-a"), secret.site_key("hospital-b"));
+        assert_ne!(a.fingerprint(), b.fingerprint());
+        assert_ne!(a.fingerprint(), secret.fingerprint());
+        assert_ne!(
+            a.pseudonym("patient", "1001"),
+            b.pseudonym("patient", "1001")
+        );
+        assert_eq!(
+            secret.site_key("hospital-a").fingerprint(),
+            a.fingerprint(),
+            "derivation is deterministic"
+        );
+        let other = ServerSecret::new(SiteKey::from_bytes([8; 32]));
+        assert_ne!(other.site_key("hospital-a").fingerprint(), a.fingerprint());
     }
 }

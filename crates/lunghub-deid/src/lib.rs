@@ -33,6 +33,7 @@ pub mod key;
 pub mod profile;
 pub mod raster;
 pub mod scan;
+mod sites;
 pub mod table;
 
 use dicom_core::header::Header;
@@ -44,9 +45,10 @@ use dicom_object::InMemDicomObject;
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
 
-pub use key::{KeyError, SiteKey};
+pub use key::{KeyError, ServerSecret, SiteKey};
 pub use profile::{Profile, ProfileError};
 pub use scan::{Limits, ScanError};
+pub use sites::SiteDeidentifiers;
 
 use crate::dataset::{Instance, Walk};
 use crate::table::ConfidentialityTable;
@@ -140,6 +142,8 @@ pub struct Deidentifier {
     limits: Limits,
     table: &'static ConfidentialityTable,
     file_names: bool,
+    /// The fingerprint of the site's gateway key, whose output is checked but not keyed again.
+    gateway: Option<String>,
 }
 
 const PIXEL_DATA: Tag = Tag(0x7FE0, 0x0010);
@@ -154,6 +158,7 @@ impl Deidentifier {
             limits: Limits::default(),
             table,
             file_names: true,
+            gateway: None,
         })
     }
 
@@ -162,6 +167,39 @@ impl Deidentifier {
     /// of their de-identified bytes, turns it off.
     pub fn set_file_names(&mut self, on: bool) {
         self.file_names = on;
+    }
+
+    /// The same profile, limits and naming under another key: the server's de-identifier
+    /// for one site (see [`ServerSecret::site_key`]).
+    pub fn with_key(&self, key: SiteKey) -> Self {
+        Deidentifier {
+            profile: self.profile.clone(),
+            key,
+            limits: self.limits,
+            table: self.table,
+            file_names: self.file_names,
+            gateway: self.gateway.clone(),
+        }
+    }
+
+    /// The same de-identifier, recognising the output of the site's own gateway (its key's
+    /// fingerprint, registered with the site). Such a file keeps the gateway's pseudonyms,
+    /// UIDs and date offset, so the hospital can map them back with its key and the server
+    /// cannot; and it is still walked through the profile: if the walk would change
+    /// anything, the gateway let identity through, and the file is quarantined.
+    pub fn trusting_gateway(&self, fingerprint: Option<&str>) -> Self {
+        let mut d = self.with_key(self.key.clone());
+        d.gateway = fingerprint.map(str::to_owned);
+        d
+    }
+
+    /// The fingerprint of the key this de-identifier writes into every file it marks.
+    pub fn key_fingerprint(&self) -> String {
+        self.key.fingerprint()
+    }
+
+    pub fn key(&self) -> &SiteKey {
+        &self.key
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
@@ -296,8 +334,29 @@ impl Deidentifier {
             key: &self.key,
             instance: &instance,
         };
+        let from_gateway = instance
+            .keyed_by
+            .clone()
+            .filter(|k| *k != self.key.fingerprint());
+        let before = from_gateway.as_ref().map(|_| obj.clone());
         let mut out = walk.dataset(obj, dataset::TextPolicy::Keep);
-        self.mark(&mut out, pixels_cleaned);
+        if let (Some(gateway), Some(before)) = (&from_gateway, &before) {
+            let left = dataset::differences(before, &out);
+            let mut why: Vec<String> = left.iter().take(8).map(|t| format!("{t}")).collect();
+            why.extend(dataset::unkeyed_identifiers(before));
+            if !why.is_empty() {
+                return Ok(Outcome::Quarantined(format!(
+                    "marked as de-identified by the site's gateway (key {gateway}), but the \
+                     profile would still change {}: the gateway let identity through",
+                    why.join(", ")
+                )));
+            }
+        }
+        self.mark(
+            &mut out,
+            pixels_cleaned,
+            from_gateway.as_deref().unwrap_or(&self.key.fingerprint()),
+        );
 
         let mut new_sop_instance = text(&out, Tag(0x0008, 0x0018));
         if new_sop_instance.is_empty() {
@@ -408,7 +467,15 @@ impl Deidentifier {
             }
         }
         clean_pixels(&mut obj, &rule, ts).map_err(DeidError::Write)?;
-        self.mark(&mut obj, true);
+        // The pseudonyms stay those of the key that made them (the site's, or its gateway's).
+        let method = text(&obj, Tag(0x0012, 0x0063));
+        let keyed_with = method
+            .split_once(" key ")
+            .and_then(|(_, rest)| rest.split(['\\', ' ']).next())
+            .filter(|f| f.len() == 8)
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.key.fingerprint());
+        self.mark(&mut obj, true, &keyed_with);
         let summary = DicomSummary {
             patient_id: text(&obj, Tag(0x0010, 0x0020)),
             study_uid: text(&obj, Tag(0x0020, 0x000D)),
@@ -513,8 +580,13 @@ impl Deidentifier {
             format!("study:{}", text(obj, Tag(0x0020, 0x000D)))
         };
         let method = text(obj, Tag(0x0012, 0x0063));
-        let already_keyed = text(obj, Tag(0x0012, 0x0062)).eq_ignore_ascii_case("YES")
-            && method.contains(&format!("key {}", self.key.fingerprint()));
+        let identity_removed = text(obj, Tag(0x0012, 0x0062)).eq_ignore_ascii_case("YES");
+        let marks = |fingerprint: &str| method.contains(&format!("key {fingerprint}"));
+        let keyed_by = [Some(self.key.fingerprint()), self.gateway.clone()]
+            .into_iter()
+            .flatten()
+            .find(|f| identity_removed && marks(f));
+        let already_keyed = keyed_by.is_some();
         let dates_modified = text(obj, Tag(0x0028, 0x0303)).eq_ignore_ascii_case("MODIFIED")
             || method_codes(obj).iter().any(|c| c == "113107");
         let shift_days = (!dates_modified && !already_keyed).then(|| {
@@ -545,13 +617,14 @@ impl Deidentifier {
             sop_class,
             shift_days,
             already_keyed,
+            keyed_by,
             patient_key,
             identity_tokens: tokens,
         }
     }
 
     /// Records what was done, as PS3.15 E.1.1 asks.
-    fn mark(&self, out: &mut InMemDicomObject, pixels_cleaned: bool) {
+    fn mark(&self, out: &mut InMemDicomObject, pixels_cleaned: bool, keyed_with: &str) {
         let options = &self.profile.options;
         out.put(DataElement::new(
             Tag(0x0012, 0x0062),
@@ -560,9 +633,8 @@ impl Deidentifier {
         ));
         let codes = options.method_codes(pixels_cleaned);
         let mut method: Vec<String> = vec![format!(
-            "lunghub {} key {}",
+            "lunghub {} key {keyed_with}",
             env!("CARGO_PKG_VERSION"),
-            self.key.fingerprint()
         )];
         method.extend(codes.iter().map(|(_, m)| (*m).to_owned()));
         out.put(DataElement::new(

@@ -734,3 +734,49 @@ fn dates_that_another_tool_already_modified_are_not_shifted_again() {
     // Identity is still removed.
     assert!(text(&out, Tag(0x0010, 0x0020)).starts_with("LH-"));
 }
+
+/// The server recognises its site's gateway: a file the gateway de-identified keeps the
+/// gateway's pseudonyms (the hospital can map them back, the server cannot), a file it
+/// left identity in is quarantined, and the same mark by an unregistered key is keyed again.
+#[test]
+fn a_registered_gateway_output_is_checked_not_keyed_again() {
+    let gateway = Deidentifier::new(Profile::lunghub_default(), SiteKey::from_bytes([41; 32]))
+        .expect("deidentifier");
+    let input = encode(chest_xray("MRN-77", "20200312", "1.2.3.77"), EXPLICIT_LE);
+    let at_hospital = written(gateway.deidentify(&input).expect("reads"));
+    let patient = text(&parse(&at_hospital.bytes), Tag(0x0010, 0x0020));
+    let study = text(&parse(&at_hospital.bytes), Tag(0x0020, 0x000D));
+
+    let server = Deidentifier::new(Profile::lunghub_default(), SiteKey::from_bytes([42; 32]))
+        .expect("deidentifier");
+    let fingerprint = gateway.key_fingerprint();
+    let trusting = server.trusting_gateway(Some(&fingerprint));
+    let checked = parse(&written(trusting.deidentify(&at_hospital.bytes).expect("reads")).bytes);
+    assert_eq!(text(&checked, Tag(0x0010, 0x0020)), patient);
+    assert_eq!(text(&checked, Tag(0x0020, 0x000D)), study);
+    assert!(text(&checked, Tag(0x0012, 0x0063)).contains(&format!("key {fingerprint}")));
+
+    let rekeyed = parse(&written(server.deidentify(&at_hospital.bytes).expect("reads")).bytes);
+    assert_ne!(
+        text(&rekeyed, Tag(0x0010, 0x0020)),
+        patient,
+        "an unregistered mark is keyed again"
+    );
+
+    // The gateway's mark on a file that still carries an address and the real record number.
+    let mut leaky = parse(&at_hospital.bytes).into_inner();
+    leaky.put(el(0x0010, 0x1040, VR::LO, "1 Via Roma, Milano"));
+    leaky.put(el(0x0010, 0x0020, VR::LO, "MRN-77"));
+    match trusting
+        .deidentify(&encode(leaky, EXPLICIT_LE))
+        .expect("reads")
+    {
+        Outcome::Quarantined(why) => {
+            assert!(
+                why.contains("(0010,1040)") && why.contains("Patient ID"),
+                "{why}"
+            );
+        }
+        Outcome::Written(_) => panic!("a gateway file with identity left in was taken"),
+    }
+}

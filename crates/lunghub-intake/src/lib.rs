@@ -25,7 +25,7 @@ pub mod unpack;
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 
-use lunghub_deid::{DeidentifiedFile, Deidentifier, Kind, Outcome as DeidOutcome, SiteKey};
+use lunghub_deid::{DeidentifiedFile, Kind, Outcome as DeidOutcome, SiteDeidentifiers};
 use lunghub_domain::{Finding, Modality, ReviewState, View};
 use lunghub_imaging::{Decoded, PerceptualHash};
 use lunghub_store::{Blobs, Catalog, InsertOutcome, NewItem, StoreError};
@@ -139,13 +139,12 @@ pub struct Origin {
     pub route: String,
 }
 
-/// The pipeline's shared parts, the same for every site and route.
+/// The pipeline's shared parts, the same for every route.
 pub struct Intake {
-    pub deid: Deidentifier,
+    /// One profile; each site's files under that site's own key.
+    pub deid: SiteDeidentifiers,
     pub catalog: Catalog,
     pub blobs: Blobs,
-    /// The site key, for pseudonyms of identifiers that come in metadata files.
-    pub key: SiteKey,
     /// The profile's name, recorded as provenance.
     pub profile_name: String,
     /// Perceptual hashes (256 bits) this many bits apart or closer make a near-duplicate.
@@ -364,7 +363,7 @@ impl Intake {
     /// De-identifies, decodes, fingerprints and stores one file's bytes: everything but
     /// the catalog, which the caller commits in batches.
     fn prepare_bytes(&self, origin: &Origin, bytes: Vec<u8>, metadata: &Metadata) -> Prepared {
-        match self.screen(&bytes) {
+        match self.screen(origin, &bytes) {
             Screened::Clip => self.prepare_clip(origin, &bytes, metadata),
             Screened::Refused(outcome) => Prepared::Done(outcome),
             Screened::File(file) => {
@@ -376,7 +375,7 @@ impl Intake {
 
     /// The first step, the one that decides whether a file is taken at all: the size limit,
     /// then de-identification (clips are read whole, by [`Intake::prepare_clip`]).
-    fn screen(&self, bytes: &[u8]) -> Screened {
+    fn screen(&self, origin: &Origin, bytes: &[u8]) -> Screened {
         let limit = self.deid.limits().max_bytes;
         if bytes.len() as u64 > limit {
             return Screened::Refused(FileOutcome::Unreadable(format!(
@@ -386,7 +385,7 @@ impl Intake {
         if lunghub_clips::sniff(bytes).is_some() {
             return Screened::Clip;
         }
-        match self.deid.deidentify(bytes) {
+        match self.deid.for_site(&origin.site_id).deidentify(bytes) {
             Ok(DeidOutcome::Written(f)) => Screened::File(f),
             Ok(DeidOutcome::Quarantined(why)) => Screened::Refused(FileOutcome::Quarantined(why)),
             Err(e) => Screened::Refused(FileOutcome::Unreadable(e.to_string())),
@@ -416,12 +415,11 @@ impl Intake {
         id: &str,
     ) -> (String, String, String) {
         let dataset = meta.source_dataset.clone().unwrap_or_default();
+        let key = self.deid.site_key(&origin.site_id);
         let patient_id = match (&meta.patient, dicom.patient_id.is_empty()) {
-            (Some(p), _) => self
-                .key
-                .pseudonym("patient", &format!("{}:{dataset}:{p}", origin.site_id)),
+            (Some(p), _) => key.pseudonym("patient", &format!("{dataset}:{p}")),
             (None, false) => dicom.patient_id.clone(),
-            (None, true) => self.key.pseudonym("patient", &format!("item:{id}")),
+            (None, true) => key.pseudonym("patient", &format!("item:{id}")),
         };
         let study_id = if !dicom.study_uid.is_empty() {
             dicom.study_uid.clone()
@@ -430,12 +428,12 @@ impl Intake {
                 .offset_days
                 .map(|o| o.to_string())
                 .unwrap_or_else(|| id.to_owned());
-            self.key.uid(&format!("study:{patient_id}:{visit}"))
+            key.uid(&format!("study:{patient_id}:{visit}"))
         };
         let series_id = if !dicom.series_uid.is_empty() {
             dicom.series_uid.clone()
         } else {
-            self.key.uid(&format!("series:{study_id}:{id}"))
+            key.uid(&format!("series:{study_id}:{id}"))
         };
         (patient_id, study_id, series_id)
     }

@@ -190,14 +190,14 @@ impl IntakeService {
             metadata,
         } = arrival;
         // The spool is on disk: it keeps the name's keyed tag, never the name.
-        let label = intake.key.name_tag(&label);
+        let label = intake.deid.secret().name_tag(&label);
         let size = bytes.len();
         enum Screen {
             Spooled(Slot),
             Refused(FileOutcome),
             Clip(Arrival),
         }
-        let work = move || match intake.screen(&bytes) {
+        let work = move || match intake.screen(&origin, &bytes) {
             Screened::Refused(outcome) => Ok(Screen::Refused(outcome)),
             Screened::File(file) => spool
                 .put(&origin, &label, &metadata, &file)
@@ -462,6 +462,7 @@ impl IntakeService {
             let file = if kind == "dicom" {
                 intake
                     .deid
+                    .for_site(&task_origin.site_id)
                     .blank_rectangles(&bytes, &rects16)
                     .map_err(|e| IntakeError::Blank(e.to_string()))?
             } else {
@@ -586,18 +587,17 @@ fn blank_raster(bytes: &[u8], rectangles: &[[u16; 4]]) -> Result<DeidentifiedFil
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lunghub_deid::{Deidentifier, Outcome, Profile, SiteKey};
+    use lunghub_deid::{Outcome, Profile, ServerSecret, SiteDeidentifiers, SiteKey};
     use lunghub_store::{Blobs, Catalog};
 
     async fn intake(dir: &Path) -> Intake {
-        let key = SiteKey::from_bytes([3; 32]);
+        let secret = ServerSecret::new(SiteKey::from_bytes([3; 32]));
         Intake {
-            deid: Deidentifier::new(Profile::lunghub_default(), key.clone()).expect("deid"),
+            deid: SiteDeidentifiers::new(Profile::lunghub_default(), secret).expect("deid"),
             catalog: Catalog::open(&Catalog::sqlite_url(dir))
                 .await
                 .expect("catalog"),
             blobs: Blobs::open(dir, None).expect("blobs"),
-            key,
             profile_name: "test".into(),
             near_duplicate_bits: 24,
         }
@@ -647,7 +647,8 @@ mod tests {
         };
 
         // A run answered for a file and stopped before cataloguing it.
-        let Ok(Outcome::Written(left)) = intake.deid.deidentify(&png(7)) else {
+        let Ok(Outcome::Written(left)) = intake.deid.for_site(&origin.site_id).deidentify(&png(7))
+        else {
             panic!("the PNG de-identifies");
         };
         {

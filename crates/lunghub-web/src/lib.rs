@@ -159,9 +159,9 @@ impl App {
             ));
         }
         // Batches recorded before names were tagged: their names go now.
-        let key = &intake.intake().key;
+        let secret = intake.intake().deid.secret();
         catalog
-            .retag_upload_files(|name| key.name_tag(name))
+            .retag_upload_files(|name| secret.name_tag(name))
             .await?;
         let predictor = match &config.model_dir {
             Some(dir) => lunghub_learn::predictor::Predictor::load(dir),

@@ -4,17 +4,20 @@
 //! (the sha256 of the de-identified bytes), same pseudonyms, UIDs, pixel and perceptual
 //! hashes, labels and flags. Only provenance differs: the route, the time, and the source
 //! dataset's name, which only a folder ingest has (the folder's name).
+//!
+//! And every route keys each site's files with that site's own key: the same PatientID at
+//! two hospitals is two pseudonymous patients.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
-use common::accounts::admin;
+use common::accounts::{admin, issue_token};
 use common::fixtures::chest_dx;
 use common::server::{Client, Server};
-use common::{key_file, lunghub, require_tool, run_ok, wait_for_spool};
+use common::{key_file, lunghub, require_tool, run_ok, stow_one, wait_for_spool};
 use lunghub_store::Catalog;
 
 const SITE: &str = "Same Hospital";
@@ -50,31 +53,40 @@ async fn only_item(data_dir: &Path) -> (String, serde_json::Value) {
     )
 }
 
-async fn add_site(admin: &Client) {
+async fn add_site(admin: &Client, name: &str) {
     admin.get("/admin/sites").await;
-    let r = admin.post("/admin/sites", &[("name", SITE)]).await;
+    let r = admin.post("/admin/sites", &[("name", name)]).await;
     assert_eq!(r.status, 303, "{}", r.body);
 }
 
 async fn by_folder(tmp: &Path, key: &Path, file: &Path) -> (String, serde_json::Value) {
     let data = tmp.join("folder-data");
-    run_ok(
-        lunghub()
-            .args(["ingest", "--site", SITE, "--format", "plain", "--site-key"])
-            .arg(key)
-            .arg("--data-dir")
-            .arg(&data)
-            .arg(file.parent().expect("folder")),
-    );
+    ingest(&data, key, SITE, file.parent().expect("folder"));
     only_item(&data).await
 }
 
-async fn by_upload(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
-    let server = Server::start_with(None, &["--site-key", &key.display().to_string()]);
-    let a = admin(&server).await;
-    add_site(&a).await;
+fn ingest(data: &Path, key: &Path, site: &str, folder: &Path) {
+    run_ok(
+        lunghub()
+            .args([
+                "ingest",
+                "--site",
+                site,
+                "--format",
+                "plain",
+                "--server-key",
+            ])
+            .arg(key)
+            .arg("--data-dir")
+            .arg(data)
+            .arg(folder),
+    );
+}
+
+/// A web upload of one file to `site_id`, in a batch of its own.
+async fn upload(a: &Client, site_id: &str, bytes: &[u8]) {
     let form = reqwest::multipart::Form::new()
-        .text("site", SITE_ID)
+        .text("site", site_id.to_owned())
         .text("finding", "")
         .text("modality", "")
         .text("view", "")
@@ -100,85 +112,92 @@ async fn by_upload(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()[0]["outcome"], "new", "{}", r.body);
+}
+
+async fn by_upload(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
+    let server = Server::start_with(None, &["--server-key", &key.display().to_string()]);
+    let a = admin(&server).await;
+    add_site(&a, SITE).await;
+    upload(&a, SITE_ID, bytes).await;
     only_item(&server.data_dir).await
+}
+
+async fn stow(server: &Server, token: &str, bytes: &[u8]) {
+    let answer = stow_one(&server.base, token, bytes).await;
+    assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
 }
 
 async fn by_stow(key: &Path, bytes: &[u8]) -> (String, serde_json::Value) {
-    let server = Server::start_with(None, &["--site-key", &key.display().to_string()]);
+    let server = Server::start_with(None, &["--server-key", &key.display().to_string()]);
     let a = admin(&server).await;
-    add_site(&a).await;
-    let r = a
-        .post(
-            &format!("/admin/sites/{SITE_ID}/tokens"),
-            &[("label", "router")],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let marker = "<code id=\"site-token\">";
-    let start = r.body.find(marker).expect("the token") + marker.len();
-    let token = &r.body[start..start + 64];
-    let mut body = b"--XYZ\r\nContent-Type: application/dicom\r\n\r\n".to_vec();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(b"\r\n--XYZ--\r\n");
-    let answer = common::http()
-        .build()
-        .expect("HTTP client")
-        .post(format!("{}/dicomweb/studies", server.base))
-        .header(
-            "content-type",
-            "multipart/related; type=\"application/dicom\"; boundary=XYZ",
-        )
-        .header("authorization", format!("Bearer {token}"))
-        .body(body)
-        .send()
-        .await
-        .expect("STOW-RS");
-    assert_eq!(answer.status().as_u16(), 200, "{:?}", answer.text().await);
+    add_site(&a, SITE).await;
+    let token = issue_token(&a, &server.base, SITE_ID, "router").await;
+    stow(&server, &token, bytes).await;
     only_item(&server.data_dir).await
 }
 
+/// `lunghub scp` on a free port with `peers` (`AE=Site`), and, when `listening` is asked
+/// for, the address it listens on.
+fn scp_on(data: &Path, key: &Path, peers: &[String], listening: bool) -> (Child, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lunghub"));
+    cmd.args(["scp", "--listen", "127.0.0.1:0", "--ae-title", "LUNGHUB"]);
+    for peer in peers {
+        cmd.arg("--peer").arg(peer);
+    }
+    let mut scp = cmd
+        .arg("--server-key")
+        .arg(key)
+        .arg("--data-dir")
+        .arg(data)
+        .stdout(if listening {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .spawn()
+        .expect("lunghub scp starts");
+    let Some(out) = scp.stdout.take() else {
+        return (scp, String::new());
+    };
+    let mut lines = BufReader::new(out).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("lunghub scp says where it listens")
+            .expect("line");
+        if let Some(rest) = line.strip_prefix("lunghub DICOM listening on ") {
+            break rest.split_whitespace().next().expect("address").to_owned();
+        }
+    };
+    // The rest of its output is drained, so that it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (scp, address)
+}
+
+/// DCMTK's storescu sends `file` as `calling` to the SCP at `address`.
+fn storescu(calling: &str, address: &str, file: &Path) -> std::process::ExitStatus {
+    let (host, port) = address.rsplit_once(':').expect("host:port");
+    Command::new(require_tool("storescu"))
+        .args(["-aet", calling, "-aec", "LUNGHUB", host, port])
+        .arg(file)
+        .status()
+        .expect("storescu runs")
+}
+
 fn by_c_store(tmp: &Path, key: &Path, file: &Path) -> std::thread::JoinHandle<std::path::PathBuf> {
-    let storescu = require_tool("storescu");
+    require_tool("storescu");
     let data = tmp.join("c-store-data");
     let (key, file) = (key.to_owned(), file.to_owned());
     std::thread::spawn(move || {
-        let scp_on = |data: &Path, stdout: Stdio| {
-            Command::new(env!("CARGO_BIN_EXE_lunghub"))
-                .args(["scp", "--listen", "127.0.0.1:0", "--ae-title", "LUNGHUB"])
-                .arg("--peer")
-                .arg(format!("PACS={SITE}"))
-                .arg("--site-key")
-                .arg(&key)
-                .arg("--data-dir")
-                .arg(data)
-                .stdout(stdout)
-                .spawn()
-                .expect("lunghub scp starts")
-        };
-        let mut scp = scp_on(&data, Stdio::piped());
-        let stdout = scp.stdout.take().expect("stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let address = loop {
-            let line = lines
-                .next()
-                .expect("lunghub scp says where it listens")
-                .expect("line");
-            if let Some(rest) = line.strip_prefix("lunghub DICOM listening on ") {
-                break rest.split_whitespace().next().expect("address").to_owned();
-            }
-        };
-        let (host, port) = address.rsplit_once(':').expect("host:port");
-        let status = Command::new(&storescu)
-            .args(["-aet", "PACS", "-aec", "LUNGHUB", host, port])
-            .arg(&file)
-            .status()
-            .expect("storescu runs");
+        let peers = [format!("PACS={SITE}")];
+        let (mut scp, address) = scp_on(&data, &key, &peers, true);
+        let status = storescu("PACS", &address, &file);
         // Killed (SIGKILL) as soon as storescu has its answer, before or while the file is
         // catalogued: a second start catalogues what the spool holds.
         let _ = scp.kill();
         let _ = scp.wait();
         assert!(status.success(), "storescu failed: {status}");
-        let mut again = scp_on(&data, Stdio::null());
+        let (mut again, _) = scp_on(&data, &key, &peers, false);
         wait_for_spool(&data);
         let _ = again.kill();
         let _ = again.wait();
@@ -233,4 +252,121 @@ async fn every_route_makes_the_same_catalog_record() {
         folder.1["fields"]["study_id"],
         "1.2.826.0.1.3680043.8.498.900"
     );
+}
+
+/// Each catalogued item's site (by name) and pseudonymous patient.
+async fn patients_by_site(data_dir: &Path) -> Vec<(String, String)> {
+    let catalog = Catalog::open(&Catalog::sqlite_url(data_dir))
+        .await
+        .expect("catalog");
+    let mut out = Vec::new();
+    for id in catalog.item_ids().await.expect("ids") {
+        let item = catalog.item(&id).await.expect("item").expect("there");
+        let field = |name: &str| item.fields[name].as_str().expect(name).to_owned();
+        out.push((field("site"), field("patient_id")));
+    }
+    out.sort();
+    out
+}
+
+/// Asserts that every item of site A shares one patient, every item of site B another.
+fn two_patients(route: &str, items: &[(String, String)], per_site: usize) {
+    let of = |site: &str| -> Vec<&str> {
+        items
+            .iter()
+            .filter(|(s, _)| s == site)
+            .map(|(_, p)| p.as_str())
+            .collect()
+    };
+    let (a, b) = (of(HOSPITAL_A), of(HOSPITAL_B));
+    assert_eq!(
+        (a.len(), b.len()),
+        (per_site, per_site),
+        "{route}: {items:?}"
+    );
+    assert!(
+        a.iter().all(|p| *p == a[0]) && b.iter().all(|p| *p == b[0]),
+        "{route}: one patient's files at one site became several patients: {items:?}"
+    );
+    assert_ne!(
+        a[0], b[0],
+        "{route}: two hospitals' patients with the same PatientID became one"
+    );
+    assert!(
+        a[0].starts_with("LH-") || a[0].starts_with("2.25."),
+        "{a:?}"
+    );
+}
+
+const HOSPITAL_A: &str = "Hospital A";
+const HOSPITAL_B: &str = "Hospital B";
+
+/// Two hospitals, one local record number: both send a radiograph of "their" patient
+/// PHI-123456 (no issuer, as is common). On every route the catalog must hold two
+/// pseudonymous patients, one per site; and a site's two files of its patient stay one.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_patient_id_at_two_sites_is_two_patients_on_every_route() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let key = key_file(tmp.path());
+    // Four different radiographs, all with the fixture's PatientID.
+    let files: Vec<std::path::PathBuf> = (0..4u16)
+        .map(|n| {
+            let dir = tmp.path().join(format!("in{n}"));
+            std::fs::create_dir_all(&dir).expect("mkdir");
+            let file = dir.join("dx.dcm");
+            let study = format!("1.2.826.0.1.3680043.8.498.91{n}");
+            std::fs::write(&file, chest_dx(&study, &format!("{study}.1"), 20 + n, 96))
+                .expect("write");
+            file
+        })
+        .collect();
+    let bytes = |n: usize| std::fs::read(&files[n]).expect("read");
+
+    // Folder: one ingest per site into one catalog.
+    let folder = tmp.path().join("folder-data");
+    for (site, n) in [
+        (HOSPITAL_A, 0),
+        (HOSPITAL_A, 1),
+        (HOSPITAL_B, 2),
+        (HOSPITAL_B, 3),
+    ] {
+        ingest(&folder, &key, site, files[n].parent().expect("folder"));
+    }
+    two_patients("folder", &patients_by_site(&folder).await, 2);
+
+    // Web upload and STOW-RS into one server: each site one file by each route.
+    let server = Server::start_with(None, &["--server-key", &key.display().to_string()]);
+    let a = admin(&server).await;
+    add_site(&a, HOSPITAL_A).await;
+    add_site(&a, HOSPITAL_B).await;
+    upload(&a, "hospital-a", &bytes(0)).await;
+    upload(&a, "hospital-b", &bytes(2)).await;
+    let uploaded = patients_by_site(&server.data_dir).await;
+    two_patients("upload", &uploaded, 1);
+    let token_a = issue_token(&a, &server.base, "hospital-a", "router").await;
+    let token_b = issue_token(&a, &server.base, "hospital-b", "router").await;
+    stow(&server, &token_a, &bytes(1)).await;
+    stow(&server, &token_b, &bytes(3)).await;
+    two_patients(
+        "upload + stow-rs",
+        &patients_by_site(&server.data_dir).await,
+        2,
+    );
+
+    // C-STORE: two PACS, one per site, to one SCP.
+    let data = tmp.path().join("c-store-data");
+    let peers = [format!("PACSA={HOSPITAL_A}"), format!("PACSB={HOSPITAL_B}")];
+    let (mut scp, address) = scp_on(&data, &key, &peers, true);
+    let sent: Vec<_> = [("PACSA", 0), ("PACSA", 1), ("PACSB", 2), ("PACSB", 3)]
+        .into_iter()
+        .map(|(ae, n)| storescu(ae, &address, &files[n]))
+        .collect();
+    wait_for_spool(&data);
+    let _ = scp.kill();
+    let _ = scp.wait();
+    assert!(
+        sent.iter().all(|s| s.success()),
+        "storescu failed: {sent:?}"
+    );
+    two_patients("c-store", &patients_by_site(&data).await, 2);
 }

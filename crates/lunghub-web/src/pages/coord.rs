@@ -663,7 +663,13 @@ fn md_escape(s: &str) -> String {
 }
 
 /// The letter as HTML: the Markdown template filled in and rendered, raw HTML refused.
-pub fn render_letter(i: &Institute, today: &str) -> String {
+pub fn render_letter(i: &Institute, today: &str, public_url: &str) -> String {
+    // The letter may promise encryption only where this server's address gives it.
+    let transport = if public_url.starts_with("https://") {
+        "The web upload and DICOMweb reach us over HTTPS, encrypted."
+    } else {
+        "This server's address is not HTTPS: ask us for an encrypted route before you send."
+    };
     let requested: String = i
         .requested_data
         .iter()
@@ -678,7 +684,8 @@ pub fn render_letter(i: &Institute, today: &str) -> String {
         .replace("{{name}}", &md_escape(&i.name))
         .replace("{{location}}", &md_escape(&i.location))
         .replace("{{date}}", today)
-        .replace("{{requested_data}}", &requested);
+        .replace("{{requested_data}}", &requested)
+        .replace("{{transport}}", transport);
     lunghub_release::card::safe_html(&text)
 }
 
@@ -698,7 +705,7 @@ async fn letter(
         .ok_or(WebError::NotFound)?;
     let body = html! {
         p.meta.noprint { a href=(format!("/coord/institutes/{}", i.id)) { "← " (i.name) } " · print this page, or save it as PDF from the print dialog" }
-        article.letter { (PreEscaped(render_letter(&i, &date(now_ns())))) }
+        article.letter { (PreEscaped(render_letter(&i, &date(now_ns()), &app.config.public_url))) }
     };
     Ok(page(&viewer, &format!("Data request: {}", i.name), body).into_response())
 }
@@ -721,7 +728,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
         };
-        let html = render_letter(&i, "2026-11-23");
+        let html = render_letter(&i, "2026-11-23", "https://lunghub.example.org");
         assert!(html.contains("Milan, Italy"));
         assert!(html.contains("<li>X-ray COVID-19</li>"));
         assert!(html.contains("<li>Ultrasound lung</li>"));
@@ -729,5 +736,9 @@ mod tests {
         assert!(!html.contains("<script>"), "{html}");
         assert!(!html.contains("href=\"http://evil\""), "{html}");
         assert!(!html.contains("{{"));
+        assert!(html.contains("over HTTPS, encrypted"), "{html}");
+        let plain = render_letter(&i, "2026-11-23", "http://127.0.0.1:8080");
+        assert!(plain.contains("is not HTTPS"), "{plain}");
+        assert!(!plain.contains("over HTTPS, encrypted"), "{plain}");
     }
 }

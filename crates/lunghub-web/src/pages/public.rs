@@ -44,7 +44,8 @@ async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         h1 { "Open medical imaging against COVID-19" }
         p.lead {
             "We are volunteers — doctors, data scientists and engineers — building open, de-identified datasets of chest X-rays and lung ultrasound from hospitals, "
-            "and diagnostic models that anyone can check. No patient identity ever leaves a hospital with the images."
+            "and diagnostic models that anyone can check. Every image is de-identified as it reaches our server, in memory, before anything is stored, "
+            "under a key of its hospital's own: a patient's identity is never kept, and one hospital's patients never mix with another's."
         }
         p { a.button href="/help" { "See how you can help" } }
         div.cards {

@@ -133,7 +133,8 @@ async fn show_home(
     recent.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
     let body = html! {
         h1 { "Send images" }
-        p { "De-identification happens on the server before anything is stored: originals with identity are never kept. "
+        p { "Files travel to lunghub's server as they are, over this page's connection, and are de-identified there, in memory, under your site's own key, "
+            "before anything is stored: originals with identity are never kept. "
             "Labels set here apply to every file of the batch; a CSV sidecar (a "
             code { "filename" } " column, and any of " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
             code { "sex" } ", " code { "age" } ", " code { "patientid" } ") sets them per file." }
@@ -240,7 +241,7 @@ async fn create_batch(
         sidecar: BTreeMap::new(),
     };
     if let Some(csv) = sidecar {
-        match read_sidecar(&app, &csv) {
+        match read_sidecar(&app, &site, &csv) {
             Ok(rows) => batch.sidecar = rows,
             Err(why) => p.add(why),
         }
@@ -258,11 +259,15 @@ async fn create_batch(
 }
 
 /// The sidecar's rows as the batch keeps them: by the tag of the file name, and with the
-/// patient replaced by a keyed pseudonym, so that the stored batch holds no name and no
-/// record number. (Intake keys that pseudonym again with the site and dataset, as it keys
+/// patient replaced by a pseudonym under the site's key, so that the stored batch holds no
+/// name and no record number. (Intake keys that pseudonym again with the dataset, as it keys
 /// every patient that comes in a metadata file: the same sidecar patient is the same
-/// pseudonymous patient in every web upload of the site.)
-fn read_sidecar(app: &Shared, csv: &[u8]) -> Result<BTreeMap<String, Metadata>, String> {
+/// pseudonymous patient in every web upload of the site, and never one of another site.)
+fn read_sidecar(
+    app: &Shared,
+    site_id: &str,
+    csv: &[u8],
+) -> Result<BTreeMap<String, Metadata>, String> {
     let (rows, issues) =
         read_metadata_csv(csv, "the sidecar").map_err(|e| format!("The CSV sidecar: {e}"))?;
     if let Some(issue) = issues.first() {
@@ -274,7 +279,8 @@ fn read_sidecar(app: &Shared, csv: &[u8]) -> Result<BTreeMap<String, Metadata>, 
             }
         ));
     }
-    let key = &app.intake.intake().key;
+    let deid = &app.intake.intake().deid;
+    let key = deid.site_key(site_id);
     Ok(rows
         .into_iter()
         .map(|mut r| {
@@ -282,14 +288,14 @@ fn read_sidecar(app: &Shared, csv: &[u8]) -> Result<BTreeMap<String, Metadata>, 
                 .metadata
                 .patient
                 .map(|p| key.pseudonym("sidecar-patient", &p));
-            (key.name_tag(&r.file), r.metadata)
+            (deid.secret().name_tag(&r.file), r.metadata)
         })
         .collect())
 }
 
 /// How the batch records a file: the keyed tag of its name.
 fn tag_of(app: &Shared, name: &str) -> String {
-    app.intake.intake().key.name_tag(name)
+    app.intake.intake().deid.secret().name_tag(name)
 }
 
 /// The batch, if the viewer may upload to its site.
@@ -552,7 +558,7 @@ async fn take_file(
     }
     let size = bytes.len() as i64;
     if name.to_ascii_lowercase().ends_with(".csv") {
-        let line = match read_sidecar(app, &bytes) {
+        let line = match read_sidecar(app, &upload.site_id, &bytes) {
             Ok(rows) => {
                 let mut fields = batch_fields(upload)?;
                 let n = rows.len();

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
-use lunghub_deid::{Deidentifier, Outcome, Profile, SiteKey};
+use lunghub_deid::{Deidentifier, Outcome, Profile, ServerSecret, SiteKey};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -66,16 +66,36 @@ pub fn config_dir() -> Option<PathBuf> {
 
 /// Loads the key named on the command line, or the configured one (creating it once).
 pub fn site_key(explicit: Option<&Path>) -> Result<SiteKey> {
+    key_file(
+        explicit,
+        "site.key",
+        "site key",
+        "later files of the same patients get different pseudonyms",
+    )
+}
+
+/// The central server's secret, from which each site's own key is derived: the file named
+/// on the command line, or server.key in the configuration directory (created once).
+pub fn server_secret(explicit: Option<&Path>) -> Result<ServerSecret> {
+    let key = key_file(
+        explicit,
+        "server.key",
+        "server secret (each site's key is derived from it)",
+        "later files of the same patients get different pseudonyms at every site",
+    )?;
+    Ok(ServerSecret::new(key))
+}
+
+fn key_file(explicit: Option<&Path>, name: &str, what: &str, loss: &str) -> Result<SiteKey> {
     if let Some(path) = explicit {
         return Ok(SiteKey::load(path)?);
     }
     let dir = config_dir().context("no configuration directory: set LUNGHUB_CONFIG_DIR or HOME")?;
-    let path = dir.join("site.key");
+    let path = dir.join(name);
     let (key, created) = SiteKey::load_or_create(&path)?;
     if created {
         eprintln!(
-            "lunghub: created a new site key at {} (fingerprint {}). Back it up: without it, \
-             later files of the same patients get different pseudonyms.",
+            "lunghub: created a new {what} at {} (fingerprint {}). Back it up: without it, {loss}.",
             path.display(),
             key.fingerprint()
         );

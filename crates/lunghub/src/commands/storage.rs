@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lunghub_deid::Deidentifier;
+use lunghub_deid::SiteDeidentifiers;
 use lunghub_intake::{Intake, IntakeService};
 use lunghub_store::{Blobs, Catalog};
 
-use super::deid::{load_profile, site_key};
+use super::deid::{load_profile, server_secret};
 
 #[derive(Args, Clone)]
 pub struct StorageArgs {
@@ -69,9 +69,10 @@ pub struct PipelineArgs {
     /// De-identification profile (TOML); default: lunghub's
     #[arg(long)]
     pub profile: Option<PathBuf>,
-    /// Site key file; default: site.key in the configuration directory
-    #[arg(long)]
-    pub site_key: Option<PathBuf>,
+    /// The server's secret (64 hex characters), from which each site's own key is derived;
+    /// default: server.key in the configuration directory
+    #[arg(long, alias = "site-key")]
+    pub server_key: Option<PathBuf>,
     /// Perceptual-hash distance (bits of 256) at or under which two images are near-duplicates
     #[arg(long, default_value_t = 24)]
     pub near_duplicate_bits: u32,
@@ -107,15 +108,14 @@ impl PipelineArgs {
             })
             .unwrap_or_else(|| "lunghub-default".into());
         let profile = load_profile(self.profile.as_deref())?;
-        let key = site_key(self.site_key.as_deref())?;
+        let secret = server_secret(self.server_key.as_deref())?;
         let catalog = storage.catalog().await?;
         let blobs = storage.blobs()?;
         blobs.clean_partial_writes()?;
         Ok(Intake {
-            deid: Deidentifier::new(profile, key.clone())?,
+            deid: SiteDeidentifiers::new(profile, secret)?,
             catalog,
             blobs,
-            key,
             profile_name,
             near_duplicate_bits: self.near_duplicate_bits,
         })

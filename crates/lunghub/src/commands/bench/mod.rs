@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::ProgressBar;
-use lunghub_deid::{Deidentifier, Profile, SiteKey};
+use lunghub_deid::{Deidentifier, Profile, ServerSecret, SiteDeidentifiers, SiteKey};
 
 use lunghub_intake::Found;
 
@@ -323,10 +323,12 @@ fn ingest_bench(b: IngestBench) -> Result<ExitCode> {
                     let catalog = Catalog::open(&Catalog::sqlite_url(&data)).await?;
                     let site_id = catalog.ensure_site("bench").await?;
                     let intake = Intake {
-                        deid: Deidentifier::new(Profile::lunghub_default(), key.clone())?,
+                        deid: SiteDeidentifiers::new(
+                            Profile::lunghub_default(),
+                            ServerSecret::new(key.clone()),
+                        )?,
                         catalog,
                         blobs: Blobs::open(&data, None)?,
-                        key: key.clone(),
                         profile_name: "lunghub-default".into(),
                         near_duplicate_bits: 24,
                     };

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lunghub_deid::scan::{Limits, Sniffed, sniff};
-use lunghub_deid::{Deidentifier, Profile, SiteKey};
+use lunghub_deid::{Profile, ServerSecret, SiteDeidentifiers, SiteKey};
 use lunghub_dimse::{Scp, ScpConfig, syntax};
 use lunghub_intake::{ArchiveLimits, Format, Intake, IntakeService, Origin, discover};
 use lunghub_store::{Blobs, Catalog};
@@ -325,15 +325,14 @@ async fn start_lunghub(data: &Path) -> Result<(u16, Serving, Arc<IntakeService>)
 /// The intake pipeline on a fresh SQLite catalog and blob folder in `data`, trusting
 /// pixels (as `bench deid` does) so that it stores every readable file like storescp.
 async fn trusting_intake(data: &Path) -> Result<Intake> {
-    let key = SiteKey::from_bytes([7; 32]);
+    let secret = ServerSecret::new(SiteKey::from_bytes([7; 32]));
     let mut profile = Profile::lunghub_default();
     profile.burned_in.suspect_modalities.clear();
     profile.burned_in.suspect_sop_classes.clear();
     Ok(Intake {
-        deid: Deidentifier::new(profile, key.clone())?,
+        deid: SiteDeidentifiers::new(profile, secret)?,
         catalog: Catalog::open(&Catalog::sqlite_url(data)).await?,
         blobs: Blobs::open(data, None)?,
-        key,
         profile_name: "lunghub-default-trusting".into(),
         near_duplicate_bits: 24,
     })
