@@ -45,7 +45,8 @@ async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         p.lead {
             "We are volunteers — doctors, data scientists and engineers — building open, de-identified datasets of chest X-rays and lung ultrasound from hospitals, "
             "and diagnostic models that anyone can check. Every image is de-identified as it reaches our server, in memory, before anything is stored, "
-            "under a key of its hospital's own: a patient's identity is never kept, and one hospital's patients never mix with another's."
+            "under a key of its hospital's own: names and identifiers are never kept, images that may show them in their pixels are held back for review, "
+            "and one hospital's patients never mix with another's."
         }
         p { a.button href="/help" { "See how you can help" } }
         div.cards {
