@@ -66,25 +66,22 @@ impl SiteDeidentifiers {
     /// See [`Deidentifier::set_file_names`]; applies to every site.
     pub fn set_file_names(&mut self, on: bool) {
         self.template.set_file_names(on);
-        for d in self
-            .sites
-            .get_mut()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .values_mut()
-        {
-            if let Some(d) = Arc::get_mut(d) {
-                d.set_file_names(on);
-            }
-        }
+        self.forget_sites();
     }
 
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.template = self.template.with_limits(limits);
+        self.forget_sites();
+        self
+    }
+
+    /// Drops the sites' de-identifiers after the template changed: they are made again from
+    /// it on first use.
+    fn forget_sites(&mut self) {
         self.sites
             .get_mut()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .clear();
-        self
     }
 }
 
