@@ -14,6 +14,8 @@ pub struct SiteDeidentifiers {
     /// Profile, limits and naming; its key is never used.
     template: Deidentifier,
     sites: RwLock<HashMap<String, Arc<Deidentifier>>>,
+    /// Site id → the fingerprint of its registered gateway's key.
+    gateways: RwLock<HashMap<String, String>>,
 }
 
 impl SiteDeidentifiers {
@@ -24,6 +26,7 @@ impl SiteDeidentifiers {
             secret,
             template,
             sites: RwLock::new(HashMap::new()),
+            gateways: RwLock::new(HashMap::new()),
         })
     }
 
@@ -37,13 +40,48 @@ impl SiteDeidentifiers {
         {
             return d.clone();
         }
-        let made = Arc::new(self.template.with_key(self.secret.site_key(site_id)));
+        // Made under the write lock, so that a gateway registered meanwhile (which removes
+        // the site's entry under the same lock) is never overwritten by a stale one.
+        let mut sites = self
+            .sites
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(d) = sites.get(site_id) {
+            return d.clone();
+        }
+        let gateway = self
+            .gateways
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(site_id)
+            .cloned();
+        let made = Arc::new(
+            self.template
+                .with_key(self.secret.site_key(site_id))
+                .trusting_gateway(gateway.as_deref()),
+        );
+        sites.insert(site_id.to_owned(), made.clone());
+        made
+    }
+
+    /// Registers (or, with `None`, forgets) the fingerprint of `site_id`'s gateway key: the
+    /// site's files that carry it are checked, not keyed again (see
+    /// [`Deidentifier::trusting_gateway`]). Takes effect for the next file.
+    pub fn set_gateway(&self, site_id: &str, fingerprint: Option<&str>) {
+        {
+            let mut gateways = self
+                .gateways
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            match fingerprint {
+                Some(f) => gateways.insert(site_id.to_owned(), f.to_owned()),
+                None => gateways.remove(site_id),
+            };
+        }
         self.sites
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .entry(site_id.to_owned())
-            .or_insert(made)
-            .clone()
+            .remove(site_id);
     }
 
     /// `site_id`'s key, for pseudonyms of identifiers that come in metadata files.

@@ -15,12 +15,11 @@ use dicom_ul::pdu::{
     AbortRQServiceProviderReason, AbortRQSource, AssociationRJServiceUserReason, PDataValue,
     PDataValueType, PresentationContextResultReason, UserIdentity,
 };
-use lunghub_intake::{Acceptance, Arrival, FileOutcome, Metadata, Origin};
 use tokio::net::TcpStream;
 
 use crate::dimse::{self, Command, status};
 use crate::syntax::{self, trim_uid};
-use crate::{ScpConfig, Shared};
+use crate::{ScpConfig, Shared, Verdict};
 
 /// Most bytes a command set may take (real ones are under 300).
 const MAX_COMMAND_BYTES: usize = 16 * 1024;
@@ -73,12 +72,12 @@ enum Pending {
     Data {
         context: u8,
         command: Command,
-        sink: Sink,
+        sink: Holding,
     },
 }
 
 /// Where a data set's fragments go.
-enum Sink {
+enum Holding {
     /// Into a Part-10 file: preamble and meta group first, then the data set as it comes.
     /// `start` is where the data set begins.
     Keep { file: Vec<u8>, start: usize },
@@ -127,12 +126,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, from: SocketAd
             )
         })
         .collect();
+    let closed = shared.sink.admission(&site_id).await;
     let mut session = Session {
+        closed,
         shared: shared.clone(),
-        origin: Origin {
-            site_id,
-            route: "c-store".into(),
-        },
+        site_id,
         calling,
         contexts,
         pending: Pending::Idle,
@@ -153,12 +151,12 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, from: SocketAd
         // lags behind what was answered for.
         eprintln!(
             "dicom: association from {} ({from}) {how}; {} stored, {} refused, {} echoes{lost}; \
-             {} files waiting to be catalogued",
+             {}",
             session.calling,
             t.stored,
             t.refused,
             t.echoes,
-            session.shared.intake.backlog()
+            session.shared.sink.backlog_note()
         );
     }
     if let Err(End::Protocol(_)) = ended {
@@ -172,7 +170,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, socket: TcpStream, from: SocketAd
 
 struct Session {
     shared: Arc<Shared>,
-    origin: Origin,
+    /// The site the calling peer's files belong to.
+    site_id: String,
+    /// Why the site may not send now (the ethics gate), asked at association start.
+    closed: Option<String>,
     calling: String,
     /// Accepted presentation contexts: id, abstract syntax, transfer syntax.
     contexts: Vec<(u8, String, String)>,
@@ -258,10 +259,10 @@ impl Session {
                         "a data set spans presentation contexts".into(),
                     ));
                 }
-                if let Sink::Keep { file, start } = sink {
+                if let Holding::Keep { file, start } = sink {
                     let limit = self.shared.max_instance_bytes;
                     if (file.len() - *start + value.data.len()) as u64 > limit {
-                        *sink = Sink::Discard {
+                        *sink = Holding::Discard {
                             status: status::OUT_OF_RESOURCES,
                             why: format!("larger than lunghub's {limit}-byte limit per instance"),
                         };
@@ -290,25 +291,25 @@ impl Session {
         };
         if command.field == dimse::C_STORE_RQ && command.has_data_set {
             let sink = match command.store_uids() {
-                _ if !syntax::is_storage_class(&abstract_syntax) => Sink::Discard {
+                _ if !syntax::is_storage_class(&abstract_syntax) => Holding::Discard {
                     status: status::SOP_CLASS_NOT_SUPPORTED,
                     why: "C-STORE on a presentation context that is not for storage".into(),
                 },
-                Some((class, _)) if class != abstract_syntax => Sink::Discard {
+                Some((class, _)) if class != abstract_syntax => Holding::Discard {
                     status: status::SOP_CLASS_NOT_SUPPORTED,
                     why: "SOP class differs from the presentation context's".into(),
                 },
                 Some((class, instance)) => match part10_header(class, instance, &transfer_syntax) {
-                    Ok(file) => Sink::Keep {
+                    Ok(file) => Holding::Keep {
                         start: file.len(),
                         file,
                     },
-                    Err(e) => Sink::Discard {
+                    Err(e) => Holding::Discard {
                         status: status::CANNOT_UNDERSTAND,
                         why: format!("cannot build a file meta group: {e}"),
                     },
                 },
-                None => Sink::Discard {
+                None => Holding::Discard {
                     status: status::CANNOT_UNDERSTAND,
                     why: "missing or malformed SOP class or instance UID".into(),
                 },
@@ -325,7 +326,7 @@ impl Session {
             self.pending = Pending::Data {
                 context: id,
                 command,
-                sink: Sink::Discard {
+                sink: Holding::Discard {
                     status: status::UNRECOGNIZED_OPERATION,
                     why: "lunghub only answers C-ECHO and C-STORE".into(),
                 },
@@ -353,40 +354,37 @@ impl Session {
         link: &mut Link,
         id: u8,
         command: Command,
-        sink: Sink,
+        sink: Holding,
     ) -> Result<(), End> {
         let (code, why) = match sink {
-            Sink::Discard { status, why } => (status, Some(why)),
-            Sink::Keep { file, .. } => {
-                let arrival = Arrival {
-                    origin: self.origin.clone(),
-                    label: command.sop_instance.clone(),
-                    bytes: file,
-                    metadata: Metadata::default(),
-                };
-                match self.shared.intake.accept(arrival).await {
-                    Ok(Acceptance::Spooled)
-                    | Ok(Acceptance::Done(FileOutcome::New { .. }))
-                    | Ok(Acceptance::Done(FileOutcome::Duplicate { .. }))
-                    | Ok(Acceptance::Done(FileOutcome::NearDuplicate { .. })) => {
-                        (status::SUCCESS, None)
-                    }
-                    Ok(Acceptance::Done(FileOutcome::Quarantined(why))) => {
+            Holding::Discard { status, why } => (status, Some(why)),
+            Holding::Keep { .. } if self.closed.is_some() => {
+                (status::NOT_AUTHORIZED, self.closed.clone())
+            }
+            Holding::Keep { file, .. } => {
+                let verdict = self
+                    .shared
+                    .sink
+                    .store(&self.site_id, &command.sop_instance, file)
+                    .await;
+                match verdict {
+                    Verdict::Taken => (status::SUCCESS, None),
+                    Verdict::Quarantined(why) => {
                         (status::QUARANTINED, Some(format!("quarantined: {why}")))
                     }
-                    Ok(Acceptance::Done(FileOutcome::Unreadable(why))) => (
+                    Verdict::Unreadable(why) => (
                         status::CANNOT_UNDERSTAND,
                         Some(format!("unreadable: {why}")),
                     ),
-                    Err(e) => {
-                        // Always said: the operator must hear that intake fails.
+                    Verdict::Failed(e) => {
+                        // Always said: the operator must hear that storing fails.
                         eprintln!(
                             "dicom: cannot store {} from {}: {e}",
                             command.sop_instance, self.calling
                         );
                         (
                             status::OUT_OF_RESOURCES,
-                            Some("lunghub cannot store it now; try again later".into()),
+                            Some("cannot store it now; try again later".into()),
                         )
                     }
                 }

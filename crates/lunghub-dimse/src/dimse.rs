@@ -21,6 +21,9 @@ pub mod status {
     pub const UNRECOGNIZED_OPERATION: u16 = 0x0211;
     /// Refused: out of resources. Too large, or lunghub could not store it now.
     pub const OUT_OF_RESOURCES: u16 = 0xA700;
+    /// Refused: not authorized (PS3.7 C.5.x): the site may not send yet (the ethics gate);
+    /// the reason is in Error Comment.
+    pub const NOT_AUTHORIZED: u16 = 0x0124;
     /// Error: cannot understand. The data set is not DICOM lunghub can read.
     pub const CANNOT_UNDERSTAND: u16 = 0xC000;
     /// Error: cannot understand, lunghub's own code in that range: readable, but held back

@@ -46,6 +46,7 @@
 mod association;
 pub mod config;
 pub mod dimse;
+mod sink;
 pub mod syntax;
 
 use std::collections::HashMap;
@@ -59,6 +60,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 pub use config::{ConfigError, Peer, ScpConfig};
+pub use sink::{Pending, Sink, Verdict};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScpError {
@@ -79,7 +81,7 @@ const MAX_REFUSING: usize = 64;
 pub(crate) struct Shared {
     config: ScpConfig,
     options: ServerAssociationOptions<'static, AcceptAny, DefaultNegotiation>,
-    intake: Arc<IntakeService>,
+    sink: Arc<dyn Sink>,
     /// Calling AE title → catalog site id.
     sites: HashMap<String, String>,
     /// The smaller of the configured limit and the one de-identification enforces.
@@ -108,6 +110,20 @@ impl Scp {
                 })?;
             sites.insert(peer.ae_title.clone(), id);
         }
+        let limit = intake.intake().deid.limits().max_bytes;
+        Scp::with_sink(config, intake, sites, limit)
+    }
+
+    /// An SCP that hands every data set to `sink` (the hospital gateway's outbox, rather
+    /// than the server's intake), each peer's under the site `sites` maps its calling AE
+    /// title to. `sink_limit` is the largest instance the sink takes.
+    pub fn with_sink(
+        config: ScpConfig,
+        sink: Arc<dyn Sink>,
+        sites: HashMap<String, String>,
+        sink_limit: u64,
+    ) -> Result<Scp, ScpError> {
+        config.check()?;
         let mut options = ServerAssociationOptions::new()
             .ae_title(config.ae_title.clone())
             .max_pdu_length(config.max_pdu)
@@ -120,14 +136,12 @@ impl Scp {
         for ts in syntax::TRANSFER_SYNTAXES {
             options = options.with_transfer_syntax(*ts);
         }
-        let max_instance_bytes = config
-            .max_instance_bytes
-            .min(intake.intake().deid.limits().max_bytes);
+        let max_instance_bytes = config.max_instance_bytes.min(sink_limit);
         Ok(Scp {
             shared: Arc::new(Shared {
                 config,
                 options,
-                intake,
+                sink,
                 sites,
                 max_instance_bytes,
             }),

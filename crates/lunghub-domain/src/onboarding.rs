@@ -95,6 +95,12 @@ impl Stage {
             .ok_or_else(|| TransitionError::UnknownStage(key.to_owned()))
     }
 
+    /// Whether an institute at this stage may send data: past ethical committee approval,
+    /// or past the request when the approval was skipped as not needed.
+    pub fn accepts_data(self) -> bool {
+        self.number() >= Stage::WaitingForData.number()
+    }
+
     fn next(self) -> Option<Stage> {
         Stage::ALL.get(self.number()).copied()
     }

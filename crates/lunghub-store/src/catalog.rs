@@ -176,18 +176,11 @@ impl Catalog {
         crate::Platform::new(self.pool.clone())
     }
 
-    /// The site's id, creating the site on first use.
+    /// The site's id, creating the site on first use. Sites made this way belong to no
+    /// institute: they are the operator's own collections (see migration 0006); a
+    /// hospital's site is made with its institute.
     pub async fn ensure_site(&self, name: &str) -> Result<String, StoreError> {
-        let id: String = name
-            .trim()
-            .to_lowercase()
-            .chars()
-            .map(|c| if c.is_alphanumeric() { c } else { '-' })
-            .collect::<String>()
-            .split('-')
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
+        let id = site_slug(name);
         sqlx::query(
             "INSERT INTO sites (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
@@ -359,6 +352,25 @@ impl Catalog {
             }
             outcomes.push(InsertOutcome::New);
         }
+        let mut arrived: Vec<(&str, &str)> = items
+            .iter()
+            .zip(&outcomes)
+            .filter(|(_, o)| **o == InsertOutcome::New)
+            .map(|(it, _)| (it.site_id.as_str(), it.route.as_str()))
+            .collect();
+        arrived.sort_unstable();
+        arrived.dedup_by_key(|(site, _)| *site);
+        for (site, route) in arrived {
+            crate::platform::advance_site_stage(
+                &mut tx,
+                site,
+                lunghub_domain::onboarding::Stage::WaitingForData,
+                lunghub_domain::onboarding::Stage::DataReceived,
+                &format!("the first image arrived (by {route})"),
+                at,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(outcomes)
     }
@@ -506,4 +518,61 @@ impl Catalog {
             .map(|r| r.try_get("id").map_err(StoreError::from))
             .collect()
     }
+}
+
+/// Whether a site's data may come in now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Open,
+    /// Refused, with the reason in words a hospital's staff can act on.
+    Closed(String),
+}
+
+impl Catalog {
+    /// The ethics gate, asked by every route before it takes a file of `site_id`: a site
+    /// that is an institute of the onboarding tracker sends data only once its stage is past
+    /// ethical committee approval (or the coordinator recorded that none is needed, which
+    /// skips to "Waiting for data"). A site that is no institute is the operator's own
+    /// collection, made from the command line, and is not gated.
+    pub async fn admission(&self, site_id: &str) -> Result<Admission, StoreError> {
+        use lunghub_domain::onboarding::Stage;
+        let row = sqlx::query(
+            "SELECT s.name AS name, i.stage AS stage FROM sites s LEFT JOIN institutes i ON i.id = s.institute_id \
+             WHERE s.id = $1",
+        )
+        .bind(site_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(Admission::Closed(format!("there is no site {site_id:?}")));
+        };
+        let stage: Option<String> = row.try_get("stage")?;
+        let Some(stage) = stage else {
+            return Ok(Admission::Open);
+        };
+        let name: String = row.try_get("name")?;
+        match Stage::parse(&stage) {
+            Ok(s) if s.accepts_data() => Ok(Admission::Open),
+            Ok(s) => Ok(Admission::Closed(format!(
+                "{name} is at the onboarding stage \"{}\": lunghub takes its images only after its \
+                 ethical committee has approved the project (or the coordinator has recorded that \
+                 no approval is needed)",
+                s.label()
+            ))),
+            Err(e) => Ok(Admission::Closed(format!("{name}: {e}"))),
+        }
+    }
+}
+
+/// A site's id: its name in lower case, runs of anything but letters and digits made one `-`.
+pub fn site_slug(name: &str) -> String {
+    name.trim()
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .split('-')
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
 }

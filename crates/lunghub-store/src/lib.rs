@@ -36,7 +36,8 @@ use std::path::Path;
 
 pub use blobs::LocalBlobs;
 pub use catalog::{
-    Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary, now_ns,
+    Admission, Catalog, HashedItem, InsertOutcome, ItemDetail, LabelRow, NewItem, Summary, now_ns,
+    site_slug,
 };
 pub use platform::Platform;
 pub use releases::{ReleaseCandidate, ReleaseItem, ReleaseRecord};

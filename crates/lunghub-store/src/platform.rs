@@ -527,6 +527,7 @@ impl Platform {
             r => r?,
         };
         record(&mut tx, &id, now, actor, None, Some(stage), "").await?;
+        link_site(&mut tx, &id, fields.name.trim(), now).await?;
         tx.commit().await?;
         self.institute(&id)
             .await?
@@ -581,6 +582,19 @@ impl Platform {
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("institute"));
         }
+        let renamed = sqlx::query("UPDATE sites SET name = $1 WHERE institute_id = $2")
+            .bind(fields.name.trim())
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
+        match renamed {
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict(
+                    "a collection of images with this name already exists".into(),
+                ));
+            }
+            r => r?,
+        };
         record(&mut tx, id, now, actor, None, None, note).await?;
         tx.commit().await?;
         Ok(())
@@ -940,4 +954,84 @@ async fn record(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Makes the site that institute `institute_id` sends data as: an existing site of the same
+/// name that belongs to no institute (made before sites and institutes were one record), or
+/// a new one whose id is a slug of the name.
+async fn link_site(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    institute_id: &str,
+    name: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let linked =
+        sqlx::query("UPDATE sites SET institute_id = $1 WHERE name = $2 AND institute_id IS NULL")
+            .bind(institute_id)
+            .bind(name)
+            .execute(&mut **tx)
+            .await?;
+    if linked.rows_affected() > 0 {
+        return Ok(());
+    }
+    let slug = crate::catalog::site_slug(name);
+    for id in [
+        slug.clone(),
+        format!("{slug}-{}", &institute_id[..6.min(institute_id.len())]),
+    ] {
+        let made = sqlx::query(
+            "INSERT INTO sites (id, name, created_at, institute_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(&id)
+        .bind(name)
+        .bind(now)
+        .bind(institute_id)
+        .execute(&mut **tx)
+        .await?;
+        if made.rows_affected() > 0 {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Conflict(
+        "a collection of images with this name already belongs to another institute".into(),
+    ))
+}
+
+/// Moves the institute that site `site_id` is from stage `from` to `to`, with a history
+/// entry that says why, if it is at `from`; otherwise changes nothing. Called in the
+/// transaction that made it true (the first item committed, the first release).
+pub(crate) async fn advance_site_stage(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    site_id: &str,
+    from: lunghub_domain::onboarding::Stage,
+    to: lunghub_domain::onboarding::Stage,
+    why: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    let row = sqlx::query(
+        "SELECT i.id AS id FROM sites s JOIN institutes i ON i.id = s.institute_id WHERE s.id = $1 AND i.stage = $2",
+    )
+    .bind(site_id)
+    .bind(from.key())
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else { return Ok(()) };
+    let institute: String = row.try_get("id")?;
+    sqlx::query("UPDATE institutes SET stage = $1, updated_at = $2 WHERE id = $3 AND stage = $4")
+        .bind(to.key())
+        .bind(at)
+        .bind(&institute)
+        .bind(from.key())
+        .execute(&mut **tx)
+        .await?;
+    record(
+        tx,
+        &institute,
+        at,
+        "lunghub",
+        Some(from.key()),
+        Some(to.key()),
+        why,
+    )
+    .await
 }

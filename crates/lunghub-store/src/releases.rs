@@ -259,6 +259,30 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         }
+        let sites = sqlx::query(
+            "SELECT DISTINCT i.site_id AS site_id FROM release_items r JOIN items i ON i.id = r.item_id \
+             WHERE r.name = $1 AND r.version = $2",
+        )
+        .bind(&record.name)
+        .bind(record.version)
+        .fetch_all(&mut *tx)
+        .await?;
+        let why = format!(
+            "release {} version {} includes this hospital's images",
+            record.name, record.version
+        );
+        for row in sites {
+            let site: String = row.try_get("site_id")?;
+            crate::platform::advance_site_stage(
+                &mut tx,
+                &site,
+                lunghub_domain::onboarding::Stage::DataReceived,
+                lunghub_domain::onboarding::Stage::DatasetAvailable,
+                &why,
+                record.created_at,
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }

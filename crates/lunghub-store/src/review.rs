@@ -19,6 +19,11 @@ pub struct Site {
     pub created_at: i64,
     /// The site asks for two independent reads before release.
     pub double_read: bool,
+    /// The onboarding tracker's institute this site is; `None` for the operator's own
+    /// collections.
+    pub institute_id: Option<String>,
+    /// The fingerprint of the site's gateway key, whose output is checked, not keyed again.
+    pub gateway_fingerprint: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -146,7 +151,7 @@ const OPEN_STATES: &str = "('pending', 'needs-attention', 'disagreement')";
 
 impl Catalog {
     pub async fn sites(&self) -> Result<Vec<Site>, StoreError> {
-        sqlx::query("SELECT id, name, created_at, double_read FROM sites ORDER BY name")
+        sqlx::query("SELECT id, name, created_at, double_read, institute_id, gateway_fingerprint FROM sites ORDER BY name")
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -155,13 +160,43 @@ impl Catalog {
     }
 
     pub async fn site(&self, id: &str) -> Result<Option<Site>, StoreError> {
-        sqlx::query("SELECT id, name, created_at, double_read FROM sites WHERE id = $1")
+        sqlx::query("SELECT id, name, created_at, double_read, institute_id, gateway_fingerprint FROM sites WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
             .as_ref()
             .map(site_row)
             .transpose()
+    }
+
+    /// Registers (or, with `None`, removes) the fingerprint of the site's gateway key.
+    pub async fn set_gateway_fingerprint(
+        &self,
+        site_id: &str,
+        fingerprint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query("UPDATE sites SET gateway_fingerprint = $1 WHERE id = $2")
+            .bind(fingerprint)
+            .bind(site_id)
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("site"));
+        }
+        Ok(())
+    }
+
+    /// The site that is institute `institute_id`.
+    pub async fn site_of_institute(&self, institute_id: &str) -> Result<Option<Site>, StoreError> {
+        sqlx::query(
+            "SELECT id, name, created_at, double_read, institute_id, gateway_fingerprint FROM sites WHERE institute_id = $1",
+        )
+        .bind(institute_id)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(site_row)
+        .transpose()
     }
 
     pub async fn set_double_read(&self, site_id: &str, on: bool) -> Result<(), StoreError> {
@@ -723,6 +758,8 @@ fn site_row(r: &AnyRow) -> Result<Site, StoreError> {
         name: r.try_get("name")?,
         created_at: r.try_get("created_at")?,
         double_read: r.try_get::<i64, _>("double_read")? != 0,
+        institute_id: r.try_get("institute_id")?,
+        gateway_fingerprint: r.try_get("gateway_fingerprint")?,
     })
 }
 

@@ -390,6 +390,19 @@ async fn stow(app: Shared, study: Option<String>, request: Request) -> Response 
         Ok(site) => site,
         Err(response) => return response,
     };
+    match app.catalog.admission(&site).await {
+        Ok(lunghub_store::Admission::Open) => {}
+        Ok(lunghub_store::Admission::Closed(why)) => {
+            return plain(StatusCode::FORBIDDEN, &format!("Not yet: {why}."));
+        }
+        Err(e) => {
+            eprintln!("error: STOW-RS: cannot check the site's stage: {e}");
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "lunghub cannot check the site's onboarding stage now; try again later.",
+            );
+        }
+    }
     let Some(format) = negotiate(request.headers()) else {
         return plain(
             StatusCode::NOT_ACCEPTABLE,

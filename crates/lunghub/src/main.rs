@@ -23,6 +23,9 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Receive images from a PACS or modality over DICOM (C-STORE, C-ECHO) into intake
     Scp(commands::scp::ScpArgs),
+    /// At the hospital: de-identify under the site's own key (from the PACS, a watched
+    /// folder, or files given), queue durably, and send over STOW-RS to lunghub
+    Gateway(commands::gateway::GatewayArgs),
     /// De-identify DICOM, PNG and JPEG files to DICOM PS3.15 (Basic Profile plus options)
     Deid(commands::deid::DeidArgs),
     /// Take images and labels in: de-identify, decode, dedupe, store and catalog them
@@ -70,6 +73,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Serve(args) => commands::serve::run(args),
         Command::Scp(args) => commands::scp::run(args),
+        Command::Gateway(args) => commands::gateway::run(args),
         Command::Deid(args) => commands::deid::run(args),
         Command::Ingest(args) => commands::ingest::run(args),
         Command::Catalog(args) => commands::catalog::run(args),

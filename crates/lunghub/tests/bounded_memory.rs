@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 
-use common::accounts::{admin, issue_token, sign_up};
+use common::accounts::{admin, hospital, issue_token, sign_up};
 use common::fixtures::declaring_4_gb;
 use common::server::Server;
 use common::{key_file, lunghub, require_tool};
@@ -149,10 +149,8 @@ async fn every_route_of_serve_refuses_the_file_within_the_memory_bound() {
     assert!(r.body.contains("declares 4294967280 bytes"), "{}", r.body);
 
     let admin = admin(&server).await;
-    let r = admin
-        .post("/admin/sites", &[("name", "Test Hospital")])
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    let (_, site) = hospital(&admin, "Test Hospital", "waiting-for-data").await;
+    assert_eq!(site, "test-hospital");
     let token = issue_token(&admin, &server.base, "test-hospital", "PACS router").await;
     let stow = common::stow_one(&server.base, &token, &bytes).await;
     let status = stow.status().as_u16();

@@ -924,6 +924,17 @@ async fn a_hospital_uploader_may_not_open_the_coordinators_pages() {
     let browser = Browser::start(&server.base).await;
     browser.open(&server.admin_link).await;
     assert_eq!(browser.path().await, "/account");
+    // An uploader's site is a hospital of the onboarding tracker, picked from a list.
+    browser.open("/coord/institutes/new").await;
+    browser.fill("#name", "Test Hospital").await;
+    browser.fill("#location", "Bergamo, Italy").await;
+    browser
+        .find("input[name=requested][value=xray-covid]")
+        .await
+        .click()
+        .await;
+    browser.follow("main form button[type=submit]").await;
+    assert!(browser.path().await.starts_with("/coord/institutes/"));
     browser.follow("header nav a[href='/admin/accounts']").await;
     let save_role = |site: &'static str| {
         let browser = &browser;
@@ -939,9 +950,10 @@ async fn a_hospital_uploader_may_not_open_the_coordinators_pages() {
                 .await
                 .click()
                 .await;
-            let field = row.find("input[name=site]").await;
-            field.clear().await;
-            field.type_text(site).await;
+            row.find(&format!("select[name=site] option[value='{site}']"))
+                .await
+                .click()
+                .await;
             row.find("button[type=submit]").await.click_and_load().await;
         }
     };
@@ -951,21 +963,21 @@ async fn a_hospital_uploader_may_not_open_the_coordinators_pages() {
         problems.contains("must be bound to a site"),
         "an uploader without a site: {problems}"
     );
-    save_role("Test Hospital").await;
+    save_role("test-hospital").await;
     assert_eq!(browser.path().await, "/admin/accounts");
     assert!(browser.find_all(".problems").await.is_empty());
     let mut saved = None;
     for row in browser.find_all("main table tbody tr").await {
         if row.text().await.contains(email) {
             let role = row.find("option[value=uploader]").await.is_selected().await;
-            let site = row.find("input[name=site]").await.property("value").await;
+            let site = row.find("select[name=site]").await.property("value").await;
             saved = Some((role, site.as_str().unwrap_or_default().to_owned()));
         }
     }
     let (role, site) = saved.unwrap_or_else(|| panic!("{email} left the accounts table"));
     assert!(role, "the accounts table does not show the new role");
-    assert!(
-        !site.is_empty(),
+    assert_eq!(
+        site, "test-hospital",
         "the accounts table does not show the uploader's site"
     );
     browser.snapshot("admin-accounts").await;

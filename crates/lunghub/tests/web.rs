@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::accounts::{PASSWORD, admin, admin_form_action, set_role, sign_in, sign_up};
+use common::accounts::{PASSWORD, admin, admin_form_action, hospital, set_role, sign_in, sign_up};
 use common::server::{Server, fresh_postgres};
 
 fn institute_id(location: &str) -> String {
@@ -249,7 +249,18 @@ async fn exercise(server: Server) {
         .await;
     assert_eq!(r.status, 400, "an uploader needs a site");
     assert!(r.body.contains("must be bound to a site"));
-    set_role(&admin, "umberto@example.org", "uploader", "Test Hospital").await;
+    let r = admin
+        .post(
+            &admin_form_action(&admin, "umberto@example.org").await,
+            &[("role", "uploader"), ("site", "Typo Hospital")],
+        )
+        .await;
+    assert_eq!(
+        r.status, 400,
+        "a site is picked from the list, never made by a typo"
+    );
+    let (_, site) = hospital(&admin, "Test Hospital", "waiting-for-data").await;
+    set_role(&admin, "umberto@example.org", "uploader", &site).await;
     let r = admin
         .post(
             &admin_form_action(&admin, "umberto@example.org").await,

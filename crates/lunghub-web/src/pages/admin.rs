@@ -32,6 +32,10 @@ async fn accounts_page(
 ) -> Result<Response, WebError> {
     let accounts = app.platform.accounts().await?;
     let tracks = app.platform.tracks().await?;
+    // An uploader is bound to a hospital picked from this list, never to a typed name:
+    // hospitals (institutes of the tracker) first, then the operator's collections.
+    let mut sites = app.catalog.sites().await?;
+    sites.sort_by_key(|s| s.institute_id.is_none());
     let mut offers = Vec::new();
     for t in &tracks {
         for a in app
@@ -62,7 +66,14 @@ async fn accounts_page(
                                         @for r in AccountRole::ALL { option value=(r.key()) selected[r.key() == a.role] { (r.label()) } }
                                     }
                                     " "
-                                    input type="text" name="site" placeholder="Site (uploaders)" aria-label="Site" value=(a.site_id.clone().unwrap_or_default()) maxlength="120";
+                                    select name="site" aria-label="Site (uploaders)" {
+                                        option value="" selected[a.site_id.is_none()] { "No site (uploaders need one)" }
+                                        @for s in &sites {
+                                            option value=(s.id) selected[a.site_id.as_deref() == Some(s.id.as_str())] {
+                                                (s.name) @if s.institute_id.is_none() { " (collection)" }
+                                            }
+                                        }
+                                    }
                                     " "
                                     button.secondary type="submit" { "Save" }
                                 }
@@ -116,16 +127,7 @@ async fn set_role(
         )
         .await;
     };
-    let site_name = fields.get("site").trim();
-    if site_name.chars().count() > 120 || site_name.chars().any(char::is_control) {
-        return accounts_page(
-            &app,
-            &viewer,
-            StatusCode::BAD_REQUEST,
-            &["The site name must be at most 120 plain characters.".into()],
-        )
-        .await;
-    }
+    let site_id = fields.get("site").trim();
     if id == me.id && role != AccountRole::Admin && app.platform.admin_count().await? <= 1 {
         return accounts_page(
             &app,
@@ -135,17 +137,28 @@ async fn set_role(
         )
         .await;
     }
-    let site = match (role, site_name.is_empty()) {
+    let site = match (role, site_id.is_empty()) {
         (AccountRole::Uploader, true) => {
             return accounts_page(
                 &app,
                 &viewer,
                 StatusCode::BAD_REQUEST,
-                &["A hospital uploader must be bound to a site: give its name.".into()],
+                &["A hospital uploader must be bound to a site: choose its hospital.".into()],
             )
             .await;
         }
-        (AccountRole::Uploader, false) => Some(app.catalog.ensure_site(site_name).await?),
+        (AccountRole::Uploader, false) => match app.catalog.site(site_id).await? {
+            Some(s) => Some(s.id),
+            None => {
+                return accounts_page(
+                    &app,
+                    &viewer,
+                    StatusCode::BAD_REQUEST,
+                    &["There is no such site: choose one from the list.".into()],
+                )
+                .await;
+            }
+        },
         _ => None,
     };
     app.platform

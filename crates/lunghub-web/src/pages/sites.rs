@@ -1,6 +1,12 @@
 //! Sites (the catalog's sources of images) and their DICOMweb tokens: coordinators and the
-//! admin add a site, issue a token for its systems (shown once, with the STOW-RS address
-//! and an example), see when each token was last used, and revoke it.
+//! admin issue a token for a site's systems (shown once, with the STOW-RS address and an
+//! example), see when each token was last used, revoke it, and register the fingerprint of
+//! the site's gateway key.
+//!
+//! Sites are never typed here. A hospital's site is made with its institute in the
+//! onboarding tracker (one hospital, one record) and takes data only once the institute's
+//! stage allows it; a site that is no institute is one of the operator's own collections,
+//! made by `lunghub ingest --site` on the command line.
 //!
 //! Access is `ManageInstitutes` (coordinators and the admin): connecting a hospital's
 //! systems is a step of onboarding, which coordinators run. `ManageAccounts` (the admin
@@ -24,7 +30,8 @@ const HERE: &str = "/admin/sites";
 
 pub fn routes() -> Router<Shared> {
     Router::new()
-        .route(HERE, get(list).post(create_site))
+        .route(HERE, get(list))
+        .route("/admin/sites/{site}/gateway", post(register_gateway))
         .route("/admin/sites/{site}/tokens", post(issue))
         .route("/admin/sites/{site}/tokens/revoke", post(revoke))
 }
@@ -48,6 +55,12 @@ async fn sites_page(
     for s in &sites {
         tokens.push(app.platform.site_tokens(&s.id).await?);
     }
+    let institutes = app.platform.institutes().await?;
+    let institute_of = |s: &lunghub_store::Site| {
+        s.institute_id
+            .as_ref()
+            .and_then(|id| institutes.iter().find(|i| &i.id == id))
+    };
     let body = html! {
         h1 { "Sites and DICOMweb tokens" }
         p.lead {
@@ -55,18 +68,39 @@ async fn sites_page(
             code { (app.link("/dicomweb/studies")) }
             " with a token of that site. Every image is de-identified before it is stored."
         }
-        (problems(list))
-        form.inline method="post" action=(HERE) {
-            (csrf(viewer))
-            label for="site-name" { "New site " }
-            input type="text" id="site-name" name="name" required maxlength="120" placeholder="Hospital name";
-            " "
-            button.secondary type="submit" { "Add site" }
+        p {
+            "A hospital's site is made when it is added to the "
+            a href="/coord" { "onboarding tracker" }
+            ", and takes images only once its ethical committee has approved (or no approval is needed). "
+            "Sites that are no hospital are the operator's own collections, made by "
+            code { "lunghub ingest --site" } "."
         }
+        (problems(list))
         @if sites.is_empty() { p.muted { "No sites yet." } }
         @for (s, tokens) in sites.iter().zip(&tokens) {
             section id=(format!("site-{}", s.id)) {
                 h2 { (s.name) " " span.muted { "(" (s.id) ")" } }
+                @match institute_of(s) {
+                    Some(i) => {
+                        @let stage = lunghub_domain::onboarding::Stage::parse(&i.stage).ok();
+                        p {
+                            "Hospital in the "
+                            a href=(format!("/coord/institutes/{}", i.id)) { "onboarding tracker" }
+                            ", at “" (stage.map(|s| s.label()).unwrap_or(i.stage.as_str())) "”: "
+                            @if stage.is_some_and(|s| s.accepts_data()) { strong { "takes images." } }
+                            @else { strong { "takes no images yet" } " (only after ethics approval, or once approval is marked not required)." }
+                        }
+                    }
+                    None => { p.muted { "The operator's own collection (no hospital): not gated by onboarding." } }
+                }
+                form.inline method="post" action=(format!("/admin/sites/{}/gateway", s.id)) {
+                    (csrf(viewer))
+                    label for=(format!("gateway-{}", s.id)) { "Gateway key fingerprint " }
+                    input type="text" id=(format!("gateway-{}", s.id)) name="fingerprint" maxlength="8" size="10" pattern="[0-9a-f]{8}" placeholder="none" value=(s.gateway_fingerprint.clone().unwrap_or_default());
+                    " "
+                    button.secondary type="submit" { "Save" }
+                    span.hint { " As " code { "lunghub gateway fingerprint" } " prints it at the hospital. Its instances are checked, not keyed again; empty: none." }
+                }
                 div.table-wrap {
                     table.responsive {
                         thead { tr { th { "Token" } th { "Issued" } th { "Last used" } th { "State" } th { "" } } }
@@ -115,22 +149,37 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
     sites_page(&app, &viewer, StatusCode::OK, &[]).await
 }
 
-async fn create_site(
+async fn register_gateway(
     State(app): State<Shared>,
     viewer: Viewer,
+    Path(site): Path<String>,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
     viewer.require(Action::ManageInstitutes, HERE)?;
-    let mut p = Problems::default();
-    let name = p.text(&fields, "name", "The site's name", true, 120, false);
-    if p.is_empty() && !name.chars().any(char::is_alphanumeric) {
-        p.add("The site's name needs at least one letter or digit.");
-    }
-    if !p.is_empty() {
-        return sites_page(&app, &viewer, StatusCode::BAD_REQUEST, &p.0).await;
-    }
-    let id = app.catalog.ensure_site(&name).await?;
-    Ok(see_other(&format!("{HERE}#site-{id}")))
+    let site = app.catalog.site(&site).await?.ok_or(WebError::NotFound)?;
+    let fingerprint = fields.get("fingerprint").trim().to_ascii_lowercase();
+    let fingerprint = if fingerprint.is_empty() {
+        None
+    } else if fingerprint.len() == 8 && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()) {
+        Some(fingerprint)
+    } else {
+        return sites_page(
+            &app,
+            &viewer,
+            StatusCode::BAD_REQUEST,
+            &["A gateway key fingerprint is 8 hexadecimal characters, as `lunghub gateway fingerprint` prints it.".into()],
+        )
+        .await;
+    };
+    app.catalog
+        .set_gateway_fingerprint(&site.id, fingerprint.as_deref())
+        .await?;
+    // The running intake recognises the gateway's output from the next file on.
+    app.intake
+        .intake()
+        .deid
+        .set_gateway(&site.id, fingerprint.as_deref());
+    Ok(see_other(&format!("{HERE}#site-{}", site.id)))
 }
 
 async fn issue(

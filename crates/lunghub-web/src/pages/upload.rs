@@ -24,7 +24,7 @@ use axum::routing::{get, post};
 use lunghub_domain::Finding;
 use lunghub_domain::access::Action;
 use lunghub_intake::{ArchiveLimits, Arrival, FileOutcome, Metadata, Origin, read_metadata_csv};
-use lunghub_store::{Upload, UploadFile};
+use lunghub_store::{Admission, Upload, UploadFile};
 use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
@@ -219,6 +219,8 @@ async fn create_batch(
     if !viewer.may(Action::UploadImages { site: &site }) || app.catalog.site(&site).await?.is_none()
     {
         p.add("Choose one of your sites.");
+    } else if let Admission::Closed(why) = app.catalog.admission(&site).await? {
+        p.add(format!("Not yet: {why}."));
     }
     let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
     let age = match get("age").map(|a| a.parse::<f64>()) {
@@ -557,6 +559,12 @@ async fn take_file(
         return Err(WebError::BadRequest("A file needs a name.".into()));
     }
     let size = bytes.len() as i64;
+    // Asked again per file: a stage moved back since the batch was made closes it too.
+    if let Admission::Closed(why) = app.catalog.admission(&upload.site_id).await? {
+        return Ok(vec![
+            record(app, upload, name, size, "refused", None, why).await?,
+        ]);
+    }
     if name.to_ascii_lowercase().ends_with(".csv") {
         let line = match read_sidecar(app, &upload.site_id, &bytes) {
             Ok(rows) => {

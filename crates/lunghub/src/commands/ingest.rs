@@ -53,6 +53,9 @@ pub fn run(args: IngestArgs) -> Result<ExitCode> {
 async fn ingest(args: IngestArgs) -> Result<ExitCode> {
     let intake = args.pipeline.intake(&args.storage).await?;
     let site_id = intake.catalog.ensure_site(&args.site).await?;
+    if let lunghub_store::Admission::Closed(why) = intake.catalog.admission(&site_id).await? {
+        anyhow::bail!("not ingesting: {why}");
+    }
     // Unpacked archives hold originals with identity: they live in the data directory,
     // and go when intake is done (or at the start of the next run, after a crash).
     let scratch = args.storage.data_dir.join("unpacking");

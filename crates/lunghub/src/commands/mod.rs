@@ -3,6 +3,7 @@ pub mod catalog;
 pub mod challenge;
 pub mod deid;
 pub mod evaluate;
+pub mod gateway;
 pub mod ingest;
 pub mod predict;
 pub mod protocols;

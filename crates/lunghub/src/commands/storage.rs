@@ -112,8 +112,14 @@ impl PipelineArgs {
         let catalog = storage.catalog().await?;
         let blobs = storage.blobs()?;
         blobs.clean_partial_writes()?;
+        let deid = SiteDeidentifiers::new(profile, secret)?;
+        for site in catalog.sites().await? {
+            if let Some(f) = &site.gateway_fingerprint {
+                deid.set_gateway(&site.id, Some(f));
+            }
+        }
         Ok(Intake {
-            deid: SiteDeidentifiers::new(profile, secret)?,
+            deid,
             catalog,
             blobs,
             profile_name,

@@ -115,3 +115,61 @@ pub async fn issue_token(admin: &Client, base: &str, site: &str, label: &str) ->
     assert_eq!(token.len(), 64, "{token}");
     token
 }
+
+/// Adds hospital `name` to the onboarding tracker through the coordinators' pages and
+/// moves it to `stage`: `ethics-approval` (ethics required, waiting for the committee), or
+/// `waiting-for-data` and later (ethics marked not required, so skipped). Returns the
+/// institute's id and its site's id.
+pub async fn hospital(admin: &Client, name: &str, stage: &str) -> (String, String) {
+    const ORDER: [&str; 7] = [
+        "first-contact",
+        "introductory-call",
+        "data-request-sent",
+        "ethics-approval",
+        "waiting-for-data",
+        "data-received",
+        "dataset-available",
+    ];
+    let target = ORDER
+        .iter()
+        .position(|s| *s == stage)
+        .unwrap_or_else(|| panic!("unknown stage {stage}"));
+    let needs_ethics = stage == "ethics-approval";
+    admin.get("/coord/institutes/new").await;
+    let mut fields = vec![
+        ("name", name),
+        ("location", "Milano, Italia"),
+        ("requested", "xray-covid"),
+    ];
+    if !needs_ethics {
+        fields.push(("ethics_not_required", "on"));
+    }
+    let r = admin.post("/coord/institutes/new", &fields).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let path = r.location.expect("the institute's page");
+    let id = path.rsplit('/').next().expect("an id").to_owned();
+    let mut at = 0;
+    while at < target {
+        let mv = if ORDER[at] == "data-request-sent" && !needs_ethics {
+            "skip-ethics"
+        } else {
+            "forward"
+        };
+        let r = admin
+            .post(
+                &format!("{path}/stage"),
+                &[("move", mv), ("expected", ORDER[at]), ("note", "")],
+            )
+            .await;
+        assert_eq!(r.status, 303, "{mv} from {}: {}", ORDER[at], r.body);
+        at = if mv == "skip-ethics" { at + 2 } else { at + 1 };
+    }
+    let page = admin.get("/admin/sites").await.body;
+    let link = page
+        .find(&format!("href=\"/coord/institutes/{id}\""))
+        .unwrap_or_else(|| panic!("{name} has no site:\n{page}"));
+    let before = &page[..link];
+    let start = before.rfind("id=\"site-").expect("the site's section") + "id=\"site-".len();
+    let site = before[start..start + before[start..].find('"').expect("end")].to_owned();
+    (id, site)
+}
