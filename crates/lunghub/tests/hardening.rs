@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::accounts::{PASSWORD, admin, sign_in, sign_up};
+use common::accounts::{PASSWORD, admin, hospital, sign_in, sign_up};
 use common::server::Server;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -28,23 +28,23 @@ async fn an_attackers_own_csrf_pair_is_worth_nothing_beside_someone_elses_sessio
     let victim = server.client();
     victim.set_cookie("lh_session", &admin.cookie("lh_session").expect("session"));
     victim.set_cookie("lh_csrf", &their_cookie);
-    let r = victim
-        .post(
-            "/admin/sites",
-            &[("name", "Planted Site"), ("csrf", &their_token)],
-        )
-        .await;
+    let institute = |name: &'static str| {
+        [
+            ("name", name),
+            ("location", "Lodi, Italia"),
+            ("requested", "xray-covid"),
+        ]
+    };
+    let mut planted = institute("Planted Site").to_vec();
+    planted.push(("csrf", &their_token));
+    let r = victim.post("/coord/institutes/new", &planted).await;
     assert_eq!(r.status, 403, "{}", r.body);
-    assert!(
-        !admin
-            .get("/admin/sites")
-            .await
-            .body
-            .contains("Planted Site")
-    );
+    assert!(!admin.get("/coord").await.body.contains("Planted Site"));
 
     // The admin's own token still works, from this site's origin and without one.
-    let r = admin.post("/admin/sites", &[("name", "Real Site")]).await;
+    let r = admin
+        .post("/coord/institutes/new", &institute("Real Site"))
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
 
     // The same form with the admin's valid token, sent from another site's page.
@@ -52,16 +52,19 @@ async fn an_attackers_own_csrf_pair_is_worth_nothing_beside_someone_elses_sessio
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")
-        .post(format!("{}/admin/sites", server.base))
+        .post(format!("{}/coord/institutes/new", server.base))
         .header("cookie", admin.cookie_header())
         .header("origin", "https://evil.example")
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("name=Cross+Site&csrf={}", admin.csrf()))
+        .body(format!(
+            "name=Cross+Site&location=Lodi&requested=xray-covid&csrf={}",
+            admin.csrf()
+        ))
         .send()
         .await
         .expect("POST");
     assert_eq!(r.status().as_u16(), 403);
-    assert!(!admin.get("/admin/sites").await.body.contains("Cross Site"));
+    assert!(!admin.get("/coord").await.body.contains("Cross Site"));
 
     // Pages a signed-in person sees stay out of caches; public pages to visitors may be
     // cached as before.
@@ -349,11 +352,8 @@ async fn behind_a_proxy_the_configured_header_names_the_address() {
 async fn multipart_forms_carry_their_token_in_the_body_not_the_url() {
     let server = Server::start(None);
     let admin = admin(&server).await;
-    admin.get("/admin/sites").await;
-    let r = admin
-        .post("/admin/sites", &[("name", "Upload Hospital")])
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    let (_, site) = hospital(&admin, "Upload Hospital", "waiting-for-data").await;
+    assert_eq!(site, "upload-hospital");
     let page = admin.get("/upload").await;
     assert!(!page.body.contains("?csrf="), "{}", page.body);
     let form = |csrf: Option<String>| {

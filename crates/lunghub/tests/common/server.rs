@@ -118,6 +118,44 @@ impl Server {
         }
     }
 
+    /// Kills the server (SIGKILL), keeping its data directory for a restart.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts `lunghub serve` again on the same address and data directory (and database),
+    /// after [`Server::kill`]; no admin link is printed this time.
+    pub fn restart(&mut self, extra: &[&str]) {
+        let listen = self.base.trim_start_matches("http://").to_owned();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_lunghub"))
+            .args(["serve", "--listen", &listen])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("lunghub serve starts again");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let line = rx
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .expect("lunghub serve prints its address again");
+            if line.starts_with("lunghub serving on ") {
+                break;
+            }
+        }
+        self.child = child;
+    }
+
     /// The server's peak resident memory so far, in bytes.
     pub fn peak_rss(&self) -> u64 {
         super::peak_rss(self.child.id())

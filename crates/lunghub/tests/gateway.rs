@@ -1,0 +1,504 @@
+//! `lunghub gateway` with real peers: DCMTK's storescu as the PACS, the real `lunghub
+//! serve` as the centre (stopped and restarted halfway), the gateway killed with SIGKILL;
+//! what goes over the wire; and the ethics gate on the gateway's route.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::accounts::{admin, hospital, issue_token};
+use common::fixtures::{PLANTED, chest_dx};
+use common::server::Server;
+use common::{lunghub, require_tool, run_ok};
+use dicom_core::{DataElement, PrimitiveValue, Tag, VR};
+use lunghub_store::Catalog;
+
+const FILES: usize = 24;
+
+fn write_config(dir: &Path, stow_url: &str, token: Option<&str>, dicom: bool) -> PathBuf {
+    let mut text = format!(
+        "stow_url = \"{stow_url}\"\nstate_dir = \"state\"\nbatch_files = 5\nretry_max_seconds = 1\n"
+    );
+    if let Some(t) = token {
+        std::fs::write(dir.join("site.token"), format!("{t}\n")).expect("token");
+        text.push_str("token_file = \"site.token\"\n");
+    }
+    if dicom {
+        text.push_str("[dicom]\nlisten = \"127.0.0.1:0\"\npeers = [\"PACS\"]\n");
+    }
+    let path = dir.join("gateway.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn gateway(config: &Path) -> Command {
+    let mut c = lunghub();
+    c.arg("gateway").arg("--config").arg(config);
+    c
+}
+
+fn fingerprint(config: &Path) -> String {
+    let out = run_ok(gateway(config).arg("fingerprint"));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `lunghub gateway run`, and the port its SCP listens on.
+fn run_gateway(config: &Path) -> (Child, u16) {
+    let mut child = gateway(config)
+        .arg("run")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("gateway starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the gateway says where it listens");
+        if let Some(rest) = line.trim().strip_prefix("DICOM listening on ") {
+            let addr = rest.split_whitespace().next().expect("address");
+            let port = addr
+                .rsplit(':')
+                .next()
+                .expect("port")
+                .parse()
+                .expect("a port");
+            return (child, port);
+        }
+    }
+}
+
+fn storescu(port: u16, files: &[PathBuf]) {
+    let out = Command::new(require_tool("storescu"))
+        .args(["-aet", "PACS", "-aec", "LUNGHUB", "127.0.0.1"])
+        .arg(port.to_string())
+        .args(files)
+        .output()
+        .expect("storescu runs");
+    assert!(
+        out.status.success(),
+        "storescu failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn waiting(state: &Path) -> usize {
+    std::fs::read_dir(state.join("outbox"))
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "dcm"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} within {secs} s");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Chest radiographs of one planted patient, each its own study.
+fn corpus(dir: &Path) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).expect("dir");
+    (0..FILES)
+        .map(|i| {
+            let path = dir.join(format!("DOE^JANE {i}.dcm"));
+            let bytes = chest_dx(
+                &format!("1.2.826.0.1.3680043.8.498.{}", 1000 + i),
+                &format!("1.2.826.0.1.3680043.8.498.{}.5", 1000 + i),
+                i as u16,
+                48,
+            );
+            std::fs::write(&path, bytes).expect("write");
+            path
+        })
+        .collect()
+}
+
+/// (PatientID, StudyInstanceUID) of every DICOM file under `dir`.
+fn identities(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in walkdir(dir) {
+        let obj = dicom_object::open_file(&e).expect("DICOM");
+        let text = |tag| {
+            obj.element(tag)
+                .ok()
+                .and_then(|e| e.to_str().ok())
+                .map(|s| s.trim_end_matches(['\0', ' ']).to_owned())
+                .unwrap_or_default()
+        };
+        out.push((text(Tag(0x0010, 0x0020)), text(Tag(0x0020, 0x000D))));
+    }
+    out.sort();
+    out
+}
+
+fn walkdir(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else if p.extension().is_some_and(|x| x == "dcm") {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and_a_kill() {
+    require_tool("storescu");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut server = Server::start(None);
+    let a = admin(&server).await;
+    let (institute, site) = hospital(&a, "Ospedale del Gateway", "waiting-for-data").await;
+    let token = issue_token(&a, &server.base, &site, "gateway").await;
+    let config = write_config(
+        tmp.path(),
+        &format!("{}/dicomweb/studies", server.base),
+        Some(&token),
+        true,
+    );
+    let state = tmp.path().join("state");
+    let fp = fingerprint(&config);
+    assert_eq!(fp.len(), 8, "{fp}");
+    assert!(
+        state.join("site.key").exists(),
+        "the site key is made at the gateway"
+    );
+    a.get("/admin/sites").await;
+    let r = a
+        .post(
+            &format!("/admin/sites/{site}/gateway"),
+            &[("fingerprint", fp.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    let files = corpus(&tmp.path().join("pacs"));
+    let (mut gw, port) = run_gateway(&config);
+    storescu(port, &files[..FILES / 2]);
+    // The centre goes down; the PACS is still answered, from the outbox.
+    server.kill();
+    storescu(port, &files[FILES / 2..]);
+    assert!(
+        waiting(&state) > 0,
+        "the outbox holds what the server could not take"
+    );
+    gw.kill().expect("SIGKILL");
+    gw.wait().expect("reaped");
+    server.restart(&[]);
+    let (mut gw, _) = run_gateway(&config);
+    // Killed again once it has sent some, possibly in the middle of a request.
+    let before = waiting(&state);
+    wait_until("a first batch sent", 60, || waiting(&state) < before);
+    gw.kill().expect("SIGKILL");
+    gw.wait().expect("reaped");
+    let (mut gw, _) = run_gateway(&config);
+    wait_until("the outbox empty", 120, || waiting(&state) == 0);
+    gw.kill().expect("stop");
+    gw.wait().expect("reaped");
+
+    // What the server holds is what de-identification under the gateway's key makes of
+    // the same files: every instance once, the gateway's pseudonyms, nothing keyed again.
+    let expected_dir = tmp.path().join("expected");
+    run_ok(
+        lunghub()
+            .arg("deid")
+            .arg(tmp.path().join("pacs"))
+            .arg("--out")
+            .arg(&expected_dir)
+            .arg("--site-key")
+            .arg(state.join("site.key")),
+    );
+    let expected = identities(&expected_dir);
+    assert_eq!(expected.len(), FILES);
+    let catalog = Catalog::open(&Catalog::sqlite_url(&server.data_dir))
+        .await
+        .expect("catalog");
+    let ids = catalog.item_ids().await.expect("ids");
+    let mut stored = Vec::new();
+    for id in &ids {
+        let item = catalog.item(id).await.expect("item").expect("there");
+        let field = |k: &str| item.fields[k].as_str().unwrap_or_default().to_owned();
+        assert_eq!(field("site"), "Ospedale del Gateway");
+        assert_eq!(field("route"), "stow-rs");
+        stored.push((field("patient_id"), field("study_id")));
+    }
+    stored.sort();
+    assert_eq!(
+        stored, expected,
+        "every instance once, under the gateway's key"
+    );
+    assert!(common::fixtures::planted_in(&server.data_dir).is_empty());
+
+    // The first item moved the hospital to "Data received", with a history entry.
+    let page = a.get(&format!("/coord/institutes/{institute}")).await.body;
+    assert!(page.contains("first image arrived"), "{page}");
+    let status = run_ok(gateway(&config).arg("status"));
+    let status = String::from_utf8_lossy(&status.stdout).into_owned();
+    assert!(status.contains("queued now: 0 files"), "{status}");
+}
+
+/// A PHI fixture that hides identity in every place a careless gateway would let it
+/// through: the preamble, a private tag, a nested sequence, and the file's own name.
+fn phi_fixture(dir: &Path) -> PathBuf {
+    let bytes = chest_dx(
+        "1.2.826.0.1.3680043.8.498.9001",
+        "1.2.826.0.1.3680043.8.498.9001.5",
+        9,
+        48,
+    );
+    let mut obj = dicom_object::from_reader(&bytes[128..]).expect("parse");
+    obj.put(DataElement::new(
+        Tag(0x0009, 0x0010),
+        VR::LO,
+        PrimitiveValue::from("ACME 1.0"),
+    ));
+    obj.put(DataElement::new(
+        Tag(0x0009, 0x1001),
+        VR::LO,
+        PrimitiveValue::from("DOE^JANE PHI-123456"),
+    ));
+    let nested = dicom_object::InMemDicomObject::from_element_iter([DataElement::new(
+        Tag(0x0010, 0x0010),
+        VR::PN,
+        PrimitiveValue::from("DOE^JANE"),
+    )]);
+    obj.put(DataElement::new(
+        Tag(0x0008, 0x1120),
+        VR::SQ,
+        dicom_core::value::Value::Sequence(dicom_core::value::DataSetSequence::new(
+            vec![nested],
+            dicom_core::Length::UNDEFINED,
+        )),
+    ));
+    let mut out = Vec::new();
+    obj.write_all(&mut out).expect("encode");
+    out[..19].copy_from_slice(b"DOE^JANE PHI-123456");
+    let folder = dir.join("Saint Elsewhere 19500101");
+    std::fs::create_dir_all(&folder).expect("dir");
+    let path = folder.join("DOE^JANE PHI-123456.dcm");
+    std::fs::write(&path, out).expect("write");
+    path
+}
+
+/// A STOW-RS server that records every request whole and answers 200.
+fn recording_receiver() -> (String, std::sync::mpsc::Receiver<Vec<u8>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!(
+        "http://{}/dicomweb/studies",
+        listener.local_addr().expect("addr")
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = Vec::new();
+            let mut buf = [0u8; 65536];
+            // Headers, then Content-Length bytes of body.
+            let body_len = loop {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                request.extend_from_slice(&buf[..n]);
+                if let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&request[..end]).to_ascii_lowercase();
+                    let len = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                        .unwrap_or(0);
+                    break Some(end + 4 + len);
+                }
+            };
+            let Some(total) = body_len else { continue };
+            while request.len() < total {
+                let n = stream.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                request.extend_from_slice(&buf[..n]);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/dicom+json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+            );
+            let _ = tx.send(request);
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn nothing_planted_goes_over_the_wire() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (url, requests) = recording_receiver();
+    let config = write_config(tmp.path(), &url, Some("test-token-123"), false);
+    let file = phi_fixture(&tmp.path().join("in"));
+    let out = run_ok(gateway(&config).arg("send").arg(&file));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("1 stored by the server"), "{said}");
+    let mut wire = Vec::new();
+    while let Ok(r) = requests.try_recv() {
+        wire.extend(r);
+    }
+    assert!(!wire.is_empty(), "the gateway sent something");
+    let head = String::from_utf8_lossy(&wire[..wire.len().min(600)]).to_ascii_lowercase();
+    assert!(
+        head.contains("authorization: bearer test-token-123"),
+        "{head}"
+    );
+    assert!(
+        head.contains("multipart/related; type=\"application/dicom\""),
+        "{head}"
+    );
+    for planted in PLANTED.iter().chain(&[
+        "PHI-123456",
+        "DOE^JANE",
+        "ACME",
+        "Saint Elsewhere",
+        "19500101",
+    ]) {
+        assert!(
+            !wire.windows(planted.len()).any(|w| w == planted.as_bytes()),
+            "{planted} went over the wire"
+        );
+    }
+    // And at the hospital, the outbox keeps nothing identified either.
+    assert!(common::fixtures::planted_in(&tmp.path().join("state/outbox")).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ethics_gate_holds_every_route_until_approval() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start_with(
+        None,
+        &[
+            "--dicom-listen",
+            "127.0.0.1:0",
+            "--dicom-peer",
+            "PACS=Ospedale in Attesa",
+        ],
+    );
+    let dicom_port: u16 = server
+        .startup
+        .iter()
+        .find_map(|l| l.strip_prefix("lunghub DICOM listening on "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse().ok())
+        .expect("serve prints where DICOM listens");
+    let a = admin(&server).await;
+    let (institute, site) = hospital(&a, "Ospedale in Attesa", "ethics-approval").await;
+    let token = issue_token(&a, &server.base, &site, "gateway").await;
+    let config = write_config(
+        tmp.path(),
+        &format!("{}/dicomweb/studies", server.base),
+        Some(&token),
+        false,
+    );
+    let files = corpus(&tmp.path().join("in"));
+    let dicom = std::fs::read(&files[1]).expect("read");
+
+    // Web upload: no batch for a hospital still waiting for its committee.
+    let form = reqwest::multipart::Form::new()
+        .text("site", site.clone())
+        .text("finding", "")
+        .text("modality", "")
+        .text("view", "")
+        .text("sex", "")
+        .text("age", "");
+    let r = a
+        .post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("ethical committee"), "{}", r.body);
+    // STOW-RS with the site's token.
+    let r = common::stow_one(&server.base, &token, &dicom).await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(
+        r.text()
+            .await
+            .unwrap_or_default()
+            .contains("ethical committee")
+    );
+    // C-STORE from the site's PACS: refused, not authorized, with the reason.
+    let sent = Command::new(require_tool("storescu"))
+        .args(["-v", "-aet", "PACS", "-aec", "LUNGHUB", "127.0.0.1"])
+        .arg(dicom_port.to_string())
+        .arg(&files[2])
+        .output()
+        .expect("storescu runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&sent.stdout),
+        String::from_utf8_lossy(&sent.stderr)
+    );
+    assert!(said.contains("Status: 0x124"), "refused, not authorized: {said}");
+    // The gateway keeps its file at the hospital and says why.
+    let out = gateway(&config)
+        .arg("send")
+        .arg(&files[0])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "refused before approval");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ethical committee"), "{err}");
+    assert_eq!(
+        waiting(&tmp.path().join("state")),
+        1,
+        "kept at the hospital"
+    );
+    // Approved: the same file goes in.
+    let r = a
+        .post(
+            &format!("/coord/institutes/{institute}/stage"),
+            &[
+                ("move", "forward"),
+                ("expected", "ethics-approval"),
+                ("note", "approved"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    run_ok(gateway(&config).arg("send").arg(&files[0]));
+    assert_eq!(waiting(&tmp.path().join("state")), 0);
+    let r = common::stow_one(&server.base, &token, &dicom).await;
+    assert_eq!(r.status().as_u16(), 200);
+    storescu(dicom_port, &files[2..3]);
+    common::wait_for_spool(&server.data_dir);
+    let catalog = Catalog::open(&Catalog::sqlite_url(&server.data_dir))
+        .await
+        .expect("catalog");
+    assert_eq!(
+        catalog.item_ids().await.expect("ids").len(),
+        3,
+        "one by each route"
+    );
+    let form = reqwest::multipart::Form::new()
+        .text("site", site.clone())
+        .text("finding", "")
+        .text("modality", "")
+        .text("view", "")
+        .text("sex", "")
+        .text("age", "");
+    let r = a
+        .post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
+        .await;
+    assert_eq!(r.status, 303, "the upload opens too: {}", r.body);
+}
