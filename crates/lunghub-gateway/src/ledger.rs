@@ -44,7 +44,8 @@ struct Line {
 
 pub struct Ledger {
     dir: PathBuf,
-    lock: Mutex<()>,
+    /// Today's file, kept open: an open per event cost more than the write.
+    today: Mutex<Option<(String, fs::File)>>,
 }
 
 /// Counts and bytes of one kind of event.
@@ -103,7 +104,7 @@ impl Ledger {
         fs::create_dir_all(&dir)?;
         Ok(Ledger {
             dir,
-            lock: Mutex::new(()),
+            today: Mutex::new(None),
         })
     }
 
@@ -120,15 +121,22 @@ impl Ledger {
             return;
         };
         text.push('\n');
-        let path = self.dir.join(format!("{}.jsonl", day_of(at_ms)));
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let written = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()));
-        if let Err(e) = written {
-            // The ledger is the record, not the data: losing a line must not stop a send.
+        let day = day_of(at_ms);
+        let path = self.dir.join(format!("{day}.jsonl"));
+        let mut today = self.today.lock().unwrap_or_else(|p| p.into_inner());
+        if today.as_ref().is_none_or(|(d, _)| *d != day) {
+            match OpenOptions::new().create(true).append(true).open(&path) {
+                Ok(f) => *today = Some((day, f)),
+                Err(e) => {
+                    // The ledger is the record, not the data: losing a line must not stop a send.
+                    eprintln!("gateway: cannot write the ledger {}: {e}", path.display());
+                    return;
+                }
+            }
+        }
+        if let Some((_, file)) = today.as_mut()
+            && let Err(e) = file.write_all(text.as_bytes())
+        {
             eprintln!("gateway: cannot write the ledger {}: {e}", path.display());
         }
     }

@@ -23,7 +23,8 @@ pub mod stow;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use lunghub_deid::{Deidentifier, Kind, Outcome, Profile, SiteKey};
 use lunghub_dimse::{Sink, Verdict};
@@ -80,7 +81,16 @@ pub struct Gateway {
     quarantine: PathBuf,
     key_created: bool,
     wake: Notify,
+    /// When the last file was taken, in milliseconds since `started`.
+    last_take: AtomicU64,
+    started: Instant,
 }
+
+/// While files arrive this recently, the sender waits: on a gateway machine sending (and a
+/// server on the same network decoding) competes with answering the PACS, which waits on
+/// each answer. Sending resumes in the first lull, or once this many wait.
+const BUSY_MS: u64 = 200;
+const SEND_ANYWAY: usize = 2_000;
 
 impl Gateway {
     /// Opens the gateway's state (creating the site key on first start).
@@ -120,6 +130,8 @@ impl Gateway {
             quarantine,
             key_created,
             wake: Notify::new(),
+            last_take: AtomicU64::new(0),
+            started: Instant::now(),
         })
     }
 
@@ -152,6 +164,8 @@ impl Gateway {
     /// De-identifies one file under the site key and queues it. Blocking (de-identifying
     /// and writing); callers on an async runtime use `spawn_blocking` for large files.
     pub fn take(&self, bytes: &[u8]) -> Taken {
+        self.last_take
+            .store(self.elapsed_ms().max(1), Ordering::Release);
         self.ledger
             .record(Event::Received, 1, bytes.len() as u64, None);
         let taken = match self.deid.deidentify(bytes) {
@@ -189,6 +203,16 @@ impl Gateway {
             Taken::Queued { .. } | Taken::Failed(_) => {}
         }
         taken
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Whether files are arriving right now (see [`BUSY_MS`]).
+    fn busy(&self) -> bool {
+        let last = self.last_take.load(Ordering::Acquire);
+        last > 0 && self.elapsed_ms().saturating_sub(last) < BUSY_MS
     }
 
     /// Keeps an original that de-identification refused, under today's folder of the
@@ -250,6 +274,10 @@ impl Gateway {
                     return Ok(());
                 }
                 let _ = tokio::time::timeout(Duration::from_secs(5), self.wake.notified()).await;
+                continue;
+            }
+            if !until_empty && self.busy() && waiting.len() < SEND_ANYWAY {
+                tokio::time::sleep(Duration::from_millis(BUSY_MS / 2)).await;
                 continue;
             }
             let mut batch = Vec::new();
@@ -363,6 +391,9 @@ fn purge_days(root: &Path, oldest_kept: &str) {
     }
 }
 
+/// Files up to this size are taken on the async worker that received them.
+const INLINE_BYTES: usize = 16 << 20;
+
 /// The gateway as the SCP's destination: the C-STORE is answered once the de-identified
 /// instance is in the outbox.
 pub struct GatewaySink(pub Arc<Gateway>);
@@ -377,6 +408,7 @@ impl Sink for GatewaySink {
         Box::pin(async move {
             let gateway = self.0.clone();
             let label = sop_instance.to_owned();
+            let size = file.len();
             let work = move || {
                 let taken = gateway.take(&file);
                 if let Taken::Quarantined(why) | Taken::Unreadable(why) = &taken {
@@ -384,9 +416,16 @@ impl Sink for GatewaySink {
                 }
                 taken
             };
-            let taken = match tokio::task::spawn_blocking(work).await {
-                Ok(t) => t,
-                Err(e) => return Verdict::Failed(e.to_string()),
+            // De-identifying and writing a radiograph takes about a millisecond, less than a
+            // trip to the blocking pool and back costs a PACS waiting on each answer; only
+            // large files leave the async worker.
+            let taken = if size <= INLINE_BYTES {
+                work()
+            } else {
+                match tokio::task::spawn_blocking(work).await {
+                    Ok(t) => t,
+                    Err(e) => return Verdict::Failed(e.to_string()),
+                }
             };
             match taken {
                 Taken::Queued { .. } => Verdict::Taken,

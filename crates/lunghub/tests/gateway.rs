@@ -449,7 +449,10 @@ async fn the_ethics_gate_holds_every_route_until_approval() {
         String::from_utf8_lossy(&sent.stdout),
         String::from_utf8_lossy(&sent.stderr)
     );
-    assert!(said.contains("Status: 0x124"), "refused, not authorized: {said}");
+    assert!(
+        said.contains("Status: 0x124"),
+        "refused, not authorized: {said}"
+    );
     // The gateway keeps its file at the hospital and says why.
     let out = gateway(&config)
         .arg("send")
@@ -501,4 +504,131 @@ async fn the_ethics_gate_holds_every_route_until_approval() {
         .post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
         .await;
     assert_eq!(r.status, 303, "the upload opens too: {}", r.body);
+}
+
+/// A free TCP port on the loopback address, at the time of asking.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Orthanc (the Debian package) with its DICOMweb plugin, on free ports, storing in `dir`.
+struct Orthanc {
+    child: Child,
+    base: String,
+}
+
+impl Orthanc {
+    const PLUGIN: &str = "/usr/share/orthanc/plugins/libOrthancDicomWeb.so";
+
+    async fn start(dir: &Path) -> Orthanc {
+        let program = require_tool("Orthanc");
+        assert!(
+            Path::new(Self::PLUGIN).exists(),
+            "{} is missing: install orthanc-dicomweb (bash .ci/run does)",
+            Self::PLUGIN
+        );
+        let (http, dicom) = (free_port(), free_port());
+        let storage = dir.join("orthanc-db");
+        let config = serde_json::json!({
+            "Name": "lunghub-gateway-test",
+            "StorageDirectory": storage,
+            "IndexDirectory": storage,
+            "HttpPort": http,
+            "DicomPort": dicom,
+            "RemoteAccessAllowed": false,
+            "AuthenticationEnabled": false,
+            "Plugins": [Self::PLUGIN],
+            "DicomWeb": { "Enable": true, "Root": "/dicom-web/" }
+        });
+        let path = dir.join("orthanc.json");
+        std::fs::write(&path, config.to_string()).expect("config");
+        let log = std::fs::File::create(dir.join("orthanc.log")).expect("log");
+        let child = Command::new(program)
+            .arg(&path)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("Orthanc starts");
+        let orthanc = Orthanc {
+            child,
+            base: format!("http://127.0.0.1:{http}"),
+        };
+        let client = common::http().build().expect("client");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let up = client.get(format!("{}/system", orthanc.base)).send().await;
+            if up.is_ok_and(|r| r.status().is_success()) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Orthanc did not start: {}",
+                std::fs::read_to_string(dir.join("orthanc.log")).unwrap_or_default()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        orthanc
+    }
+
+    async fn get(&self, path: &str) -> Vec<u8> {
+        let r = common::http()
+            .build()
+            .expect("client")
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .expect("GET");
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.bytes().await.expect("body").to_vec()
+    }
+}
+
+impl Drop for Orthanc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn orthanc_stores_what_the_gateway_sends_and_none_of_it_carries_identity() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let orthanc = Orthanc::start(tmp.path()).await;
+    let config = write_config(
+        tmp.path(),
+        &format!("{}/dicom-web/studies", orthanc.base),
+        None,
+        false,
+    );
+    let inputs = tmp.path().join("in");
+    corpus(&inputs);
+    phi_fixture(&inputs);
+    let out = run_ok(gateway(&config).arg("send").arg(&inputs));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains(&format!("{} stored by the server", FILES + 1)),
+        "{said}"
+    );
+    let ids: Vec<String> =
+        serde_json::from_slice(&orthanc.get("/instances").await).expect("instance list");
+    assert_eq!(ids.len(), FILES + 1, "Orthanc stored every instance");
+    for id in &ids {
+        let file = orthanc.get(&format!("/instances/{id}/file")).await;
+        for planted in PLANTED.iter().chain(&["PHI-123456", "DOE^JANE", "ACME"]) {
+            assert!(
+                !file.windows(planted.len()).any(|w| w == planted.as_bytes()),
+                "{planted} is in what Orthanc stored"
+            );
+        }
+        let tags: serde_json::Value = serde_json::from_slice(
+            &orthanc
+                .get(&format!("/instances/{id}/simplified-tags"))
+                .await,
+        )
+        .expect("tags");
+        assert_eq!(tags["PatientIdentityRemoved"], "YES", "{tags}");
+    }
 }

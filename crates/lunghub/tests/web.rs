@@ -259,7 +259,9 @@ async fn exercise(server: Server) {
         r.status, 400,
         "a site is picked from the list, never made by a typo"
     );
-    let (_, site) = hospital(&admin, "Test Hospital", "waiting-for-data").await;
+    // The uploader's hospital, already sending data (so that the status filters below see
+    // only the institutes this test moves).
+    let (_, site) = hospital(&admin, "Test Hospital", "data-received").await;
     set_role(&admin, "umberto@example.org", "uploader", &site).await;
     let r = admin
         .post(
@@ -332,7 +334,8 @@ async fn exercise(server: Server) {
             .json()
             .as_array()
             .map(Vec::len),
-        Some(0)
+        Some(1),
+        "only the uploader's hospital so far"
     );
     let fields = [
         ("name", "Ospedale San Raffaele"),

@@ -737,6 +737,10 @@ mod tests {
         assert!(!html.contains("href=\"http://evil\""), "{html}");
         assert!(!html.contains("{{"));
         assert!(html.contains("over HTTPS, encrypted"), "{html}");
+        assert!(
+            html.contains("a key generated at your hospital that never leaves it"),
+            "the letter names the gateway route: {html}"
+        );
         let plain = render_letter(&i, "2026-11-23", "http://127.0.0.1:8080");
         assert!(plain.contains("is not HTTPS"), "{plain}");
         assert!(!plain.contains("over HTTPS, encrypted"), "{plain}");

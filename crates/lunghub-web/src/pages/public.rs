@@ -44,8 +44,9 @@ async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         h1 { "Open medical imaging against COVID-19" }
         p.lead {
             "We are volunteers — doctors, data scientists and engineers — building open, de-identified datasets of chest X-rays and lung ultrasound from hospitals, "
-            "and diagnostic models that anyone can check. Every image is de-identified as it reaches our server, in memory, before anything is stored, "
-            "under a key of its hospital's own: names and identifiers are never kept, images that may show them in their pixels are held back for review, "
+            "and diagnostic models that anyone can check. Hospitals with lunghub's gateway de-identify every image inside the hospital, under a key that never leaves it, "
+            "and send only the de-identified copy; images sent to our server directly are de-identified as they arrive, in memory, before anything is stored, "
+            "under a key of their hospital's own. Either way names and identifiers are never kept, images that may show them in their pixels are held back for review, "
             "and one hospital's patients never mix with another's."
         }
         p { a.button href="/help" { "See how you can help" } }

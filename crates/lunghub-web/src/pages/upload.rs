@@ -133,8 +133,9 @@ async fn show_home(
     recent.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
     let body = html! {
         h1 { "Send images" }
-        p { "Files travel to lunghub's server as they are, over this page's connection, and are de-identified there, in memory, under your site's own key, "
-            "before anything is stored: originals with identity are never kept. "
+        p { "Files sent here travel to lunghub's server as they are, identity included, over this page's connection, and are de-identified there, in memory, under your site's own key, "
+            "before anything is stored: originals with identity are never kept. To keep identity inside the hospital, send through "
+            code { "lunghub gateway" } " instead, which de-identifies at the hospital. "
             "Labels set here apply to every file of the batch; a CSV sidecar (a "
             code { "filename" } " column, and any of " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
             code { "sex" } ", " code { "age" } ", " code { "patientid" } ") sets them per file." }

@@ -15,6 +15,7 @@ use lunghub_intake::Found;
 
 use super::deid::{collect_inputs, deidentify_all};
 
+mod gateway;
 mod learn;
 mod scp;
 mod web;
@@ -37,6 +38,9 @@ enum Bench {
     Web(web::WebBench),
     /// The DICOM route: `lunghub scp` vs DCMTK's storescp, both fed by storescu
     Scp(scp::ScpBench),
+    /// The hospital gateway: storescu -> gateway -> serve, vs storescu -> storescp and
+    /// lunghub scp alone
+    Gateway(gateway::GatewayBench),
     /// Training and inference: lunghub-learn vs the same network in PyTorch on CPU
     Learn(learn::LearnBench),
 }
@@ -82,6 +86,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Bench::Ingest(b) => ingest_bench(b),
         Bench::Web(b) => web::web_bench(b),
         Bench::Scp(b) => scp::scp_bench(b),
+        Bench::Gateway(b) => gateway::gateway_bench(b),
         Bench::Learn(b) => learn::learn_bench(b),
     }
 }

@@ -25,7 +25,7 @@ use lunghub_store::{Blobs, Catalog};
 use super::super::deid::collect_inputs;
 
 /// The throughput lunghub must reach, as a share of storescp's.
-const TARGET_SHARE: f64 = 0.8;
+pub(super) const TARGET_SHARE: f64 = 0.8;
 
 #[derive(Args)]
 pub struct ScpBench {
@@ -98,11 +98,18 @@ pub fn scp_bench(b: ScpBench) -> Result<ExitCode> {
                 let out = round.join("storescp");
                 fs::create_dir(&out)?;
                 let receiver = Storescp::start(&out)?;
-                send(&b, &config, &files, parallel, "STORESCP", receiver.port)?
+                send(
+                    b.keep_uids,
+                    &config,
+                    &files,
+                    parallel,
+                    "STORESCP",
+                    receiver.port,
+                )?
             };
             let data = round.join("lunghub");
             let (port, guard, service) = runtime.block_on(start_lunghub(&data))?;
-            let (answered, note) = send(&b, &config, &files, parallel, "LUNGHUB", port)?;
+            let (answered, note) = send(b.keep_uids, &config, &files, parallel, "LUNGHUB", port)?;
             let draining = Instant::now();
             while service.backlog() > 0 {
                 std::thread::sleep(Duration::from_millis(5));
@@ -183,7 +190,11 @@ type Sources = Vec<(String, String, PathBuf)>;
 /// round-robin, until `count` exist. DCMTK 3.6 cannot send HTJ2K, so that is left out for
 /// both receivers. Returns the files, their bytes, and the (SOP class, transfer syntax,
 /// source) of each distinct source.
-fn build_corpus(source: &Path, count: usize, dir: &Path) -> Result<(Vec<PathBuf>, u64, Sources)> {
+pub(super) fn build_corpus(
+    source: &Path,
+    count: usize,
+    dir: &Path,
+) -> Result<(Vec<PathBuf>, u64, Sources)> {
     let mut sources = Vec::new();
     for path in collect_inputs(&[source.to_path_buf()])? {
         let Ok(head) = fs::read(&path) else { continue };
@@ -218,7 +229,7 @@ fn build_corpus(source: &Path, count: usize, dir: &Path) -> Result<(Vec<PathBuf>
 /// A storescu association profile with one presentation context per (SOP class, transfer
 /// syntax) of the corpus, so every file travels as it is stored, and one with the
 /// uncompressed syntaxes per SOP class.
-fn storescu_config(pairs: &Sources) -> String {
+pub(super) fn storescu_config(pairs: &Sources) -> String {
     let distinct: BTreeSet<(&str, &str)> = pairs
         .iter()
         .map(|(c, t, _)| (c.as_str(), t.as_str()))
@@ -254,8 +265,19 @@ fn storescu_config(pairs: &Sources) -> String {
 
 /// Sends `files` split round-robin over `parallel` storescu processes started together,
 /// and returns the time until the last one finished, with the responses counted.
+/// One storescu sending the corpus with a new SOP Instance UID per file, as `bench scp`
+/// does by default.
+pub(super) fn send_corpus(
+    config: &Path,
+    files: &[PathBuf],
+    called: &str,
+    port: u16,
+) -> Result<(Duration, String)> {
+    send(false, config, files, 1, called, port)
+}
+
 fn send(
-    b: &ScpBench,
+    keep_uids: bool,
     config: &Path,
     files: &[PathBuf],
     parallel: usize,
@@ -271,7 +293,7 @@ fn send(
                 .args(["-v", "-nh", "-xf"])
                 .arg(config)
                 .args(["Corpus", "-aet", "STORESCU", "-aec", called]);
-            if !b.keep_uids {
+            if !keep_uids {
                 cmd.arg("+II");
             }
             cmd.arg("127.0.0.1")
@@ -310,7 +332,7 @@ fn send(
 
 /// lunghub's SCP in this process, on a fresh SQLite catalog and blob folder, trusting
 /// pixels (as `bench deid` does) so that it stores every readable file like storescp.
-async fn start_lunghub(data: &Path) -> Result<(u16, Serving, Arc<IntakeService>)> {
+pub(super) async fn start_lunghub(data: &Path) -> Result<(u16, Serving, Arc<IntakeService>)> {
     let service: Arc<IntakeService> =
         IntakeService::start(trusting_intake(data).await?, &data.join("spool")).await?;
     let mut config = ScpConfig::new("LUNGHUB", vec!["STORESCU=bench".parse()?])?;
@@ -376,7 +398,7 @@ fn folder_ingest(
 }
 
 /// The SCP's accept loop, stopped when dropped.
-struct Serving(tokio::task::JoinHandle<()>);
+pub(super) struct Serving(tokio::task::JoinHandle<()>);
 
 impl Drop for Serving {
     fn drop(&mut self) {
@@ -386,13 +408,13 @@ impl Drop for Serving {
 
 /// DCMTK's storescp writing into a folder, one process per association (`--fork`),
 /// accepting every transfer syntax it knows (`+xa`), stopped when dropped.
-struct Storescp {
+pub(super) struct Storescp {
     child: Child,
-    port: u16,
+    pub(super) port: u16,
 }
 
 impl Storescp {
-    fn start(out: &Path) -> Result<Storescp> {
+    pub(super) fn start(out: &Path) -> Result<Storescp> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
