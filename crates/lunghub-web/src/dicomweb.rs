@@ -586,7 +586,7 @@ async fn store_part(
     }
     let arrival = Arrival {
         origin: Origin {
-            site_id: site,
+            site_id: site.clone(),
             route: ROUTE.into(),
         },
         label: if uids.sop_instance.is_empty() {
@@ -605,11 +605,14 @@ async fn store_part(
         ) => Part::Stored {
             uids: stored_uids(&app, item).await.unwrap_or(uids),
         },
-        Ok(FileOutcome::Quarantined(why)) => Part::failed(
-            uids,
-            reason::QUARANTINED,
-            format!("part {index} is quarantined: {why}"),
-        ),
+        Ok(FileOutcome::Quarantined(why)) => {
+            alert_gateway_site(&app, &site, &why).await;
+            Part::failed(
+                uids,
+                reason::QUARANTINED,
+                format!("part {index} is quarantined: {why}"),
+            )
+        }
         Ok(FileOutcome::Unreadable(why)) => Part::failed(
             uids,
             reason::CANNOT_UNDERSTAND,
@@ -622,6 +625,47 @@ async fn store_part(
                 reason::OUT_OF_RESOURCES,
                 format!("part {index} could not be stored; the server logged why"),
             )
+        }
+    }
+}
+
+/// A site with a registered gateway should never send what the server quarantines: the
+/// gateway let identity through (or its profile is not the server's). Its uploaders and the
+/// coordinators hear of it by mail, with the reason (attribute names, never values); the
+/// gateway shows the same refusal on its status page and keeps the instance in `rejected/`.
+async fn alert_gateway_site(app: &Shared, site: &str, why: &str) {
+    let site = match app.catalog.site(site).await {
+        Ok(Some(s)) if s.gateway_fingerprint.is_some() => s,
+        Ok(_) => return,
+        Err(e) => {
+            eprintln!("error: STOW-RS: cannot read site {site}: {e}");
+            return;
+        }
+    };
+    let accounts = match app.platform.accounts().await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: STOW-RS: cannot list whom to alert: {e}");
+            return;
+        }
+    };
+    let fingerprint = site.gateway_fingerprint.as_deref().unwrap_or_default();
+    let subject = format!("lunghub refused an image from {}'s gateway", site.name);
+    let body = format!(
+        "lunghub's server refused an image that {}'s gateway (key {fingerprint}) sent as \
+         de-identified, and stored nothing of it:\n\n  {why}\n\nThe gateway keeps the image in \
+         its rejected/ folder and shows the refusal on its status page. Please check that the \
+         gateway runs lunghub's de-identification profile, or tell us what it changed.\n\n\
+         Sites: {}\n",
+        site.name,
+        app.link("/admin/sites")
+    );
+    for a in accounts.iter().filter(|a| {
+        (a.role == "uploader" && a.site_id.as_deref() == Some(site.id.as_str()))
+            || a.role == "coordinator"
+    }) {
+        if let Err(e) = app.send_asked_for(&a.email, &subject, &body).await {
+            eprintln!("error: STOW-RS: cannot alert {}: {e}", a.email);
         }
     }
 }

@@ -192,7 +192,9 @@ async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and
     let files = corpus(&tmp.path().join("pacs"));
     let (mut gw, port) = run_gateway(&config);
     storescu(port, &files[..FILES / 2]);
-    // The centre goes down; the PACS is still answered, from the outbox.
+    // Some reach the server, then the centre goes down; the PACS is still answered, from
+    // the outbox.
+    wait_until("a first batch sent", 60, || waiting(&state) < FILES / 2);
     server.kill();
     storescu(port, &files[FILES / 2..]);
     assert!(
@@ -416,16 +418,7 @@ async fn the_ethics_gate_holds_every_route_until_approval() {
     let dicom = std::fs::read(&files[1]).expect("read");
 
     // Web upload: no batch for a hospital still waiting for its committee.
-    let form = reqwest::multipart::Form::new()
-        .text("site", site.clone())
-        .text("finding", "")
-        .text("modality", "")
-        .text("view", "")
-        .text("sex", "")
-        .text("age", "");
-    let r = a
-        .post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
-        .await;
+    let r = new_batch(&a, &site).await;
     assert_eq!(r.status, 400, "{}", r.body);
     assert!(r.body.contains("ethical committee"), "{}", r.body);
     // STOW-RS with the site's token.
@@ -493,17 +486,21 @@ async fn the_ethics_gate_holds_every_route_until_approval() {
         3,
         "one by each route"
     );
+    let r = new_batch(&a, &site).await;
+    assert_eq!(r.status, 303, "the upload opens too: {}", r.body);
+}
+
+/// Asks for a web upload batch for `site`, as the upload page's form does.
+async fn new_batch(a: &common::server::Client, site: &str) -> common::server::Response {
     let form = reqwest::multipart::Form::new()
-        .text("site", site.clone())
+        .text("site", site.to_owned())
         .text("finding", "")
         .text("modality", "")
         .text("view", "")
         .text("sex", "")
         .text("age", "");
-    let r = a
-        .post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
-        .await;
-    assert_eq!(r.status, 303, "the upload opens too: {}", r.body);
+    a.post_multipart(&format!("/upload/batches?csrf={}", a.csrf()), form)
+        .await
 }
 
 /// A free TCP port on the loopback address, at the time of asking.
@@ -631,4 +628,80 @@ async fn orthanc_stores_what_the_gateway_sends_and_none_of_it_carries_identity()
         .expect("tags");
         assert_eq!(tags["PatientIdentityRemoved"], "YES", "{tags}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(None);
+    let a = admin(&server).await;
+    let (_, site) = hospital(&a, "Ospedale Distratto", "waiting-for-data").await;
+    let token = issue_token(&a, &server.base, &site, "gateway").await;
+    common::accounts::sign_up(
+        &server,
+        "medical-personnel",
+        "Ugo Uploader",
+        "ugo@example.org",
+        &[
+            ("institution", "Ospedale Distratto"),
+            ("location", "Como"),
+            ("profession", "radiographer"),
+        ],
+    )
+    .await;
+    common::accounts::set_role(&a, "ugo@example.org", "uploader", &site).await;
+    let config = write_config(
+        tmp.path(),
+        &format!("{}/dicomweb/studies", server.base),
+        Some(&token),
+        false,
+    );
+    let fp = fingerprint(&config);
+    let r = a
+        .post(
+            &format!("/admin/sites/{site}/gateway"),
+            &[("fingerprint", fp.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // What the gateway's key makes of a file, with the patient's name put back: marked
+    // de-identified by the registered gateway, but not.
+    let files = corpus(&tmp.path().join("in"));
+    let out = tmp.path().join("deidentified");
+    run_ok(
+        lunghub()
+            .arg("deid")
+            .arg(&files[0])
+            .arg("--out")
+            .arg(&out)
+            .arg("--site-key")
+            .arg(tmp.path().join("state/site.key")),
+    );
+    let made = walkdir(&out).pop().expect("one output");
+    let mut obj = dicom_object::open_file(&made).expect("DICOM");
+    obj.put(DataElement::new(
+        Tag(0x0010, 0x0010),
+        VR::PN,
+        PrimitiveValue::from("DOE^JANE"),
+    ));
+    let mut leaky = Vec::new();
+    obj.write_all(&mut leaky).expect("encode");
+    let r = common::stow_one(&server.base, &token, &leaky).await;
+    assert_eq!(r.status().as_u16(), 409, "refused");
+    let answer = r.text().await.unwrap_or_default();
+    assert!(answer.contains("49153"), "C001, quarantined: {answer}");
+    let mail = server.last_mail_to("ugo@example.org");
+    assert!(mail.contains("refused an image"), "{mail}");
+    assert!(mail.contains(&fp), "{mail}");
+    assert!(
+        !mail.contains("DOE^JANE"),
+        "the alert names attributes, never values"
+    );
+    // The gateway's own output goes in.
+    run_ok(gateway(&config).arg("send").arg(&files[1]));
+    let catalog = Catalog::open(&Catalog::sqlite_url(&server.data_dir))
+        .await
+        .expect("catalog");
+    assert_eq!(catalog.item_ids().await.expect("ids").len(), 1);
 }
