@@ -92,7 +92,18 @@ impl StowClient {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.map_err(|e| {
-            StowError::Transient(format!("cannot reach {}: {}", self.url, chain(&e)))
+            let why = chain(&e);
+            // A certificate that is not trusted will not mend by itself: said at once, not
+            // retried in silence.
+            if why.contains("certificate") {
+                StowError::Refused(format!(
+                    "the certificate of {} is not trusted (give its CA as extra_ca if it is the \
+                     hospital's own): {why}",
+                    self.url
+                ))
+            } else {
+                StowError::Transient(format!("cannot reach {}: {why}", self.url))
+            }
         })?;
         let status = response.status();
         let text = response.text().await.map_err(|e| {

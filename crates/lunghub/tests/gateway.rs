@@ -705,3 +705,154 @@ async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
         .expect("catalog");
     assert_eq!(catalog.item_ids().await.expect("ids").len(), 1);
 }
+
+/// A CA and a certificate for 127.0.0.1 signed by it, made with openssl: (CA, cert, key).
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let openssl = require_tool("openssl");
+    let run = |args: &[&str]| {
+        let out = Command::new(&openssl)
+            .current_dir(dir)
+            .args(args)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Ospedale test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("ext");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    (
+        dir.join("ca.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    )
+}
+
+/// A child process killed when dropped, so that a failing test leaves none behind.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A STOW-RS receiver over HTTPS (Python's ssl), answering 200 to every request.
+fn https_receiver(cert: &Path, key: &Path) -> (Killed, u16) {
+    let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-type", "application/dicom+json")
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+c.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = c.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = Command::new(common::python())
+        .arg("-c")
+        .arg(script)
+        .arg(cert)
+        .arg(key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the port");
+    let port = line.trim().parse().expect("a port");
+    (Killed(child), port)
+}
+
+#[test]
+fn https_is_checked_against_the_system_and_the_hospitals_own_ca() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = private_ca(tmp.path());
+    let (_receiver, port) = https_receiver(&cert, &key);
+    let url = format!("https://127.0.0.1:{port}/dicomweb/studies");
+    let file = corpus(&tmp.path().join("in")).remove(0);
+
+    // The hospital's CA is no system CA: refused at once, and the instance stays queued.
+    let config = write_config(tmp.path(), &url, Some("t0ken"), false);
+    let out = gateway(&config)
+        .arg("send")
+        .arg(&file)
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("not trusted"),
+        "{err}"
+    );
+    assert_eq!(waiting(&tmp.path().join("state")), 1);
+
+    // Given as extra_ca, it is trusted.
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, format!("extra_ca = \"{}\"\n{text}", ca.display())).expect("config");
+    run_ok(gateway(&config).arg("send").arg(&file));
+    assert_eq!(waiting(&tmp.path().join("state")), 0);
+}
