@@ -151,7 +151,7 @@ const OPEN_STATES: &str = "('pending', 'needs-attention', 'disagreement')";
 
 impl Catalog {
     pub async fn sites(&self) -> Result<Vec<Site>, StoreError> {
-        sqlx::query("SELECT id, name, created_at, double_read, institute_id, gateway_fingerprint FROM sites ORDER BY name")
+        sqlx::query(&format!("SELECT {SITE_COLUMNS} FROM sites ORDER BY name"))
             .fetch_all(&self.pool)
             .await?
             .iter()
@@ -160,7 +160,7 @@ impl Catalog {
     }
 
     pub async fn site(&self, id: &str) -> Result<Option<Site>, StoreError> {
-        sqlx::query("SELECT id, name, created_at, double_read, institute_id, gateway_fingerprint FROM sites WHERE id = $1")
+        sqlx::query(&format!("SELECT {SITE_COLUMNS} FROM sites WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
@@ -188,9 +188,9 @@ impl Catalog {
 
     /// The site that is institute `institute_id`.
     pub async fn site_of_institute(&self, institute_id: &str) -> Result<Option<Site>, StoreError> {
-        sqlx::query(
-            "SELECT id, name, created_at, double_read, institute_id, gateway_fingerprint FROM sites WHERE institute_id = $1",
-        )
+        sqlx::query(&format!(
+            "SELECT {SITE_COLUMNS} FROM sites WHERE institute_id = $1"
+        ))
         .bind(institute_id)
         .fetch_optional(&self.pool)
         .await?
@@ -751,6 +751,8 @@ impl Catalog {
         Ok((approved, waiting))
     }
 }
+
+const SITE_COLUMNS: &str = "id, name, created_at, double_read, institute_id, gateway_fingerprint";
 
 fn site_row(r: &AnyRow) -> Result<Site, StoreError> {
     Ok(Site {

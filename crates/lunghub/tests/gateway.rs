@@ -28,6 +28,7 @@ fn write_config(dir: &Path, stow_url: &str, token: Option<&str>, dicom: bool) ->
     }
     if dicom {
         text.push_str("[dicom]\nlisten = \"127.0.0.1:0\"\npeers = [\"PACS\"]\n");
+        text.push_str("[status]\nlisten = \"127.0.0.1:0\"\n");
     }
     let path = dir.join("gateway.toml");
     std::fs::write(&path, text).expect("config");
@@ -45,8 +46,8 @@ fn fingerprint(config: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// `lunghub gateway run`, and the port its SCP listens on.
-fn run_gateway(config: &Path) -> (Child, u16) {
+/// `lunghub gateway run`, the port its SCP listens on, and its status page's address.
+fn run_gateway(config: &Path) -> (Child, u16, String) {
     let mut child = gateway(config)
         .arg("run")
         .stdout(Stdio::piped())
@@ -61,21 +62,19 @@ fn run_gateway(config: &Path) -> (Child, u16) {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let (mut port, mut status) = (None, None);
+    while port.is_none() || status.is_none() {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the gateway says where it listens");
         if let Some(rest) = line.trim().strip_prefix("DICOM listening on ") {
             let addr = rest.split_whitespace().next().expect("address");
-            let port = addr
-                .rsplit(':')
-                .next()
-                .expect("port")
-                .parse()
-                .expect("a port");
-            return (child, port);
+            port = addr.rsplit(':').next().and_then(|p| p.parse().ok());
+        } else if let Some(url) = line.trim().strip_prefix("status page on ") {
+            status = Some(url.trim_end_matches('/').to_owned());
         }
     }
+    (child, port.expect("a port"), status.expect("a status page"))
 }
 
 fn storescu(port: u16, files: &[PathBuf]) {
@@ -190,7 +189,7 @@ async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and
     assert_eq!(r.status, 303, "{}", r.body);
 
     let files = corpus(&tmp.path().join("pacs"));
-    let (mut gw, port) = run_gateway(&config);
+    let (mut gw, port, _) = run_gateway(&config);
     storescu(port, &files[..FILES / 2]);
     // Some reach the server, then the centre goes down; the PACS is still answered, from
     // the outbox.
@@ -204,14 +203,46 @@ async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and
     gw.kill().expect("SIGKILL");
     gw.wait().expect("reaped");
     server.restart(&[]);
-    let (mut gw, _) = run_gateway(&config);
+    let (mut gw, _, _) = run_gateway(&config);
     // Killed again once it has sent some, possibly in the middle of a request.
     let before = waiting(&state);
     wait_until("a first batch sent", 60, || waiting(&state) < before);
     gw.kill().expect("SIGKILL");
     gw.wait().expect("reaped");
-    let (mut gw, _) = run_gateway(&config);
+    let (mut gw, _, status_page) = run_gateway(&config);
     wait_until("the outbox empty", 120, || waiting(&state) == 0);
+    // The local status page counts what the three runs did, by day.
+    let client = common::http().build().expect("client");
+    let status: serde_json::Value = client
+        .get(format!("{status_page}/status.json"))
+        .send()
+        .await
+        .expect("status page")
+        .text()
+        .await
+        .map(|t| serde_json::from_str(&t).expect("JSON"))
+        .expect("a body");
+    assert_eq!(status["queued_files"], 0, "{status}");
+    assert_eq!(status["fingerprint"], fp.as_str(), "{status}");
+    let sent: u64 = status["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .map(|d| d["sent"]["files"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(
+        sent >= FILES as u64,
+        "every instance sent at least once: {status}"
+    );
+    let page = client
+        .get(&status_page)
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("HTML");
+    assert!(page.contains("Sending works."), "{page}");
     gw.kill().expect("stop");
     gw.wait().expect("reaped");
 
