@@ -974,7 +974,11 @@ async fn link_site(
     if linked.rows_affected() > 0 {
         return Ok(());
     }
-    let slug = crate::catalog::site_slug(name);
+    let slug = match crate::catalog::site_slug(name) {
+        // A name of punctuation only: the institute's own id names its site.
+        s if s.is_empty() => institute_id.to_owned(),
+        s => s,
+    };
     for id in [
         slug.clone(),
         format!("{slug}-{}", &institute_id[..6.min(institute_id.len())]),

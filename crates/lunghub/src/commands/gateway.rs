@@ -230,11 +230,18 @@ async fn serve(gateway: Arc<Gateway>) -> Result<ExitCode> {
     }
     std::io::stdout().flush()?;
     let client = gateway.client()?;
-    tokio::select! {
-        sent = gateway.drain(&client, false, &|_| {}) => {
-            sent?;
-            Ok(ExitCode::SUCCESS)
+    // The sender outlives its own errors (a full disk, an unreadable entry): the inputs
+    // keep answering, and sending starts again.
+    let sending = async {
+        loop {
+            if let Err(e) = gateway.drain(&client, false, &|_| {}).await {
+                eprintln!("gateway: sending stopped: {e:#}; starting again in 30 s");
+                tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+            }
         }
+    };
+    tokio::select! {
+        () = sending => Ok(ExitCode::SUCCESS),
         Some(ended) = tasks.join_next() => {
             ended??;
             bail!("an input of the gateway stopped")
