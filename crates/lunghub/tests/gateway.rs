@@ -249,14 +249,12 @@ async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and
     // What the server holds is what de-identification under the gateway's key makes of
     // the same files: every instance once, the gateway's pseudonyms, nothing keyed again.
     let expected_dir = tmp.path().join("expected");
-    run_ok(
-        lunghub()
-            .arg("deid")
-            .arg(tmp.path().join("pacs"))
-            .arg("--out")
-            .arg(&expected_dir)
-            .arg("--site-key")
-            .arg(state.join("site.key")),
+    common::deid(
+        &[&tmp.path().join("pacs")],
+        &expected_dir,
+        &state.join("site.key"),
+        None,
+        &tmp.path().join("expected.json"),
     );
     let expected = identities(&expected_dir);
     assert_eq!(expected.len(), FILES);
@@ -700,14 +698,12 @@ async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
     // de-identified by the registered gateway, but not.
     let files = corpus(&tmp.path().join("in"));
     let out = tmp.path().join("deidentified");
-    run_ok(
-        lunghub()
-            .arg("deid")
-            .arg(&files[0])
-            .arg("--out")
-            .arg(&out)
-            .arg("--site-key")
-            .arg(tmp.path().join("state/site.key")),
+    common::deid(
+        &[&files[0]],
+        &out,
+        &tmp.path().join("state/site.key"),
+        None,
+        &tmp.path().join("deidentified.json"),
     );
     let made = walkdir(&out).pop().expect("one output");
     let mut obj = dicom_object::open_file(&made).expect("DICOM");

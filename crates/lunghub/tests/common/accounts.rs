@@ -121,16 +121,11 @@ pub async fn issue_token(admin: &Client, base: &str, site: &str, label: &str) ->
 /// `waiting-for-data` and later (ethics marked not required, so skipped). Returns the
 /// institute's id and its site's id.
 pub async fn hospital(admin: &Client, name: &str, stage: &str) -> (String, String) {
-    const ORDER: [&str; 7] = [
-        "first-contact",
-        "introductory-call",
-        "data-request-sent",
-        "ethics-approval",
-        "waiting-for-data",
-        "data-received",
-        "dataset-available",
-    ];
-    let target = ORDER
+    let order: Vec<&str> = lunghub_domain::onboarding::Stage::ALL
+        .iter()
+        .map(|s| s.key())
+        .collect();
+    let target = order
         .iter()
         .position(|s| *s == stage)
         .unwrap_or_else(|| panic!("unknown stage {stage}"));
@@ -150,7 +145,7 @@ pub async fn hospital(admin: &Client, name: &str, stage: &str) -> (String, Strin
     let id = path.rsplit('/').next().expect("an id").to_owned();
     let mut at = 0;
     while at < target {
-        let mv = if ORDER[at] == "data-request-sent" && !needs_ethics {
+        let mv = if order[at] == "data-request-sent" && !needs_ethics {
             "skip-ethics"
         } else {
             "forward"
@@ -158,10 +153,10 @@ pub async fn hospital(admin: &Client, name: &str, stage: &str) -> (String, Strin
         let r = admin
             .post(
                 &format!("{path}/stage"),
-                &[("move", mv), ("expected", ORDER[at]), ("note", "")],
+                &[("move", mv), ("expected", order[at]), ("note", "")],
             )
             .await;
-        assert_eq!(r.status, 303, "{mv} from {}: {}", ORDER[at], r.body);
+        assert_eq!(r.status, 303, "{mv} from {}: {}", order[at], r.body);
         at = if mv == "skip-ethics" { at + 2 } else { at + 1 };
     }
     let page = admin.get("/admin/sites").await.body;
