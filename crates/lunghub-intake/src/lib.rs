@@ -18,9 +18,10 @@
 //!   the work with nothing lost and nothing doubled.
 
 pub mod service;
-pub mod sources;
 mod spool;
-pub mod unpack;
+
+/// The input layouts, shared with the hospital gateway.
+pub use lunghub_sources::{self as sources, unpack};
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;

@@ -7,12 +7,21 @@
 //! | `folders` | one sub-folder per class (`COVID/`, `NORMAL/`, …) | the folder's name |
 //! | `pocus` | POCUS file names (`Cov_…`, `Pneu-…`, `Reg_…`, `Vir_…`) | the prefix |
 //! | `plain` | anything else (DICOM from a PACS, say) | the files themselves |
+//!
+//! Its own crate because two places read these layouts: the central intake
+//! (`lunghub ingest`, uploads) and the hospital gateway, which must not depend on the
+//! catalog or the blob store.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::unpack::{self, ArchiveIssue, ArchiveLimits};
+pub mod labels;
+pub mod unpack;
+
+pub use labels::{HospitalLabels, LabelError};
+
+use crate::unpack::{ArchiveIssue, ArchiveLimits};
 
 /// Labels and clinical fields for one file, as its dataset states them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
