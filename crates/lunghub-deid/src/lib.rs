@@ -98,6 +98,31 @@ pub struct DeidentifiedFile {
     /// What the catalog needs to know about a DICOM instance, read from the de-identified
     /// data set (so it holds pseudonyms and new UIDs only).
     pub dicom: Option<DicomSummary>,
+    /// The labels the site's gateway carried in the instance ([`LABELS_CREATOR`]), taken out
+    /// before the instance was checked; only from a gateway this de-identifier trusts.
+    pub labels: Option<String>,
+}
+
+/// The private creator of the block in which a site's gateway carries the hospital's labels
+/// inside the de-identified instance (group 0011). They travel with the instance through the
+/// outbox and over any STOW-RS server. The central server takes the block out (into
+/// [`DeidentifiedFile::labels`]) before it checks the instance; from a sender that is not
+/// the site's registered gateway it is a private block like any other, which the profile
+/// removes.
+pub const LABELS_CREATOR: &str = "LUNGHUB LABELS 1";
+const LABELS_GROUP: u16 = 0x0011;
+
+/// What a hospital states about a DICOM file beside its header: the gateway reads it from
+/// a metadata CSV or class folders.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stated<'a> {
+    /// The patient's local record number. It is pseudonymised into PatientID (and keys the
+    /// date offset) exactly as the same number in the header's PatientID would be, with the
+    /// header's issuer if it has one: the CSV and the PACS agree on every patient.
+    pub patient_id: Option<&'a str>,
+    /// Labels to carry in the instance (JSON; see `lunghub_sources::HospitalLabels`). The
+    /// caller answers for what they say: nothing in them is de-identified.
+    pub labels: Option<&'a str>,
 }
 
 /// Catalog fields of a de-identified DICOM instance. Empty strings where the data set has
@@ -224,12 +249,22 @@ impl Deidentifier {
 
     /// De-identifies the bytes of one file.
     pub fn deidentify(&self, input: &[u8]) -> Result<Outcome, DeidError> {
+        self.deidentify_stated(input, Stated::default())
+    }
+
+    /// De-identifies the bytes of one file with what the hospital states about it (used by
+    /// DICOM only: a PNG or JPEG has no header to carry it).
+    pub fn deidentify_stated(
+        &self,
+        input: &[u8],
+        stated: Stated<'_>,
+    ) -> Result<Outcome, DeidError> {
         match scan::sniff(input, &self.limits)? {
             scan::Sniffed::Png => self.raster(input, raster::strip_png(input)?, Kind::Png, "png"),
             scan::Sniffed::Jpeg => {
                 self.raster(input, raster::strip_jpeg(input)?, Kind::Jpeg, "jpg")
             }
-            scan::Sniffed::Dicom(_) => self.dicom(scan::bound(input, &self.limits)?),
+            scan::Sniffed::Dicom(_) => self.dicom(scan::bound(input, &self.limits)?, stated),
         }
     }
 
@@ -247,10 +282,11 @@ impl Deidentifier {
             sop_instance_uid: None,
             pixels_cleaned: false,
             dicom: None,
+            labels: None,
         }))
     }
 
-    fn dicom(&self, bounded: scan::Bounded) -> Result<Outcome, DeidError> {
+    fn dicom(&self, bounded: scan::Bounded, stated: Stated<'_>) -> Result<Outcome, DeidError> {
         let (input, layout, structure) = (bounded.input(), &bounded.layout, &bounded.structure);
         let ts_uid = layout.transfer_syntax.as_str();
         let ts = TransferSyntaxRegistry
@@ -327,7 +363,15 @@ impl Deidentifier {
             }
         }
 
-        let instance = self.instance(&obj, sop_class.clone());
+        let instance = self.instance(&obj, sop_class.clone(), stated.patient_id);
+        if let Some(patient) = stated.patient_id {
+            // Present even where the header had none, for the walk to pseudonymise.
+            obj.put(DataElement::new(
+                Tag(0x0010, 0x0020),
+                VR::LO,
+                PrimitiveValue::from(patient),
+            ));
+        }
         let walk = Walk {
             table: self.table,
             profile: &self.profile,
@@ -338,6 +382,7 @@ impl Deidentifier {
             .keyed_by
             .clone()
             .filter(|k| *k != self.key.fingerprint());
+        let labels = from_gateway.as_ref().and_then(|_| take_labels(&mut obj));
         let before = from_gateway.as_ref().map(|_| obj.clone());
         let mut out = walk.dataset(obj, dataset::TextPolicy::Keep);
         if let (Some(gateway), Some(before)) = (&from_gateway, &before) {
@@ -357,6 +402,13 @@ impl Deidentifier {
             pixels_cleaned,
             from_gateway.as_deref().unwrap_or(&self.key.fingerprint()),
         );
+        if let Some(json) = stated.labels
+            && !put_labels(&mut out, json)
+        {
+            return Ok(Outcome::Quarantined(
+                "every private block of group 0011 is taken: the labels have no room".into(),
+            ));
+        }
 
         let mut new_sop_instance = text(&out, Tag(0x0008, 0x0018));
         if new_sop_instance.is_empty() {
@@ -415,6 +467,7 @@ impl Deidentifier {
             sop_instance_uid: Some(new_sop_instance),
             pixels_cleaned,
             dicom: Some(summary),
+            labels,
         }))
     }
 
@@ -497,6 +550,7 @@ impl Deidentifier {
             sop_instance_uid: Some(sop_instance),
             pixels_cleaned: true,
             dicom: Some(summary),
+            labels: None,
         })
     }
 
@@ -564,8 +618,16 @@ impl Deidentifier {
         })
     }
 
-    fn instance(&self, obj: &InMemDicomObject, sop_class: String) -> Instance {
-        let patient_id = text(obj, Tag(0x0010, 0x0020));
+    fn instance(
+        &self,
+        obj: &InMemDicomObject,
+        sop_class: String,
+        stated_patient: Option<&str>,
+    ) -> Instance {
+        let header_patient = text(obj, Tag(0x0010, 0x0020));
+        let patient_id = stated_patient
+            .map(|p| p.trim().to_owned())
+            .unwrap_or_else(|| header_patient.clone());
         let issuer = text(obj, Tag(0x0010, 0x0021));
         let name = text(obj, Tag(0x0010, 0x0010));
         let birth = text(obj, Tag(0x0010, 0x0030));
@@ -611,6 +673,7 @@ impl Deidentifier {
                     .map(str::to_owned),
             );
         }
+        tokens.extend(stated_patient.filter(|p| p.len() >= 2).map(str::to_owned));
         tokens.sort_by_key(|t| std::cmp::Reverse(t.len()));
         tokens.dedup();
         Instance {
@@ -704,6 +767,49 @@ fn text(obj: &InMemDicomObject, tag: Tag) -> String {
             _ => None,
         })
         .unwrap_or_default()
+}
+
+/// The private block reserved by [`LABELS_CREATOR`], if the data set has one: the creator's
+/// tag and the tag of the labels.
+fn labels_block(obj: &InMemDicomObject) -> Option<(Tag, Tag)> {
+    (0x10..=0xFFu16).find_map(|slot| {
+        let creator = Tag(LABELS_GROUP, slot);
+        (text(obj, creator) == LABELS_CREATOR)
+            .then_some((creator, Tag(LABELS_GROUP, slot << 8 | 1)))
+    })
+}
+
+/// Takes the gateway's labels block out of a data set, returning the labels.
+fn take_labels(obj: &mut InMemDicomObject) -> Option<String> {
+    let (creator, labels) = labels_block(obj)?;
+    let value = text(obj, labels);
+    for slot in 0x00..=0xFFu16 {
+        obj.remove_element(Tag(LABELS_GROUP, (creator.element() << 8) | slot));
+    }
+    obj.remove_element(creator);
+    (!value.is_empty()).then_some(value)
+}
+
+/// Writes labels in a block of group 0011 reserved by [`LABELS_CREATOR`] (the first free
+/// one, so that a private block the profile kept is never overwritten).
+fn put_labels(obj: &mut InMemDicomObject, json: &str) -> bool {
+    let Some(slot) = (0x10..=0xFFu16).find(|slot| {
+        let t = text(obj, Tag(LABELS_GROUP, *slot));
+        t.is_empty() || t == LABELS_CREATOR
+    }) else {
+        return false;
+    };
+    obj.put(DataElement::new(
+        Tag(LABELS_GROUP, slot),
+        VR::LO,
+        PrimitiveValue::from(LABELS_CREATOR),
+    ));
+    obj.put(DataElement::new(
+        Tag(LABELS_GROUP, slot << 8 | 1),
+        VR::UT,
+        PrimitiveValue::from(json),
+    ));
+    true
 }
 
 fn number(obj: &InMemDicomObject, tag: Tag) -> Option<u32> {

@@ -8,7 +8,7 @@ use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use lunghub_deid::profile::{PixelCleaning, SafePrivate};
-use lunghub_deid::{Deidentifier, Outcome, Profile, SiteKey};
+use lunghub_deid::{Deidentifier, LABELS_CREATOR, Outcome, Profile, SiteKey, Stated};
 
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
@@ -779,4 +779,66 @@ fn a_registered_gateway_output_is_checked_not_keyed_again() {
         }
         Outcome::Written(_) => panic!("a gateway file with identity left in was taken"),
     }
+}
+
+/// The hospital's labels travel inside the gateway's output and come out on the server; its
+/// CSV's record number becomes the same pseudonym as the header's PatientID would; labels
+/// in a file from anyone but the registered gateway are removed like any private block.
+#[test]
+fn a_gateway_carries_labels_and_a_stated_patient_keyed_like_the_header() {
+    let gateway = Deidentifier::new(Profile::lunghub_default(), SiteKey::from_bytes([41; 32]))
+        .expect("deidentifier");
+    let labels = r#"{"finding":"Pneumonia/Viral/COVID-19","view":"AP"}"#;
+    let from_pacs = written(
+        gateway
+            .deidentify(&encode(
+                chest_xray("MRN-1001", "20200312", "1.2.3.80"),
+                EXPLICIT_LE,
+            ))
+            .expect("reads"),
+    );
+    let mut anonymous = chest_xray("", "20200312", "1.2.3.81");
+    anonymous.remove_element(Tag(0x0010, 0x0020));
+    let stated = Stated {
+        patient_id: Some("MRN-1001"),
+        labels: Some(labels),
+    };
+    let from_csv = written(
+        gateway
+            .deidentify_stated(&encode(anonymous, EXPLICIT_LE), stated)
+            .expect("reads"),
+    );
+    let pseudonym = text(&parse(&from_pacs.bytes), Tag(0x0010, 0x0020));
+    assert!(pseudonym.starts_with("LH-"));
+    assert_eq!(
+        text(&parse(&from_csv.bytes), Tag(0x0010, 0x0020)),
+        pseudonym,
+        "the CSV's MRN-1001 and the header's are one patient"
+    );
+    assert!(contains(&from_csv.bytes, LABELS_CREATOR));
+    assert!(!contains(&from_csv.bytes, "MRN-1001"));
+    assert_eq!(
+        from_csv.labels, None,
+        "the gateway writes labels, it does not read them"
+    );
+
+    let server = Deidentifier::new(Profile::lunghub_default(), SiteKey::from_bytes([42; 32]))
+        .expect("deidentifier");
+    let trusting = server.trusting_gateway(Some(&gateway.key_fingerprint()));
+    let checked = written(trusting.deidentify(&from_csv.bytes).expect("reads"));
+    assert_eq!(checked.labels.as_deref(), Some(labels));
+    assert!(
+        !contains(&checked.bytes, LABELS_CREATOR),
+        "the block is taken out"
+    );
+    assert_eq!(
+        text(&parse(&checked.bytes), Tag(0x0010, 0x0020)),
+        pseudonym,
+        "not keyed again"
+    );
+
+    let stranger = written(server.deidentify(&from_csv.bytes).expect("reads"));
+    assert_eq!(stranger.labels, None);
+    assert!(!contains(&stranger.bytes, LABELS_CREATOR));
+    assert!(!contains(&stranger.bytes, "COVID"));
 }

@@ -26,8 +26,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lunghub_deid::{Deidentifier, Kind, Outcome, Profile, SiteKey};
+use lunghub_deid::{Deidentifier, Kind, Outcome, Profile, SiteKey, Stated};
 use lunghub_dimse::{Sink, Verdict};
+use lunghub_sources::{HospitalLabels, Metadata};
 use tokio::sync::Notify;
 
 pub use config::{ConfigError, GatewayConfig};
@@ -164,11 +165,31 @@ impl Gateway {
     /// De-identifies one file under the site key and queues it. Blocking (de-identifying
     /// and writing); callers on an async runtime use `spawn_blocking` for large files.
     pub fn take(&self, bytes: &[u8]) -> Taken {
+        self.take_labelled(bytes, &Metadata::default())
+    }
+
+    /// [`Gateway::take`] for a file the hospital labelled (a metadata CSV row, a class
+    /// folder). Its record number is pseudonymised with the site key into PatientID; of the
+    /// rest only [`HospitalLabels`] leave, inside the instance. A label lunghub does not
+    /// know quarantines the file, with the reason, rather than send it unlabelled.
+    pub fn take_labelled(&self, bytes: &[u8], metadata: &Metadata) -> Taken {
         self.last_take
             .store(self.elapsed_ms().max(1), Ordering::Release);
         self.ledger
             .record(Event::Received, 1, bytes.len() as u64, None);
-        let taken = match self.deid.deidentify(bytes) {
+        let labels =
+            HospitalLabels::from_metadata(metadata).map(|l| (!l.is_empty()).then(|| l.to_json()));
+        let deidentified = match &labels {
+            Ok(json) => self.deid.deidentify_stated(
+                bytes,
+                Stated {
+                    patient_id: metadata.patient.as_deref(),
+                    labels: json.as_deref(),
+                },
+            ),
+            Err(e) => Ok(Outcome::Quarantined(format!("its labels: {e}"))),
+        };
+        let taken = match deidentified {
             Ok(Outcome::Written(file)) if file.kind != Kind::Dicom => Taken::Quarantined(
                 "a PNG or JPEG image: STOW-RS carries DICOM only; send it by the web upload".into(),
             ),

@@ -369,7 +369,7 @@ impl Intake {
             Screened::Refused(outcome) => Prepared::Done(outcome),
             Screened::File(file) => {
                 drop(bytes);
-                self.store_file(origin, &file, metadata)
+                self.store_file(origin, &file, &with_carried_labels(metadata, &file))
             }
         }
     }
@@ -637,6 +637,17 @@ impl Intake {
         };
         Ok(Prepared::Stored(Box::new(item), phash))
     }
+}
+
+/// The route's metadata, completed by the labels the site's gateway carried inside the
+/// instance (which the de-identifier took out and this re-checks: only known findings,
+/// views and sexes, and numbers, are taken).
+pub(crate) fn with_carried_labels(metadata: &Metadata, file: &DeidentifiedFile) -> Metadata {
+    let mut metadata = metadata.clone();
+    if let Some(json) = &file.labels {
+        lunghub_sources::HospitalLabels::from_json(json).fill(&mut metadata);
+    }
+    metadata
 }
 
 /// The finding the metadata gives, mapped to the hierarchy; an unknown one is kept

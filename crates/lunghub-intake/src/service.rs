@@ -200,7 +200,12 @@ impl IntakeService {
         let work = move || match intake.screen(&origin, &bytes) {
             Screened::Refused(outcome) => Ok(Screen::Refused(outcome)),
             Screened::File(file) => spool
-                .put(&origin, &label, &metadata, &file)
+                .put(
+                    &origin,
+                    &label,
+                    &crate::with_carried_labels(&metadata, &file),
+                    &file,
+                )
                 .map(Screen::Spooled),
             Screened::Clip => Ok(Screen::Clip(Arrival {
                 origin,
@@ -581,6 +586,7 @@ fn blank_raster(bytes: &[u8], rectangles: &[[u16; 4]]) -> Result<DeidentifiedFil
         sop_instance_uid: None,
         pixels_cleaned: true,
         dicom: None,
+        labels: None,
     })
 }
 

@@ -286,6 +286,7 @@ impl Spool {
                 sop_instance_uid: None,
                 pixels_cleaned: false,
                 dicom: header.dicom,
+                labels: None,
             },
         })
     }
@@ -369,6 +370,7 @@ mod tests {
                 patient_id: "P1".into(),
                 ..DicomSummary::default()
             }),
+            labels: None,
         }
     }
 

@@ -21,7 +21,7 @@ pub mod unpack;
 
 pub use labels::{HospitalLabels, LabelError};
 
-use crate::unpack::{ArchiveIssue, ArchiveLimits};
+pub use crate::unpack::{ArchiveIssue, ArchiveLimits};
 
 /// Labels and clinical fields for one file, as its dataset states them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -98,6 +98,21 @@ pub enum InputIssue {
     MissingFile { row: usize, file: String },
     /// A row the CSV reader could not read.
     BadRow { row: usize, error: String },
+}
+
+impl std::fmt::Display for InputIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InputIssue::MissingFile { row, file } => {
+                write!(f, "metadata row {row}: file {file:?} is not there")
+            }
+            InputIssue::BadRow { row, error } => write!(f, "metadata row {row}: {error}"),
+            InputIssue::Archive(a) => match &a.entry {
+                Some(entry) => write!(f, "archive {}: entry {entry:?}: {}", a.archive, a.reason),
+                None => write!(f, "archive {}: {}", a.archive, a.reason),
+            },
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -883,3 +883,198 @@ fn https_is_checked_against_the_system_and_the_hospitals_own_ca() {
     run_ok(gateway(&config).arg("send").arg(&file));
     assert_eq!(waiting(&tmp.path().join("state")), 0);
 }
+
+/// A hospital's DICOM with a chosen record number (the fixture's issuer kept).
+fn with_patient(sop: &str, seed: u16, patient: &str) -> Vec<u8> {
+    let bytes = chest_dx(&format!("{sop}.5"), sop, seed, 48);
+    let mut obj = dicom_object::from_reader(&bytes[128..]).expect("parse");
+    obj.put(DataElement::new(
+        Tag(0x0010, 0x0020),
+        VR::LO,
+        PrimitiveValue::from(patient),
+    ));
+    let mut out = Vec::new();
+    obj.write_all(&mut out).expect("encode");
+    out
+}
+
+/// Labels read at the hospital (a metadata CSV to `gateway send`; a CSV and class folders
+/// in the watched folder) arrive with their instances. A CSV's record number becomes the
+/// pseudonym the same number in PatientID would get under the site key; free text, folder
+/// names and record numbers stay at the hospital; an unknown finding is refused there.
+#[tokio::test(flavor = "multi_thread")]
+async fn labels_read_at_the_hospital_arrive_with_their_instances_and_nothing_else_does() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(None);
+    let a = admin(&server).await;
+    let (_, site) = hospital(&a, "Ospedale delle Etichette", "waiting-for-data").await;
+    let token = issue_token(&a, &server.base, &site, "gateway").await;
+    let config = write_config(
+        tmp.path(),
+        &format!("{}/dicomweb/studies", server.base),
+        Some(&token),
+        true,
+    );
+    let mut text = std::fs::read_to_string(&config).expect("config");
+    text.push_str("[folder]\nwatch = \"incoming\"\npoll_seconds = 1\n");
+    std::fs::write(&config, text).expect("config");
+    let fp = fingerprint(&config);
+    a.get("/admin/sites").await;
+    let r = a
+        .post(
+            &format!("/admin/sites/{site}/gateway"),
+            &[("fingerprint", fp.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+
+    // `gateway send` of an export as hospitals make them: a CSV, names with identity.
+    let export = tmp.path().join("ROSSI MARIO export");
+    corpus(&export);
+    std::fs::write(
+        export.join("metadata.csv"),
+        "filename,finding,patientid,view,sex,age,comorbidities\n\
+         DOE^JANE 0.dcm,COVID-19,MRN-1001,AP,F,95,\"diabetes, seen by Dr Zivago\"\n\
+         DOE^JANE 1.dcm,healthy,MRN-1002,PA,M,40,\n\
+         DOE^JANE 2.dcm,Verdi Giuseppe,MRN-1003,,,,\n",
+    )
+    .expect("csv");
+    let out = gateway(&config)
+        .arg("send")
+        .arg(&export)
+        .output()
+        .expect("runs");
+    let (said, complained) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    assert_eq!(out.status.code(), Some(1), "{said}{complained}");
+    assert!(
+        said.contains(&format!(
+            "{FILES} files: {} stored by the server, 1 refused",
+            FILES - 1
+        )),
+        "{said}"
+    );
+    assert!(
+        complained.contains("\"Verdi Giuseppe\" is not one lunghub knows"),
+        "{complained}"
+    );
+
+    // The watched folder: a class folder, a folder named after a patient, and a prepared
+    // folder with its CSV moved in at once.
+    let (mut gw, _, _) = run_gateway(&config);
+    let incoming = tmp.path().join("incoming");
+    let staged = tmp.path().join("staged");
+    for (dir, name, patient, seed) in [
+        ("COVID-19", "a.dcm", "PHI-123456", 31),
+        ("VERDI GIUSEPPE", "b.dcm", "PHI-123456", 32),
+        ("batch/images", "c.dcm", "MRN-1001", 33),
+    ] {
+        std::fs::create_dir_all(staged.join(dir)).expect("dir");
+        let sop = format!("1.2.826.0.1.3680043.8.498.77{seed}");
+        std::fs::write(
+            staged.join(dir).join(name),
+            with_patient(&sop, seed, patient),
+        )
+        .expect("write");
+    }
+    std::fs::write(
+        staged.join("batch/metadata.csv"),
+        "filename,finding,patientid\nc.dcm,pneumonia,MRN-1001\n",
+    )
+    .expect("csv");
+    std::fs::rename(&staged, &incoming).expect("moved in");
+    let done = incoming.join("done");
+    wait_until("the watched folder taken and sent", 60, || {
+        walkdir(&incoming).iter().all(|p| p.starts_with(&done))
+            && waiting(&tmp.path().join("state")) == 0
+    });
+    gw.kill().expect("stop");
+    gw.wait().expect("reaped");
+    assert_eq!(walkdir(&done).len(), 3, "every image moved to done/");
+    assert_eq!(
+        common::fixtures::found_in(&done, &["c.dcm,pneumonia"]).len(),
+        1,
+        "the CSV follows its images to done/"
+    );
+
+    // What the same record number in PatientID becomes under the site key.
+    let reference = tmp.path().join("reference");
+    std::fs::create_dir_all(&reference).expect("dir");
+    std::fs::write(
+        reference.join("r.dcm"),
+        with_patient("1.2.826.0.1.3680043.8.498.7799", 99, "MRN-1001"),
+    )
+    .expect("write");
+    let keyed = tmp.path().join("keyed");
+    common::deid(
+        &[&reference],
+        &keyed,
+        &tmp.path().join("state/site.key"),
+        None,
+        &tmp.path().join("keyed.json"),
+    );
+    let mrn_1001 = identities(&keyed)[0].0.clone();
+    assert!(mrn_1001.starts_with("LH-"), "{mrn_1001}");
+
+    let catalog = Catalog::open(&Catalog::sqlite_url(&server.data_dir))
+        .await
+        .expect("catalog");
+    let mut labelled = Vec::new();
+    let ids = catalog.item_ids().await.expect("ids");
+    assert_eq!(ids.len(), FILES - 1 + 3, "every taken file once");
+    for id in &ids {
+        let item = catalog.item(id).await.expect("item").expect("there");
+        let field = |k: &str| item.fields[k].as_str().unwrap_or_default().to_owned();
+        assert!(
+            item.fields["comorbidities"].is_null(),
+            "free text stays home"
+        );
+        assert!(
+            item.fields["source_dataset"].is_null(),
+            "folder names stay home"
+        );
+        for l in &item.labels {
+            assert_eq!(l.source, "metadata");
+            assert!(l.known);
+            labelled.push((
+                l.finding.clone(),
+                field("patient_id") == mrn_1001,
+                field("view"),
+                field("sex"),
+                item.fields["age_years"].as_f64(),
+            ));
+        }
+    }
+    labelled.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.cmp(&y.1)));
+    let rows: Vec<(&str, bool)> = labelled.iter().map(|l| (l.0.as_str(), l.1)).collect();
+    assert_eq!(
+        rows,
+        [
+            ("No Finding", false),
+            ("Pneumonia", true),
+            ("Pneumonia/Viral/COVID-19", false),
+            ("Pneumonia/Viral/COVID-19", true),
+        ],
+        "{labelled:?}"
+    );
+    let covid_csv = labelled.iter().find(|l| l.1 && l.0.ends_with("COVID-19"));
+    let covid_csv = covid_csv.expect("the CSV's COVID-19 row");
+    assert_eq!(covid_csv.2, "AP");
+    assert_eq!(covid_csv.4, Some(90.0), "ages over 89 are sent as 90");
+    let healthy = &labelled[0];
+    assert_eq!((healthy.2.as_str(), healthy.3.as_str()), ("PA", "M"));
+    let stayed_home = common::fixtures::found_in(
+        &server.data_dir,
+        &[
+            "MRN-100",
+            "Zivago",
+            "ROSSI MARIO",
+            "VERDI",
+            "Verdi",
+            "diabetes",
+        ],
+    );
+    assert!(stayed_home.is_empty(), "{stayed_home:?}");
+}

@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lunghub_dimse::{Scp, ScpConfig};
 use lunghub_gateway::status::Status;
 use lunghub_gateway::{Gateway, GatewayConfig, GatewaySink, Taken, config::SITE, folder};
+use lunghub_sources::{ArchiveLimits, Format, Found, discover};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -43,11 +44,20 @@ enum GatewayCommand {
     /// Run the configured inputs (C-STORE SCP, watched folder, status page) and send what
     /// they take, until stopped; the outbox is kept across stops and crashes
     Run,
-    /// De-identify and send these files or folders once, with progress, then wait until
-    /// the server has stored every one
+    /// De-identify and send these files, folders or ZIP archives once, with progress, then
+    /// wait until the server has stored every one. Labels are read in the layouts `lunghub
+    /// ingest` reads (see its --help); only the finding, view, sex, age (90 and over as 90)
+    /// and days since onset leave, inside each instance, and a CSV's patient ids are
+    /// pseudonymised with the site key into PatientID. Free-text columns stay here.
     Send {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// A metadata CSV with the files' labels (default: metadata.csv in a folder)
+        #[arg(long)]
+        metadata: Option<PathBuf>,
+        /// Layout of the labels: auto, csv, folders (one sub-folder per finding), pocus, plain
+        #[arg(long, default_value = "auto")]
+        format: Format,
     },
     /// What was received, queued, sent, quarantined and rejected, per day; the last error
     Status,
@@ -80,13 +90,47 @@ pub fn run(args: GatewayArgs) -> Result<ExitCode> {
             print!("{}", Status::of(&gateway)?.text());
             Ok(ExitCode::SUCCESS)
         }
-        GatewayCommand::Send { paths } => runtime.block_on(send(gateway, &paths)),
+        GatewayCommand::Send {
+            paths,
+            metadata,
+            format,
+        } => {
+            // Unpacked archives hold originals with identity: they stay in the gateway's
+            // state folder, and go when the files are queued (or on the next send).
+            let scratch = gateway.config().state_dir.join("unpacking");
+            let clear = || -> Result<()> {
+                if scratch.exists() {
+                    std::fs::remove_dir_all(&scratch)
+                        .with_context(|| format!("cannot clear {}", scratch.display()))?;
+                }
+                Ok(())
+            };
+            clear()?;
+            let found = discover(
+                &paths,
+                metadata.as_deref(),
+                format,
+                &scratch,
+                &ArchiveLimits::default(),
+            )
+            .context("cannot read the input");
+            let sent = found.and_then(|found| runtime.block_on(send(gateway, found, &clear)));
+            clear()?;
+            sent
+        }
         GatewayCommand::Run => runtime.block_on(serve(gateway)),
     }
 }
 
-async fn send(gateway: Arc<Gateway>, paths: &[PathBuf]) -> Result<ExitCode> {
-    let files = super::deid::collect_inputs(paths)?;
+async fn send(
+    gateway: Arc<Gateway>,
+    found: Found,
+    queued_all: &dyn Fn() -> Result<()>,
+) -> Result<ExitCode> {
+    for issue in &found.issues {
+        eprintln!("{issue}");
+    }
+    let files = found.sources;
     let bar = |len: usize, what: &str| {
         let b = ProgressBar::new(len as u64);
         b.set_style(
@@ -99,22 +143,23 @@ async fn send(gateway: Arc<Gateway>, paths: &[PathBuf]) -> Result<ExitCode> {
     };
     let queued = bar(files.len(), "de-identified");
     let mut refused = 0usize;
-    for path in &files {
+    for source in &files {
         let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let g = gateway.clone();
-        let taken = tokio::task::spawn_blocking(move || g.take(&bytes)).await?;
+            std::fs::read(&source.path).with_context(|| format!("cannot read {}", source.label))?;
+        let (g, metadata) = (gateway.clone(), source.metadata.clone());
+        let taken = tokio::task::spawn_blocking(move || g.take_labelled(&bytes, &metadata)).await?;
         match taken {
             Taken::Queued { .. } => {}
             Taken::Quarantined(why) | Taken::Unreadable(why) => {
                 refused += 1;
-                queued.suspend(|| eprintln!("not sent: {}: {why}", path.display()));
+                queued.suspend(|| eprintln!("not sent: {}: {why}", source.label));
             }
-            Taken::Failed(e) => bail!("cannot queue {}: {e}", path.display()),
+            Taken::Failed(e) => bail!("cannot queue {}: {e}", source.label),
         }
         queued.inc(1);
     }
     queued.finish();
+    queued_all()?;
     let waiting = gateway.outbox().waiting()?;
     let sending = bar(waiting.len(), "stored by the server");
     let sent = AtomicU64::new(0);

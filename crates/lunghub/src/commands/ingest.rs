@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lunghub_intake::{ArchiveLimits, FileOutcome, Format, InputIssue, Origin, discover};
+use lunghub_intake::{ArchiveLimits, FileOutcome, Format, Origin, discover};
 
 use super::storage::{PipelineArgs, StorageArgs};
 
@@ -93,16 +93,7 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
         }
     }
     for issue in &report.input_issues {
-        match issue {
-            InputIssue::MissingFile { row, file } => {
-                eprintln!("metadata row {row}: file {file:?} is not there")
-            }
-            InputIssue::BadRow { row, error } => eprintln!("metadata row {row}: {error}"),
-            InputIssue::Archive(a) => match &a.entry {
-                Some(entry) => eprintln!("archive {}: entry {entry:?}: {}", a.archive, a.reason),
-                None => eprintln!("archive {}: {}", a.archive, a.reason),
-            },
-        }
+        eprintln!("{issue}");
     }
     for (finding, n) in &report.unknown_findings {
         eprintln!("unknown finding {finding:?} on {n} files: kept verbatim and flagged for review");

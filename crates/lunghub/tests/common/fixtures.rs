@@ -82,10 +82,15 @@ pub fn chest_dx(study_uid: &str, sop_uid: &str, seed: u16, size: u16) -> Vec<u8>
 
 /// Whether any planted identity appears in any file under `dir`.
 pub fn planted_in(dir: &std::path::Path) -> Vec<String> {
+    found_in(dir, &PLANTED)
+}
+
+/// Which of `needles` the files under `dir` hold, and where.
+pub fn found_in(dir: &std::path::Path, needles: &[&str]) -> Vec<String> {
     let mut found = Vec::new();
     for entry in walk(dir) {
         let bytes = std::fs::read(&entry).unwrap_or_default();
-        for p in PLANTED {
+        for p in needles {
             if bytes.windows(p.len()).any(|w| w == p.as_bytes()) {
                 found.push(format!("{p} in {}", entry.display()));
             }
