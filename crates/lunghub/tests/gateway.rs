@@ -35,6 +35,34 @@ fn write_config(dir: &Path, stow_url: &str, token: Option<&str>, dicom: bool) ->
     path
 }
 
+/// A gateway in `dir` with a site token for `site`, whose key the coordinator has
+/// registered for the site: its configuration file and key fingerprint.
+async fn registered_gateway(
+    a: &common::server::Client,
+    server: &Server,
+    site: &str,
+    dir: &Path,
+    dicom: bool,
+) -> (PathBuf, String) {
+    let token = issue_token(a, &server.base, site, "gateway").await;
+    let config = write_config(
+        dir,
+        &format!("{}/dicomweb/studies", server.base),
+        Some(&token),
+        dicom,
+    );
+    let fp = fingerprint(&config);
+    a.get("/admin/sites").await;
+    let r = a
+        .post(
+            &format!("/admin/sites/{site}/gateway"),
+            &[("fingerprint", fp.as_str())],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    (config, fp)
+}
+
 fn gateway(config: &Path) -> Command {
     let mut c = lunghub();
     c.arg("gateway").arg("--config").arg(config);
@@ -165,28 +193,13 @@ async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and
     let mut server = Server::start(None);
     let a = admin(&server).await;
     let (institute, site) = hospital(&a, "Ospedale del Gateway", "waiting-for-data").await;
-    let token = issue_token(&a, &server.base, &site, "gateway").await;
-    let config = write_config(
-        tmp.path(),
-        &format!("{}/dicomweb/studies", server.base),
-        Some(&token),
-        true,
-    );
+    let (config, fp) = registered_gateway(&a, &server, &site, tmp.path(), true).await;
     let state = tmp.path().join("state");
-    let fp = fingerprint(&config);
     assert_eq!(fp.len(), 8, "{fp}");
     assert!(
         state.join("site.key").exists(),
         "the site key is made at the gateway"
     );
-    a.get("/admin/sites").await;
-    let r = a
-        .post(
-            &format!("/admin/sites/{site}/gateway"),
-            &[("fingerprint", fp.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
 
     let files = corpus(&tmp.path().join("pacs"));
     let (mut gw, port, _) = run_gateway(&config);
@@ -665,7 +678,6 @@ async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
     let server = Server::start(None);
     let a = admin(&server).await;
     let (_, site) = hospital(&a, "Ospedale Distratto", "waiting-for-data").await;
-    let token = issue_token(&a, &server.base, &site, "gateway").await;
     common::accounts::sign_up(
         &server,
         "medical-personnel",
@@ -679,20 +691,7 @@ async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
     )
     .await;
     common::accounts::set_role(&a, "ugo@example.org", "uploader", &site).await;
-    let config = write_config(
-        tmp.path(),
-        &format!("{}/dicomweb/studies", server.base),
-        Some(&token),
-        false,
-    );
-    let fp = fingerprint(&config);
-    let r = a
-        .post(
-            &format!("/admin/sites/{site}/gateway"),
-            &[("fingerprint", fp.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
+    let (config, fp) = registered_gateway(&a, &server, &site, tmp.path(), false).await;
 
     // What the gateway's key makes of a file, with the patient's name put back: marked
     // de-identified by the registered gateway, but not.
@@ -908,25 +907,10 @@ async fn labels_read_at_the_hospital_arrive_with_their_instances_and_nothing_els
     let server = Server::start(None);
     let a = admin(&server).await;
     let (_, site) = hospital(&a, "Ospedale delle Etichette", "waiting-for-data").await;
-    let token = issue_token(&a, &server.base, &site, "gateway").await;
-    let config = write_config(
-        tmp.path(),
-        &format!("{}/dicomweb/studies", server.base),
-        Some(&token),
-        true,
-    );
+    let (config, _) = registered_gateway(&a, &server, &site, tmp.path(), true).await;
     let mut text = std::fs::read_to_string(&config).expect("config");
     text.push_str("[folder]\nwatch = \"incoming\"\npoll_seconds = 1\n");
     std::fs::write(&config, text).expect("config");
-    let fp = fingerprint(&config);
-    a.get("/admin/sites").await;
-    let r = a
-        .post(
-            &format!("/admin/sites/{site}/gateway"),
-            &[("fingerprint", fp.as_str())],
-        )
-        .await;
-    assert_eq!(r.status, 303, "{}", r.body);
 
     // `gateway send` of an export as hospitals make them: a CSV, names with identity.
     let export = tmp.path().join("ROSSI MARIO export");
