@@ -554,7 +554,7 @@ impl Catalog {
                 settled.as_str()
             ),
             Decision::Reject => format!(
-                "read by {reviewer}: reject ({reason}); now {}",
+                "read by {name}: reject ({reason}); now {}",
                 settled.as_str()
             ),
         };

@@ -296,7 +296,22 @@ async fn exercise(db: Option<&str>) {
     assert_eq!(s2, 200);
     assert_ne!(default_png, narrow_png, "the window changes the rendering");
 
+    // An unlabelled item offers no finding to approve with by default.
+    assert!(
+        viewer.body.contains("Choose a finding…")
+            && !viewer.body.contains("value=\"No Finding\" selected"),
+        "{}",
+        viewer.body
+    );
     // A rejection needs a reason; an approval needs a known finding.
+    let r = a
+        .post(
+            &format!("/review/items/{dx_id}/read"),
+            &[("decision", "approve"), ("finding", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("Choose a finding"), "{}", r.body);
     let r = a
         .post(
             &format!("/review/items/{dx_id}/read"),
@@ -380,6 +395,10 @@ async fn exercise(db: Option<&str>) {
     let page = a.get(&item).await;
     assert_eq!(item_state(&page.body), "disagreement");
     assert!(page.body.contains("wrong body part") && page.body.contains("class=\"disagree\""));
+    assert!(
+        page.body.contains("read by Rolf: reject"),
+        "a rejection's history names the reader, not the account id"
+    );
     assert!(
         a.get("/review?reason=disagreement")
             .await

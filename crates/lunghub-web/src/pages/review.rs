@@ -237,7 +237,12 @@ async fn show_item(
         .map(|l| l.finding.clone());
     let finding_select = |name: &str| -> Markup {
         html! {
-            select name=(name) {
+            select name=(name) required {
+                // An unlabelled item has no finding to offer: the reader picks one, rather
+                // than approve the first of the list by leaving the box alone.
+                @if current_finding.is_none() {
+                    option value="" selected disabled { "Choose a finding…" }
+                }
                 @for f in Finding::known_paths() {
                     option value=(f) selected[current_finding.as_deref() == Some(f)] { (f) }
                 }
