@@ -36,14 +36,14 @@ fn write_config(dir: &Path, stow_url: &str, token: Option<&str>, dicom: bool) ->
 }
 
 /// A gateway in `dir` with a site token for `site`, whose key the coordinator has
-/// registered for the site: its configuration file and key fingerprint.
+/// registered for the site: its configuration file, key fingerprint and site token.
 async fn registered_gateway(
     a: &common::server::Client,
     server: &Server,
     site: &str,
     dir: &Path,
     dicom: bool,
-) -> (PathBuf, String) {
+) -> (PathBuf, String, String) {
     let token = issue_token(a, &server.base, site, "gateway").await;
     let config = write_config(
         dir,
@@ -60,7 +60,7 @@ async fn registered_gateway(
         )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    (config, fp)
+    (config, fp, token)
 }
 
 fn gateway(config: &Path) -> Command {
@@ -193,7 +193,7 @@ async fn storescu_to_gateway_to_server_arrives_once_through_a_server_restart_and
     let mut server = Server::start(None);
     let a = admin(&server).await;
     let (institute, site) = hospital(&a, "Ospedale del Gateway", "waiting-for-data").await;
-    let (config, fp) = registered_gateway(&a, &server, &site, tmp.path(), true).await;
+    let (config, fp, _) = registered_gateway(&a, &server, &site, tmp.path(), true).await;
     let state = tmp.path().join("state");
     assert_eq!(fp.len(), 8, "{fp}");
     assert!(
@@ -691,7 +691,7 @@ async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
     )
     .await;
     common::accounts::set_role(&a, "ugo@example.org", "uploader", &site).await;
-    let (config, fp) = registered_gateway(&a, &server, &site, tmp.path(), false).await;
+    let (config, fp, token) = registered_gateway(&a, &server, &site, tmp.path(), false).await;
 
     // What the gateway's key makes of a file, with the patient's name put back: marked
     // de-identified by the registered gateway, but not.
@@ -907,7 +907,7 @@ async fn labels_read_at_the_hospital_arrive_with_their_instances_and_nothing_els
     let server = Server::start(None);
     let a = admin(&server).await;
     let (_, site) = hospital(&a, "Ospedale delle Etichette", "waiting-for-data").await;
-    let (config, _) = registered_gateway(&a, &server, &site, tmp.path(), true).await;
+    let (config, ..) = registered_gateway(&a, &server, &site, tmp.path(), true).await;
     let mut text = std::fs::read_to_string(&config).expect("config");
     text.push_str("[folder]\nwatch = \"incoming\"\npoll_seconds = 1\n");
     std::fs::write(&config, text).expect("config");
