@@ -204,6 +204,10 @@ pub fn scan(gateway: &Gateway, watch: &Path) -> Scan {
 
 /// Moves each settled CSV whose folder has no file left to take to `done/`.
 fn retire_sheets(watch: &Path, day: &str, before: &[(PathBuf, bool)]) {
+    // Most polls find no CSV: they walk the folder once, not twice.
+    if !before.iter().any(|(p, settled)| *settled && is_csv(p)) {
+        return;
+    }
     let left: Vec<PathBuf> = listing(watch)
         .into_iter()
         .map(|(p, _)| p)
