@@ -27,6 +27,8 @@
 mod blobs;
 mod catalog;
 pub mod challenges;
+pub mod mail;
+pub mod news;
 pub mod platform;
 mod releases;
 mod review;
