@@ -37,6 +37,8 @@ pub enum Action<'a> {
     ManageAccounts,
     /// Read the outbox of emails that were not sent by SMTP.
     ReadOutbox,
+    /// Write, preview and publish news posts (mailed to the subscribers).
+    PublishNews,
     /// Score one's own image with the diagnostic model ("Try the model", its JSON API).
     TryModel,
     /// Submit predictions to a challenge, pick final submissions, attach results posts,
@@ -75,6 +77,7 @@ pub fn may(actor: Option<&Actor>, action: Action<'_>) -> bool {
             Action::ManageInstitutes
             | Action::ViewInstituteDocuments
             | Action::CreateReleases
+            | Action::PublishNews
             | Action::ViewSiteImages { .. },
         ) => true,
         (Reviewer, Action::ViewSiteImages { .. } | Action::ReviewImages { .. }) => true,

@@ -1,8 +1,8 @@
 //! The outgoing mail queue (migration 0007): a request only adds rows; a background sender
 //! leases the due ones, delivers them, and records each outcome the moment it knows it.
 //!
-//! Crash safety: a lease expires, so a mail a killed sender held is taken up again after a
-//! restart. A mail is marked sent right after the SMTP server accepted it, one row at a
+//! Crash safety: a sender starting up frees the leases of the one before it, and a lease
+//! expires anyway, so a mail a killed sender held is taken up again after a restart. A mail is marked sent right after the SMTP server accepted it, one row at a
 //! time, so a kill can double at most the mail in flight at that instant (SMTP itself
 //! cannot tell a sender whether a message whose reply was lost arrived, RFC 1047); it
 //! carries the same Message-ID both times, which lets the receiving side drop the copy.
@@ -141,6 +141,18 @@ impl Platform {
         .await?;
         let mails = rows.iter().map(queued).collect::<Result<_, _>>()?;
         Ok((lease, mails))
+    }
+
+    /// Frees every lease: for a sender starting up, whose predecessor on this database may
+    /// have been killed holding mail. One `lunghub serve` runs per database (its quotas
+    /// and release builds live in its memory too), so no other sender is cut short.
+    pub async fn release_mail_leases(&self) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE mail_queue SET lease = NULL, leased_until = NULL WHERE state = 'queued' AND lease IS NOT NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// The mail was delivered (to the SMTP server, or to the outbox folder as `state`).

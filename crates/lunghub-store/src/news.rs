@@ -178,6 +178,20 @@ impl Platform {
             .map_err(StoreError::from)
     }
 
+    /// The address an unsubscribe token belongs to, and whether it still gets news.
+    pub async fn subscription(&self, token: &str) -> Result<Option<(String, bool)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT email, confirmed_at, unsubscribed_at FROM subscribers WHERE unsubscribe_token = $1",
+        )
+        .bind(token)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let active = row.try_get::<Option<i64>, _>("confirmed_at")?.is_some()
+            && row.try_get::<Option<i64>, _>("unsubscribed_at")?.is_none();
+        Ok(Some((row.try_get("email")?, active)))
+    }
+
     /// Publishes a draft and queues `mails` with it, in one transaction; returns how many
     /// mails were queued. A post already published is a conflict, and nothing is queued.
     pub async fn publish_post(

@@ -27,10 +27,13 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
                                 a href="/tracks" { "Working tracks" }
                                 a href="/challenges" { "Challenges" }
                                 a href="/partners" { "Partners" }
+                                a href="/news" { "News" }
+                                @if viewer.may(Action::PublishNews) { a href="/coord/news" { "News desk" } }
                                 @if viewer.may(Action::ManageInstitutes) { a href="/coord" { "Onboarding" } }
                                 @if viewer.actor().is_some_and(|a| viewer.may(Action::UploadImages { site: a.site.as_deref().unwrap_or("*") })) { a href="/upload" { "Send images" } }
                                 @if viewer.may(Action::ReviewImages { site: "*" }) { a href="/review" { "Review" } }
                                 @if viewer.may(Action::TryModel) { a href="/model" { "Try the model" } }
+                                a href="/model/card" { "Model card" }
                                 @if viewer.may(Action::ManageAccounts) { a href="/admin/accounts" { "Admin" } }
                             }
                             div.account {
@@ -127,8 +130,43 @@ pub fn date(ns: i64) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// A size for people, in decimal units as download pages and file managers give them:
+/// "812 bytes", "3.4 KB", "12 MB", "1.2 GB".
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return if bytes == 1 {
+            "1 byte".into()
+        } else {
+            format!("{bytes} bytes")
+        };
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 999.95 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if value < 9.95 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn sizes_read_as_kb_and_mb() {
+        assert_eq!(super::size(0), "0 bytes");
+        assert_eq!(super::size(1), "1 byte");
+        assert_eq!(super::size(999), "999 bytes");
+        assert_eq!(super::size(3_400), "3.4 KB");
+        assert_eq!(super::size(12_345_678), "12 MB");
+        assert_eq!(super::size(999_999), "1.0 MB");
+        assert_eq!(super::size(1_200_000_000), "1.2 GB");
+    }
+
     #[test]
     fn dates_are_civil() {
         assert_eq!(super::date(0), "1970-01-01");

@@ -5,8 +5,8 @@
 //! - Server-rendered HTML (maud) that works without JavaScript.
 //! - Every state-changing request carries a CSRF token, checked in one middleware.
 //! - Every access decision goes through `lunghub_domain::access::may`.
-//! - Email goes out by SMTP when configured, else to an outbox folder the admin reads at
-//!   `/admin/outbox`.
+//! - Email waits in a durable queue in the database and goes out in the background, by
+//!   SMTP when configured, else to an outbox folder the admin reads at `/admin/outbox`.
 
 mod api;
 pub mod auth;
@@ -108,6 +108,8 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of every email.
     pub mail_from: String,
+    /// When mail SMTP did not take is tried again.
+    pub mail_retry: mail::RetryPolicy,
     /// What one DICOMweb STOW-RS request may carry.
     pub stow: StowLimits,
     /// The model "Try the model" serves: a folder from `lunghub train`; None: the reference
@@ -176,6 +178,7 @@ impl App {
             config.data_dir.join("outbox"),
             &config.mail_from,
             config.smtp_url.as_deref(),
+            config.mail_retry,
         )?;
         Ok(Arc::new(App {
             catalog,
@@ -223,7 +226,8 @@ impl App {
         body: &str,
     ) -> Result<(), WebError> {
         if self.quotas.mails.take(&to.trim().to_lowercase()) {
-            self.mailer.send(to, subject, body).await?;
+            self.queue_mail(&[lunghub_store::mail::NewMail::new(to, subject, body)])
+                .await?;
         } else {
             eprintln!(
                 "mail: a recipient had {} mails this hour; one more held back",
@@ -231,6 +235,16 @@ impl App {
             );
         }
         Ok(())
+    }
+
+    /// Queues mails for the background sender; returns how many were new.
+    pub async fn queue_mail(
+        &self,
+        mails: &[lunghub_store::mail::NewMail],
+    ) -> Result<u64, WebError> {
+        let added = self.platform.queue_mails(mails).await?;
+        self.mailer.wake();
+        Ok(added)
     }
 
     pub fn blobs(&self) -> &Blobs {
@@ -610,12 +624,16 @@ pub fn router(app: Shared) -> Router {
         // Bearer-token routes, outside the session and CSRF layer: see `dicomweb`.
         .merge(dicomweb::routes())
         .merge(pages::challenges::token_routes())
+        // The one-click unsubscribe of RFC 8058: a mail client's POST, with no session.
+        .merge(pages::public::one_click_routes())
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }
 
 /// Serves until the process ends.
 pub async fn serve(listener: tokio::net::TcpListener, app: Shared) -> std::io::Result<()> {
+    tokio::spawn(mail::run_sender(app.clone()));
+    tokio::spawn(pages::events::run(app.clone()));
     axum::serve(
         listener,
         router(app).into_make_service_with_connect_info::<SocketAddr>(),

@@ -621,7 +621,7 @@ async fn confirmed_member(server: &Server, name: &str, email: &str, password: &s
         "sign-up failed: {}",
         r.body
     );
-    let r = c.get(&server.link_in_mail(email, "/confirm/")).await;
+    let r = c.get(&server.link_in_mail(email, "/confirm/").await).await;
     assert!(
         r.body.contains("Email confirmed"),
         "confirmation failed: {}",
@@ -738,7 +738,9 @@ async fn a_data_scientist_signs_up_confirms_and_signs_in() {
     assert_eq!(browser.heading().await, "Check your email");
     assert!(browser.text("main .notice").await.contains(email));
 
-    browser.open(&server.link_in_mail(email, "/confirm/")).await;
+    browser
+        .open(&server.link_in_mail(email, "/confirm/").await)
+        .await;
     assert_eq!(browser.heading().await, "Email confirmed");
 
     // From the confirmation page on, the way a person goes: its button, then the form.

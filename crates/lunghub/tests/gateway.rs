@@ -717,7 +717,7 @@ async fn identity_a_gateway_lets_through_is_refused_and_the_site_alerted() {
     assert_eq!(r.status().as_u16(), 409, "refused");
     let answer = r.text().await.unwrap_or_default();
     assert!(answer.contains("49153"), "C001, quarantined: {answer}");
-    let mail = server.last_mail_to("ugo@example.org");
+    let mail = server.last_mail_to("ugo@example.org").await;
     assert!(mail.contains("refused an image"), "{mail}");
     assert!(mail.contains(&fp), "{mail}");
     assert!(

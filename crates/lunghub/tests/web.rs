@@ -8,6 +8,7 @@ mod common;
 
 use common::accounts::{PASSWORD, admin, admin_form_action, hospital, set_role, sign_in, sign_up};
 use common::server::{Server, fresh_postgres};
+use common::smtp::{Behaviour, SmtpPeer, header};
 
 fn institute_id(location: &str) -> String {
     location.rsplit('/').next().expect("an id").to_owned()
@@ -179,7 +180,7 @@ async fn exercise(server: Server) {
         .await;
     assert_eq!(r.status, 401);
     assert!(r.body.contains("Confirm your email first"));
-    let link = server.link_in_mail("ada@example.org", "/confirm/");
+    let link = server.link_in_mail("ada@example.org", "/confirm/").await;
     assert!(c.get(&link).await.body.contains("Email confirmed"));
     assert_eq!(c.get(&link).await.status, 404);
     sign_in(&c, "ada@example.org", PASSWORD).await;
@@ -209,6 +210,7 @@ async fn exercise(server: Server) {
     assert!(
         server
             .last_mail_to("ada@example.org")
+            .await
             .contains("already has an account")
     );
 
@@ -663,7 +665,7 @@ async fn exercise(server: Server) {
             .status,
         200
     );
-    let link = server.link_in_mail("carla@example.org", "/reset/");
+    let link = server.link_in_mail("carla@example.org", "/reset/").await;
     resetter.get(&link).await;
     let r = resetter
         .post(&link, &[("password", "short"), ("password2", "short")])
@@ -698,18 +700,46 @@ async fn exercise(server: Server) {
     );
     assert!(
         reader
-            .get(&server.link_in_mail("reader@example.org", "/subscribe/confirm/"))
+            .get(
+                &server
+                    .link_in_mail("reader@example.org", "/subscribe/confirm/")
+                    .await
+            )
             .await
             .body
             .contains("Subscribed")
     );
-    let leave = server.link_in_mail("reader@example.org", "/unsubscribe/");
+    let leave = server
+        .link_in_mail("reader@example.org", "/unsubscribe/")
+        .await;
+    // Opening the link (as a mail filter does) only asks; the button unsubscribes.
     assert!(
         anonymous
             .get(&leave)
             .await
             .body
+            .contains("Stop lunghub's news to")
+    );
+    assert!(
+        anonymous
+            .get(&leave)
+            .await
+            .body
+            .contains("Stop lunghub's news to")
+    );
+    assert!(
+        anonymous
+            .post(&leave, &[])
+            .await
+            .body
             .contains("will get no more updates")
+    );
+    assert!(
+        anonymous
+            .get(&leave)
+            .await
+            .body
+            .contains("gets no updates from us")
     );
 
     // Tracks: join, offer to coordinate, the admin appoints.
@@ -804,77 +834,15 @@ async fn the_platform_works_end_to_end_on_postgres() {
     exercise(Server::start(Some(&url))).await;
 }
 
-/// aiosmtpd (PyPI) as a real SMTP server, storing what it receives in a maildir.
-struct SmtpPeer {
-    child: std::process::Child,
-    port: u16,
-    maildir: tempfile::TempDir,
-}
-
-impl SmtpPeer {
-    fn start() -> SmtpPeer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let maildir = tempfile::tempdir().expect("tempdir");
-        let child = std::process::Command::new(common::python())
-            .args([
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-                "-c",
-                "aiosmtpd.handlers.Mailbox",
-            ])
-            .arg(maildir.path().join("box"))
-            .spawn()
-            .expect("aiosmtpd starts (installed by .ci/run)");
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < std::time::Duration::from_secs(30),
-                "aiosmtpd did not listen on {port}: is it installed? Run `bash .ci/run`"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        SmtpPeer {
-            child,
-            port,
-            maildir,
-        }
-    }
-
-    /// Every message received so far.
-    fn received(&self) -> Vec<String> {
-        let new = self.maildir.path().join("box/new");
-        std::fs::read_dir(new)
-            .map(|d| {
-                d.flatten()
-                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for SmtpPeer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn email_goes_out_by_smtp_and_what_smtp_refuses_waits_in_the_outbox() {
-    let smtp = SmtpPeer::start();
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+async fn email_goes_out_by_smtp_in_the_background_and_waits_while_smtp_is_down() {
+    let maildir = tempfile::tempdir().expect("tempdir");
+    let smtp = SmtpPeer::start(maildir.path());
     let server = Server::start_with(
         None,
         &[
             "--smtp-url",
-            &url,
+            &smtp.url(),
             "--mail-from",
             "lunghub <noreply@example.org>",
         ],
@@ -887,21 +855,10 @@ async fn email_goes_out_by_smtp_and_what_smtp_refuses_waits_in_the_outbox() {
             .status,
         200
     );
-    let start = std::time::Instant::now();
-    let mail = loop {
-        if let Some(m) = smtp
-            .received()
-            .into_iter()
-            .find(|m| m.contains("reader@example.org"))
-        {
-            break m;
-        }
-        assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
-            "aiosmtpd received nothing"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let mail = wait_for("the confirmation", || {
+        smtp.received_by("reader@example.org").pop()
+    })
+    .await;
     assert!(
         mail.contains("From: lunghub <noreply@example.org>"),
         "{mail}"
@@ -910,21 +867,31 @@ async fn email_goes_out_by_smtp_and_what_smtp_refuses_waits_in_the_outbox() {
         mail.contains(&format!("{}/subscribe/confirm/", server.base)),
         "{mail}"
     );
+    let id = header(&mail, "Message-ID").expect("a Message-ID");
+    assert!(id.ends_with("@example.org>"), "{id}");
     assert_eq!(
-        server.outbox_len(),
+        server.outbox_len().await,
         0,
         "sent mail must not also sit in the outbox"
     );
     drop(server);
+    drop(smtp);
 
-    // Nobody listens here: the message is kept in the outbox for the admin.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let server = Server::start_with(None, &["--smtp-url", &format!("smtp://127.0.0.1:{closed}")]);
+    // Nobody listens yet: the request answers at once, and the mail waits in the queue
+    // until the SMTP server is up.
+    let port = common::smtp::free_port();
+    let server = Server::start_with(
+        None,
+        &[
+            "--smtp-url",
+            &format!("smtp://127.0.0.1:{port}"),
+            "--mail-retry-after",
+            "1",
+        ],
+    );
     let c = server.client();
     c.get("/subscribe").await;
+    let start = std::time::Instant::now();
     assert_eq!(
         c.post("/subscribe", &[("email", "later@example.org")])
             .await
@@ -932,8 +899,31 @@ async fn email_goes_out_by_smtp_and_what_smtp_refuses_waits_in_the_outbox() {
         200
     );
     assert!(
-        server
-            .last_mail_to("later@example.org")
-            .contains("/subscribe/confirm/")
+        start.elapsed() < std::time::Duration::from_secs(5),
+        "the request waited on SMTP"
     );
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let late = tempfile::tempdir().expect("tempdir");
+    let smtp = SmtpPeer::start_on(port, late.path(), Behaviour::default());
+    let mail = wait_for("the retried confirmation", || {
+        smtp.received_by("later@example.org").pop()
+    })
+    .await;
+    assert!(mail.contains("/subscribe/confirm/"), "{mail}");
+    assert_eq!(server.outbox_len().await, 0);
+}
+
+/// Polls `found` for up to 60 s.
+async fn wait_for<T>(what: &str, mut found: impl FnMut() -> Option<T>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(x) = found() {
+            return x;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "{what} did not arrive"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

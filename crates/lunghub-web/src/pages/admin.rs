@@ -188,15 +188,22 @@ async fn set_coordinator(
 async fn outbox(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     viewer.require(Action::ReadOutbox, "/admin/outbox")?;
     let entries = app.mailer.list()?;
+    let counts = app.platform.mail_counts().await?;
+    let lead = if app.mailer.uses_smtp() {
+        "Email goes out by SMTP. What the SMTP server refused for good, or would not take after many tries, is kept here with the reason. Forward what needs forwarding."
+    } else {
+        "No SMTP server is configured, so every email is written here. Forward what needs forwarding."
+    };
     let body = html! {
         h1 { "Outbox" }
-        p.lead { "Email is written here because no SMTP server is configured. Forward what needs forwarding." }
+        p.lead { (lead) }
+        p.meta { (counts.queued) " waiting to be sent · " (counts.sent) " sent · " (counts.outbox) " kept here" }
         div.table-wrap {
             table.responsive {
-                thead { tr { th { "To" } th { "Subject" } } }
+                thead { tr { th { "To" } th { "Subject" } th { "Not sent because" } } }
                 tbody {
-                    @for e in &entries { tr { td data-label="To" { (e.to) } td data-label="Subject" { a href=(format!("/admin/outbox/{}", e.name)) { (e.subject) } } } }
-                    @if entries.is_empty() { tr { td colspan="2" { "Empty." } } }
+                    @for e in &entries { tr { td data-label="To" { (e.to) } td data-label="Subject" { a href=(format!("/admin/outbox/{}", e.name)) { (e.subject) } } td data-label="Not sent because" { (e.not_sent) } } }
+                    @if entries.is_empty() { tr { td colspan="3" { "Empty." } } }
                 }
             }
         }

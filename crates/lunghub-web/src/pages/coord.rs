@@ -506,6 +506,9 @@ async fn change_stage(
     {
         Ok(()) => {
             app.status_cache.clear();
+            if to == Stage::DatasetAvailable {
+                super::events::draft_for_dataset_available(&app, &i).await?;
+            }
             Ok(see_other(&format!("/coord/institutes/{id}")))
         }
         Err(StoreError::Conflict(why)) => {

@@ -4,8 +4,10 @@ mod account;
 mod admin;
 pub(crate) mod challenges;
 mod coord;
+pub(crate) mod events;
 pub(crate) mod model;
-mod public;
+pub(crate) mod news;
+pub(crate) mod public;
 pub(crate) mod releases;
 mod review;
 mod sites;
@@ -31,6 +33,7 @@ pub fn routes() -> Router<Shared> {
         .merge(challenges::routes())
         .merge(review::routes())
         .merge(sites::routes())
+        .merge(news::routes())
         .route("/static/site.css", get(stylesheet))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async { crate::WebError::NotFound })

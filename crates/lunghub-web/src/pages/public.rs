@@ -27,8 +27,16 @@ pub fn routes() -> Router<Shared> {
         .route("/confirm/{token}", get(confirm))
         .route("/subscribe", get(subscribe_form).post(subscribe))
         .route("/subscribe/confirm/{token}", get(subscribe_confirm))
-        .route("/unsubscribe/{token}", get(unsubscribe))
+        .route(
+            "/unsubscribe/{token}",
+            get(unsubscribe_form).post(unsubscribe),
+        )
         .route("/partners", get(partners))
+        // The partners page lists the contributors too; the old address still works.
+        .route(
+            "/contributors",
+            get(|| async { super::see_other("/partners") }),
+        )
         .route("/tracks", get(tracks))
         .route("/tracks/{id}/join", post(join_track))
         .route("/tracks/{id}/coordinate", post(offer_to_coordinate))
@@ -336,6 +344,43 @@ async fn subscribe_confirm(
     }
 }
 
+/// The link in a mail only asks: mail filters (Safe Links and the like) open every link
+/// in a message, and must not unsubscribe anyone by doing so.
+async fn unsubscribe_form(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    let body = match app.platform.subscription(&token).await? {
+        Some((email, true)) => html! {
+            h1 { "Unsubscribe" }
+            p { "Stop lunghub's news to " strong { (email) } "?" }
+            form.inline method="post" action=(format!("/unsubscribe/{token}")) {
+                (csrf(&viewer))
+                button.primary type="submit" { "Unsubscribe" }
+            }
+        },
+        Some((email, false)) => html! {
+            h1 { "Not subscribed" }
+            p.notice { strong { (email) } " gets no updates from us." }
+            p { a href="/subscribe" { "Subscribe again" } }
+        },
+        None => return Ok(unknown_unsubscribe(&viewer)),
+    };
+    Ok(page(&viewer, "Unsubscribe", body).into_response())
+}
+
+fn unknown_unsubscribe(viewer: &Viewer) -> Response {
+    with_status(
+        StatusCode::NOT_FOUND,
+        page(
+            viewer,
+            "Unknown link",
+            html! { h1 { "Unknown link" } p.notice.warn { "This unsubscribe link is not known." } },
+        ),
+    )
+}
+
 async fn unsubscribe(
     State(app): State<Shared>,
     viewer: Viewer,
@@ -348,7 +393,28 @@ async fn unsubscribe(
             html! { h1 { "Unsubscribed" } p.notice { strong { (email) } " will get no more updates from us." } p { a href="/subscribe" { "Subscribe again" } } },
         )
         .into_response()),
-        None => Ok(with_status(StatusCode::NOT_FOUND, page(&viewer, "Unknown link", html! { h1 { "Unknown link" } p.notice.warn { "This unsubscribe link is not known." } }))),
+        None => Ok(unknown_unsubscribe(&viewer)),
+    }
+}
+
+/// `POST /unsubscribe/{token}/one-click`, the `List-Unsubscribe` address of news mail: a
+/// mail client posts `List-Unsubscribe=One-Click` there (RFC 8058) without a session or a
+/// CSRF token; the token in the path is the authority.
+pub fn one_click_routes() -> Router<Shared> {
+    Router::new().route("/unsubscribe/{token}/one-click", post(one_click))
+}
+
+async fn one_click(
+    State(app): State<Shared>,
+    Path(token): Path<String>,
+) -> Result<Response, WebError> {
+    match app.platform.unsubscribe(&token).await? {
+        Some(_) => Ok((StatusCode::OK, "Unsubscribed.\n").into_response()),
+        None => Ok((
+            StatusCode::NOT_FOUND,
+            "This unsubscribe link is not known.\n",
+        )
+            .into_response()),
     }
 }
 

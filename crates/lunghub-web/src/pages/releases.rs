@@ -512,9 +512,14 @@ async fn create(
         )
         .await;
         let build = match outcome {
-            Ok((record, _)) => Build::Done {
-                version: record.version,
-            },
+            Ok((record, _)) => {
+                if let Err(e) = super::events::draft_for_release(&task_app, &record).await {
+                    eprintln!("error: release {name}: cannot draft its news post: {e}");
+                }
+                Build::Done {
+                    version: record.version,
+                }
+            }
             Err(e) => {
                 eprintln!("error: release {name}: {e}");
                 Build::Failed { why: e.to_string() }

@@ -33,6 +33,16 @@ pub struct ServeArgs {
         default_value = "lunghub <noreply@localhost>"
     )]
     mail_from: String,
+    /// Seconds before mail the SMTP server did not take (down, or busy: a 4xx answer) is
+    /// tried again; the wait doubles after each try, up to 6 hours, and after 10 tries the
+    /// mail goes to the outbox for the admin. A permanent refusal (5xx) goes there at once
+    #[arg(
+        long,
+        env = "LUNGHUB_MAIL_RETRY_AFTER",
+        default_value_t = 60,
+        value_name = "SECONDS"
+    )]
+    mail_retry_after: u64,
     /// Email of the admin account created on first start
     #[arg(long, env = "LUNGHUB_ADMIN_EMAIL", default_value = "admin@localhost")]
     admin_email: String,
@@ -85,6 +95,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             public_url: public_url.clone(),
             smtp_url: args.smtp_url.clone(),
             mail_from: args.mail_from.clone(),
+            mail_retry: lunghub_web::mail::RetryPolicy {
+                first_wait: std::time::Duration::from_secs(args.mail_retry_after.max(1)),
+                ..Default::default()
+            },
             stow: StowLimits {
                 max_instance_bytes: args.stow_max_instance_bytes,
                 max_request_bytes: args.stow_max_request_bytes,
@@ -106,7 +120,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             println!("  {link}");
         }
         if app.mailer.uses_smtp() {
-            println!("Email goes out by SMTP; what SMTP refuses lands in {}", app.mailer.outbox_dir().display());
+            println!("Email goes out by SMTP in the background; what SMTP refuses for good lands in {}", app.mailer.outbox_dir().display());
         } else {
             println!("Email goes to the outbox: {} (read it at {public_url}/admin/outbox)", app.mailer.outbox_dir().display());
         }

@@ -26,7 +26,7 @@ pub async fn sign_up(
     let r = c.post(&format!("/join/{role}"), &fields).await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(r.body.contains("Check your email"));
-    let link = server.link_in_mail(email, "/confirm/");
+    let link = server.link_in_mail(email, "/confirm/").await;
     assert!(c.get(&link).await.body.contains("Email confirmed"));
     sign_in(&c, email, PASSWORD).await;
     c

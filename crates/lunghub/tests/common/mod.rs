@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod challenge;
 pub mod fixtures;
 pub mod server;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -18,6 +18,8 @@ pub struct Server {
     pub admin_link: String,
     /// Every line printed up to the admin link.
     pub startup: Vec<String>,
+    /// The catalog's database: SQLite in the data directory, or this URL.
+    database_url: Option<String>,
     _tmp: tempfile::TempDir,
 }
 
@@ -114,6 +116,7 @@ impl Server {
             data_dir,
             admin_link,
             startup,
+            database_url: database_url.map(str::to_owned),
             _tmp: tmp,
         }
     }
@@ -165,8 +168,30 @@ impl Server {
         Client::new(&self.base)
     }
 
-    /// The messages in the outbox.
-    pub fn outbox_len(&self) -> usize {
+    /// Waits until the server's mail queue is empty (every mail sent or in the outbox):
+    /// mail goes out in the background, after the request that queued it.
+    pub async fn mail_settled(&self) {
+        let url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| lunghub_store::Catalog::sqlite_url(&self.data_dir));
+        let catalog = lunghub_store::Catalog::open(&url)
+            .await
+            .expect("the server's catalog");
+        let platform = catalog.platform();
+        let start = Instant::now();
+        while platform.mail_counts().await.expect("the mail queue").queued > 0 {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "mail still waiting to be sent after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The messages in the outbox, once the queue has settled.
+    pub async fn outbox_len(&self) -> usize {
+        self.mail_settled().await;
         std::fs::read_dir(self.data_dir.join("outbox"))
             .map(|d| {
                 d.flatten()
@@ -176,33 +201,49 @@ impl Server {
             .unwrap_or(0)
     }
 
-    /// The text of the newest outbox message to `to`.
-    pub fn last_mail_to(&self, to: &str) -> String {
+    /// Every outbox message to `to`, oldest first, once the queue has settled.
+    pub async fn mails_to(&self, to: &str) -> Vec<String> {
+        self.mail_settled().await;
         let dir = self.data_dir.join("outbox");
         let mut names: Vec<_> = std::fs::read_dir(&dir)
-            .expect("outbox")
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                    .collect()
+            })
+            .unwrap_or_default();
         names.sort();
         names
             .iter()
-            .rev()
             .map(|p| std::fs::read_to_string(p).expect("mail"))
-            .find(|m| {
+            .filter(|m| {
                 m.lines()
+                    .take_while(|l| !l.is_empty())
                     .any(|l| l.eq_ignore_ascii_case(&format!("To: {to}")))
             })
+            .collect()
+    }
+
+    /// The text of the newest outbox message to `to`.
+    pub async fn last_mail_to(&self, to: &str) -> String {
+        self.mails_to(to)
+            .await
+            .pop()
             .unwrap_or_else(|| panic!("no mail to {to} in the outbox"))
     }
 
     /// The first link in the newest mail to `to` whose path starts with `prefix`.
-    pub fn link_in_mail(&self, to: &str, prefix: &str) -> String {
-        let mail = self.last_mail_to(to);
+    pub async fn link_in_mail(&self, to: &str, prefix: &str) -> String {
+        let mail = self.last_mail_to(to).await;
+        self.link_in(&mail, prefix)
+    }
+
+    /// The first link to this server in `mail` whose path starts with `prefix`.
+    pub fn link_in(&self, mail: &str, prefix: &str) -> String {
         mail.split_whitespace()
             .find(|w| w.starts_with(&format!("{}{prefix}", self.base)))
-            .unwrap_or_else(|| panic!("no {prefix} link in the mail to {to}:\n{mail}"))
+            .unwrap_or_else(|| panic!("no {prefix} link in the mail:\n{mail}"))
             .to_owned()
     }
 }
