@@ -1,14 +1,21 @@
 //! The outgoing mail queue (migration 0007): a request only adds rows; a background sender
 //! leases the due ones, delivers them, and records each outcome the moment it knows it.
 //!
-//! Crash safety: a sender starting up frees the leases of the one before it, and a lease
-//! expires anyway, so a mail a killed sender held is taken up again after a restart. A mail is marked sent right after the SMTP server accepted it, one row at a
+//! Crash safety: a lease is short and renewed while its sender works, so a mail a killed
+//! sender held is taken up again, by any sender on the database, soon after. A mail is marked sent right after the SMTP server accepted it, one row at a
 //! time, so a kill can double at most the mail in flight at that instant (SMTP itself
 //! cannot tell a sender whether a message whose reply was lost arrived, RFC 1047); it
 //! carries the same Message-ID both times, which lets the receiving side drop the copy.
+//!
+//! Those per-mail marks are written with the durability a killed process needs and no more
+//! (SQLite `synchronous = NORMAL` in WAL mode, PostgreSQL `synchronous_commit = off`): they
+//! survive a kill of lunghub, while a power cut or an OS crash may lose the last fraction
+//! of a second of them, whose mails then go again. A flush to disk per mail would hold the
+//! sender to the disk's fsync rate (80 mails a second here).
 
-use sqlx::any::AnyRow;
-use sqlx::{Any, Row, Transaction};
+use sqlx::any::{AnyArguments, AnyRow};
+use sqlx::query::Query;
+use sqlx::{Any, Connection, Executor, Row, Transaction};
 
 use crate::StoreError;
 use crate::catalog::now_ns;
@@ -143,16 +150,35 @@ impl Platform {
         Ok((lease, mails))
     }
 
-    /// Frees every lease: for a sender starting up, whose predecessor on this database may
-    /// have been killed holding mail. One `lunghub serve` runs per database (its quotas
-    /// and release builds live in its memory too), so no other sender is cut short.
-    pub async fn release_mail_leases(&self) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE mail_queue SET lease = NULL, leased_until = NULL WHERE state = 'queued' AND lease IS NOT NULL",
+    /// Keeps a lease for `hold_ns` more: a sender renews its lease while it works, so
+    /// that the lease can be short and a killed sender's mails come back soon.
+    pub async fn renew_mail_lease(&self, lease: &str, hold_ns: i64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE mail_queue SET leased_until = $1 WHERE lease = $2 AND state = 'queued'",
         )
+        .bind(now_ns().saturating_add(hold_ns))
+        .bind(lease)
         .execute(&self.pool)
         .await?;
-        Ok(done.rows_affected())
+        Ok(())
+    }
+
+    /// Runs an outcome's update as the module's header says: safe against a kill, not
+    /// flushed to disk one by one.
+    async fn record<'q>(&self, query: Query<'q, Any, AnyArguments<'q>>) -> Result<(), StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+            conn.execute("PRAGMA synchronous = NORMAL").await?;
+            let done = query.execute(&mut *conn).await;
+            conn.execute("PRAGMA synchronous = FULL").await?;
+            done?;
+        } else {
+            let mut tx = conn.begin().await?;
+            tx.execute("SET LOCAL synchronous_commit TO OFF").await?;
+            query.execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     /// The mail was delivered (to the SMTP server, or to the outbox folder as `state`).
@@ -163,7 +189,7 @@ impl Platform {
         state: MailDone,
         error: Option<&str>,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.record(sqlx::query(
             "UPDATE mail_queue SET state = $1, done_at = $2, lease = NULL, leased_until = NULL, last_error = $3 \
              WHERE id = $4 AND lease = $5",
         )
@@ -171,10 +197,8 @@ impl Platform {
         .bind(now_ns())
         .bind(error)
         .bind(id)
-        .bind(lease)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(lease))
+        .await
     }
 
     /// The mail could not be delivered now: try again at `due_at`.
@@ -185,17 +209,15 @@ impl Platform {
         due_at: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        sqlx::query(
+        self.record(sqlx::query(
             "UPDATE mail_queue SET due_at = $1, lease = NULL, leased_until = NULL, last_error = $2 \
              WHERE id = $3 AND lease = $4",
         )
         .bind(due_at)
         .bind(error)
         .bind(id)
-        .bind(lease)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(lease))
+        .await
     }
 
     /// When the next queued mail falls due (a leased one: when its lease runs out).

@@ -17,16 +17,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lunghub_store::Platform;
 use lunghub_store::mail::{MailDone, QueuedMail};
 
 use crate::{Shared, WebError, now_ns};
 
-/// How long a sender holds the mails it leased: long enough for a batch at the SMTP
-/// timeout, short enough that a killed sender's mails go out soon after a restart.
-const LEASE: Duration = Duration::from_secs(600);
+/// How long a sender holds the mails it leased without renewing: a killed sender's mails
+/// go out this long after. Renewed every third of it while a batch is sent.
+const LEASE: Duration = Duration::from_secs(30);
 /// Mails leased at once, and sent at once over the SMTP connection pool.
 const BATCH: i64 = 64;
-const CONCURRENT: usize = 4;
+const CONCURRENT: usize = 8;
 /// A silent SMTP server gives up a connection after this long.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -324,13 +325,8 @@ fn sent_at(created_ns: i64) -> SystemTime {
 /// Delivers the queue until the process ends: whatever is due, then waits for a new mail
 /// or for the next retry.
 pub async fn run_sender(app: Shared) {
-    match app.platform.release_mail_leases().await {
-        Ok(0) => {}
-        Ok(n) => eprintln!("mail: {n} mails a stopped sender held are queued again"),
-        Err(e) => eprintln!("error: mail: cannot take back the queue's leases: {e}"),
-    }
     loop {
-        match send_due(&app).await {
+        match send_due(&app.platform, &app.mailer).await {
             Ok(0) => {}
             Ok(_) => continue,
             Err(e) => eprintln!("error: mail: {e}"),
@@ -354,19 +350,30 @@ pub async fn run_sender(app: Shared) {
 }
 
 /// Leases the due mails and tries each; returns how many were tried.
-pub async fn send_due(app: &Shared) -> Result<usize, WebError> {
+pub async fn send_due(platform: &Platform, mailer: &Mailer) -> Result<usize, WebError> {
     let hold = i64::try_from(LEASE.as_nanos()).unwrap_or(i64::MAX);
-    let (lease, batch) = app.platform.lease_due_mail(now_ns(), hold, BATCH).await?;
+    let (lease, batch) = platform.lease_due_mail(now_ns(), hold, BATCH).await?;
     let tried = batch.len();
+    if tried == 0 {
+        return Ok(0);
+    }
     let lease = &lease;
-    futures_util::stream::iter(batch)
-        .for_each_concurrent(CONCURRENT, |mail| async move {
-            let delivery = app.mailer.deliver(&mail).await;
+    let renew = async {
+        loop {
+            tokio::time::sleep(LEASE / 3).await;
+            if let Err(e) = platform.renew_mail_lease(lease, hold).await {
+                eprintln!("error: mail: cannot renew a lease: {e}");
+            }
+        }
+    };
+    let send =
+        futures_util::stream::iter(batch).for_each_concurrent(CONCURRENT, |mail| async move {
+            let delivery = mailer.deliver(&mail).await;
             // Recorded at once, one row at a time: after a kill, only the mail in flight
             // can go twice.
             let recorded = match &delivery {
                 Delivery::Sent => {
-                    app.platform
+                    platform
                         .mail_done(&mail.id, lease, MailDone::Sent, None)
                         .await
                 }
@@ -374,12 +381,12 @@ pub async fn send_due(app: &Shared) -> Result<usize, WebError> {
                     if let Some(why) = why {
                         eprintln!("warning: mail to {} kept in the outbox: {why}", mail.to);
                     }
-                    app.platform
+                    platform
                         .mail_done(&mail.id, lease, MailDone::Outbox, why.as_deref())
                         .await
                 }
                 Delivery::Later(why) => {
-                    let wait = app.mailer.retry.wait_after(mail.attempts);
+                    let wait = mailer.retry.wait_after(mail.attempts);
                     eprintln!(
                         "warning: mail to {} not sent ({why}); trying again in {} s",
                         mail.to,
@@ -387,14 +394,17 @@ pub async fn send_due(app: &Shared) -> Result<usize, WebError> {
                     );
                     let due =
                         now_ns().saturating_add(i64::try_from(wait.as_nanos()).unwrap_or(i64::MAX));
-                    app.platform.mail_later(&mail.id, lease, due, why).await
+                    platform.mail_later(&mail.id, lease, due, why).await
                 }
             };
             if let Err(e) = recorded {
                 eprintln!("error: mail: cannot record what became of a mail: {e}");
             }
-        })
-        .await;
+        });
+    tokio::select! {
+        () = send => {}
+        () = renew => {}
+    }
     Ok(tried)
 }
 

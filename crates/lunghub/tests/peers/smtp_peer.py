@@ -25,10 +25,12 @@ class Handler:
         self.rcpt_delay = rcpt_delay
         self.news = 0
         self.busy_seen = set()
+        self.one_at_a_time = asyncio.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.rcpt_delay:
-            await asyncio.sleep(self.rcpt_delay)
+            async with self.one_at_a_time:
+                await asyncio.sleep(self.rcpt_delay)
         if "refused" in address:
             return "550 5.1.1 No such mailbox here"
         if "busy" in address and address not in self.busy_seen:

@@ -17,6 +17,7 @@ use super::deid::{collect_inputs, deidentify_all};
 
 mod gateway;
 mod learn;
+mod mail;
 mod scp;
 mod web;
 
@@ -43,6 +44,9 @@ enum Bench {
     Gateway(gateway::GatewayBench),
     /// Training and inference: lunghub-learn vs the same network in PyTorch on CPU
     Learn(learn::LearnBench),
+    /// News mail: one post to N subscribers through the queue, vs Python's smtplib, both
+    /// to aiosmtpd
+    Mail(mail::MailBench),
 }
 
 #[derive(Args)]
@@ -88,6 +92,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         Bench::Scp(b) => scp::scp_bench(b),
         Bench::Gateway(b) => gateway::gateway_bench(b),
         Bench::Learn(b) => learn::learn_bench(b),
+        Bench::Mail(b) => mail::mail_bench(b),
     }
 }
 
