@@ -1355,3 +1355,102 @@ async fn a_data_scientist_enters_a_challenge_and_meets_its_rules() {
     assert!(problems.contains("today's 2 submission(s)"), "{problems}");
     assert_eq!(browser.find_all("#history tr.submission").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_subscriber_gets_a_published_post_by_mail_and_leaves_with_one_click() {
+    let maildir = tempfile::tempdir().expect("tempdir");
+    let smtp = common::smtp::SmtpPeer::start(maildir.path());
+    let server = Server::start_with(None, &["--smtp-url", &smtp.url()]);
+    let browser = Browser::start(&server.base).await;
+    let reader = "lettrice@example.org";
+    let mail_to = |wanted: &'static str| {
+        let smtp = &smtp;
+        async move {
+            let start = Instant::now();
+            loop {
+                if let Some(m) = smtp
+                    .received_by(reader)
+                    .into_iter()
+                    .find(|m| m.contains(wanted))
+                {
+                    return m;
+                }
+                assert!(
+                    start.elapsed() < Duration::from_secs(60),
+                    "no mail with {wanted:?} reached aiosmtpd"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+
+    // The reader subscribes from the footer and confirms from the mail.
+    browser.open("/").await;
+    browser.follow("footer a[href='/subscribe']").await;
+    browser.fill("#email", reader).await;
+    browser.follow("main form button[type=submit]").await;
+    assert_eq!(browser.heading().await, "Check your email");
+    let confirmation = mail_to("/subscribe/confirm/").await;
+    browser
+        .open(&server.link_in(&confirmation, "/subscribe/confirm/"))
+        .await;
+    assert_eq!(browser.heading().await, "Subscribed");
+
+    // A coordinator (here the admin) writes, previews and publishes.
+    browser.open(&server.admin_link).await;
+    browser.open("/news").await;
+    browser.follow("main a.button[href='/coord/news']").await;
+    browser.fill("#title", "Il primo dataset è pubblico").await;
+    browser
+        .fill(
+            "#body",
+            "Grazie agli ospedali: **1.204 radiografie**, de-identificate in ospedale.",
+        )
+        .await;
+    browser
+        .follow("main form.stacked button[type=submit]")
+        .await;
+    assert_eq!(browser.heading().await, "Edit the draft");
+    assert!(
+        browser
+            .text("article.preview")
+            .await
+            .contains("1.204 radiografie")
+    );
+    browser.snapshot("news-preview").await;
+    browser
+        .follow("main .actions form[action$='/publish'] button")
+        .await;
+    assert_eq!(browser.heading().await, "Published");
+    browser.open("/news").await;
+    assert!(
+        browser
+            .text("main article.post h2")
+            .await
+            .contains("Il primo dataset è pubblico")
+    );
+    browser.snapshot("news").await;
+
+    // The post reaches aiosmtpd, and the mail client's one click unsubscribes.
+    let post = mail_to("1.204 radiografie").await;
+    let one_click = common::smtp::header(&post, "List-Unsubscribe")
+        .expect("List-Unsubscribe")
+        .trim_matches(|c| c == '<' || c == '>')
+        .to_owned();
+    assert_eq!(
+        common::smtp::header(&post, "List-Unsubscribe-Post").as_deref(),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let r = common::http()
+        .build()
+        .expect("client")
+        .post(&one_click)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click");
+    assert_eq!(r.status().as_u16(), 200);
+    browser.open(&server.link_in(&post, "/unsubscribe/")).await;
+    assert_eq!(browser.heading().await, "Not subscribed");
+}
