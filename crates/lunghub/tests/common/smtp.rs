@@ -163,6 +163,22 @@ fn decoded(mail: &str) -> String {
     format!("{head}\n\n{}", String::from_utf8_lossy(&bytes))
 }
 
+/// What a mail client does with `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
+/// (RFC 8058): a POST with no cookies and no CSRF token; returns the status.
+pub async fn one_click_unsubscribe(url: &str) -> u16 {
+    super::http()
+        .build()
+        .expect("client")
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .expect("one-click")
+        .status()
+        .as_u16()
+}
+
 impl Drop for SmtpPeer {
     fn drop(&mut self) {
         let _ = self.child.kill();
