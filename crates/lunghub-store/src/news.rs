@@ -96,6 +96,15 @@ impl Platform {
         self.post(&id).await
     }
 
+    /// Whether an event has drafted its post already.
+    pub async fn has_post_for_event(&self, event: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 AS one FROM news_posts WHERE event = $1")
+            .bind(event)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// Changes a draft; a published post stays as it was sent.
     pub async fn update_post(&self, id: &str, title: &str, body: &str) -> Result<(), StoreError> {
         let done = sqlx::query(

@@ -134,6 +134,18 @@ async fn exercise(platform: Platform) {
             .expect("draft")
             .is_none()
     );
+    assert!(
+        platform
+            .has_post_for_event("release:covid-rx:1")
+            .await
+            .expect("has")
+    );
+    assert!(
+        !platform
+            .has_post_for_event("release:covid-rx:2")
+            .await
+            .expect("has")
+    );
     let drafts = platform.draft_posts().await.expect("drafts");
     assert_eq!(drafts.len(), 1);
     platform.delete_draft(&drafts[0].id).await.expect("delete");

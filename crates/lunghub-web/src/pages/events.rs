@@ -50,7 +50,8 @@ pub async fn draft_for_dataset_available(app: &Shared, i: &Institute) -> Result<
 pub async fn draft_closed_challenges(app: &Shared) -> Result<(), WebError> {
     let now = now_ns();
     for c in app.platform.challenges().await? {
-        if !c.is_closed(now) {
+        let event = format!("challenge:{}", c.id);
+        if !c.is_closed(now) || app.platform.has_post_for_event(&event).await? {
             continue;
         }
         let submissions = app.platform.submissions(&c.id, now).await?;
@@ -84,11 +85,7 @@ pub async fn draft_closed_challenges(app: &Shared) -> Result<(), WebError> {
             )
         };
         app.platform
-            .draft_post_for_event(
-                &format!("challenge:{}", c.id),
-                &format!("Challenge closed: {}", c.title),
-                &body,
-            )
+            .draft_post_for_event(&event, &format!("Challenge closed: {}", c.title), &body)
             .await?;
     }
     Ok(())
