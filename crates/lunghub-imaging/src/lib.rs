@@ -181,10 +181,19 @@ pub struct Displayed {
     pub image: DynamicImage,
     pub frames: u32,
     pub bits: u16,
-    /// The window (centre, width) the file suggests, if any.
-    pub file_window: Option<(f64, f64)>,
-    /// The lowest and highest stored values after the modality transform, for grayscale.
-    pub range: Option<(f64, f64)>,
+    /// The windows a reviewer can pick, for grayscale DICOM.
+    pub windows: Option<Windows>,
+}
+
+/// Windows (centre, width) over one grayscale frame's values after the Modality LUT.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Windows {
+    /// The first window the file suggests, if any.
+    pub file: Option<(f64, f64)>,
+    /// From the lowest to the highest value.
+    pub full: Option<(f64, f64)>,
+    /// The lung fields of a chest radiograph, from the histogram (see `render::lung_window`).
+    pub lung: Option<(f64, f64)>,
 }
 
 /// Renders `frame` of a DICOM, PNG or JPEG file, with `window` (centre, width) applied to
@@ -207,18 +216,26 @@ pub fn display(
             image,
             frames: samples.frames,
             bits: samples_bits(&samples.data),
-            file_window: render::file_window(&obj),
-            range: render::stored_range(&obj, &samples),
+            windows: render::windows(&obj, &samples, frame),
         });
     }
     let d = decode(bytes)?;
     Ok(Displayed {
         frames: 1,
         bits: d.bits,
-        file_window: None,
-        range: None,
+        windows: None,
         image: d.display,
     })
+}
+
+/// The windows a reviewer can pick for `frame` of a grayscale DICOM file, without rendering
+/// it; `None` for colour and for files that are not DICOM (they carry 8-bit display values).
+pub fn windows(bytes: &[u8], frame: u32) -> Result<Option<Windows>, ImagingError> {
+    if bytes.len() > 132 && &bytes[128..132] == b"DICM" {
+        let (obj, samples) = samples::read(&bytes[128..])?;
+        return Ok(render::windows(&obj, &samples, frame));
+    }
+    Ok(None)
 }
 
 fn samples_bits(data: &SampleData) -> u16 {

@@ -135,6 +135,24 @@ fn value(data: &SampleData, i: usize) -> f64 {
     }
 }
 
+/// The `n` values from sample `offset` on, through the Modality LUT: the sequence wins over
+/// rescale slope and intercept.
+fn modality_values(obj: &InMemDicomObject, s: &Samples, offset: usize, n: usize) -> Vec<f64> {
+    let modality_lut = first_item(obj, Tag(0x0028, 0x3000))
+        .and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
+    let slope = float(obj, Tag(0x0028, 0x1053)).unwrap_or(1.0);
+    let intercept = float(obj, Tag(0x0028, 0x1052)).unwrap_or(0.0);
+    (offset..(offset + n).min(s.data.len()))
+        .map(|i| {
+            let v = value(&s.data, i);
+            match &modality_lut {
+                Some(lut) => lut.apply(v),
+                None => v * slope + intercept,
+            }
+        })
+        .collect()
+}
+
 /// A frame for display, 8 bits, gray or RGB; `window` (centre, width) overrides the file's
 /// VOI for grayscale images.
 pub fn render(
@@ -197,20 +215,7 @@ pub fn render(
             .map(DynamicImage::ImageRgb8)
             .ok_or_else(bad);
     }
-    // Modality LUT: the sequence wins over rescale slope and intercept.
-    let modality_lut = first_item(obj, Tag(0x0028, 0x3000))
-        .and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
-    let slope = float(obj, Tag(0x0028, 0x1053)).unwrap_or(1.0);
-    let intercept = float(obj, Tag(0x0028, 0x1052)).unwrap_or(0.0);
-    let values: Vec<f64> = (0..n)
-        .map(|i| {
-            let v = value(&s.data, i);
-            match &modality_lut {
-                Some(lut) => lut.apply(v),
-                None => v * slope + intercept,
-            }
-        })
-        .collect();
+    let values = modality_values(obj, s, offset, n);
     // VOI: the VOI LUT Sequence, else the first window, else the frame's own range.
     let voi_lut = first_item(obj, Tag(0x0028, 0x3010))
         .and_then(|i| Lut::from_item(i, Tag(0x0028, 0x3002), Tag(0x0028, 0x3006)));
@@ -254,19 +259,58 @@ pub fn file_window(obj: &InMemDicomObject) -> Option<(f64, f64)> {
         .filter(|(_, w)| *w >= 1.0)
 }
 
-/// The range of a grayscale image's values after rescale slope and intercept, over the
-/// first frame: the bounds of a window/level control.
-pub fn stored_range(obj: &InMemDicomObject, s: &Samples) -> Option<(f64, f64)> {
+/// The windows (centre, width) a reviewer can pick for one grayscale frame, in the values
+/// after the Modality LUT; `None` for colour.
+pub fn windows(obj: &InMemDicomObject, s: &Samples, frame: u32) -> Option<crate::Windows> {
     if s.samples_per_pixel != 1 || s.photometric == "PALETTE COLOR" {
         return None;
     }
-    let n = (s.columns as usize * s.rows as usize).min(s.data.len());
-    let slope = float(obj, Tag(0x0028, 0x1053)).unwrap_or(1.0);
-    let intercept = float(obj, Tag(0x0028, 0x1052)).unwrap_or(0.0);
-    let (lo, hi) = (0..n)
-        .map(|i| value(&s.data, i) * slope + intercept)
+    let n = s.columns as usize * s.rows as usize;
+    let offset = (frame as usize).checked_mul(n)?;
+    let values = modality_values(obj, s, offset, n);
+    let (lo, hi) = values
+        .iter()
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
+            (a.min(*v), b.max(*v))
         });
-    (lo <= hi).then_some((lo.min(hi), hi.max(lo)))
+    if lo > hi {
+        return None;
+    }
+    Some(crate::Windows {
+        file: file_window(obj),
+        full: Some(((lo + hi) / 2.0, (hi - lo + 1.0).max(1.0))),
+        lung: lung_window(&values, lo, hi, s.photometric == "MONOCHROME1"),
+    })
+}
+
+/// A window for the lung fields of a chest radiograph, from the frame's histogram.
+///
+/// Pixels at the extreme values (collimator shutters, direct exposure, saturation) are left
+/// out; of the rest, the window spans the 10th to the 70th percentile. On a frontal chest
+/// film the lungs lie in that lower part (they are dark in MONOCHROME2: little attenuation),
+/// so they get most of the gray scale while the mediastinum and bone saturate. MONOCHROME1
+/// stores the scale the other way round, so there it is the 30th to the 90th.
+/// Percentiles, not a fixed window: radiographs carry no calibrated unit the way CT's
+/// Hounsfield scale is, which is why CT's lung window renders a radiograph black.
+fn lung_window(values: &[f64], lo: f64, hi: f64, inverted: bool) -> Option<(f64, f64)> {
+    // A quarter-million samples pin percentiles well below one gray level.
+    let step = (values.len() / 262_144).max(1);
+    let mut inner: Vec<f64> = values
+        .iter()
+        .step_by(step)
+        .copied()
+        .filter(|v| *v > lo && *v < hi && v.is_finite())
+        .collect();
+    if inner.len() < 16 {
+        return None;
+    }
+    inner.sort_by(f64::total_cmp);
+    let at = |p: f64| inner[((inner.len() - 1) as f64 * p).round() as usize];
+    let (a, b) = if inverted {
+        (at(0.30), at(0.90))
+    } else {
+        (at(0.10), at(0.70))
+    };
+    let width = b - a;
+    (width >= 1.0).then_some(((a + b) / 2.0, width))
 }

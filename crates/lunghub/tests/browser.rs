@@ -1189,11 +1189,50 @@ async fn a_hospital_sends_files_in_the_browser_and_a_reviewer_approves_one() {
     let dicom_link = dicom_link.expect("the DICOM is in the queue");
     browser.open(&dicom_link).await;
     assert!(browser.source().await.contains("16-bit image"));
-    browser.follow("a[href*='wc=-600']").await;
-    assert!(
-        browser.path().await.contains("wc=-600")
-            || browser.source().await.contains("value=\"-600\"")
+    // A radiograph is offered windows from its own file and histogram, never CT's.
+    assert!(browser.find_all("#preset-ct-lung").await.is_empty());
+    let lung = browser.find("#preset-lung").await;
+    let href = lung.property("href").await;
+    let href = href.as_str().expect("the preset is a link").to_owned();
+    browser.follow("#preset-lung").await;
+    let wc = browser.find("#wc").await.property("value").await;
+    let wc = wc.as_str().expect("the centre box has a value").to_owned();
+    assert!(href.contains(&format!("wc={wc}&")), "{href} vs {wc}");
+    assert_eq!(
+        browser
+            .script("return document.getElementById('preset-lung').getAttribute('aria-current');")
+            .await
+            .as_str(),
+        Some("true")
     );
+    // What the browser draws under the lung window is neither crushed black nor washed out.
+    let deadline = Instant::now() + PATIENCE;
+    let gray = loop {
+        let gray = browser
+            .script(
+                "const img = document.getElementById('item-image');\
+             if (!img.complete || img.naturalWidth === 0) { return null; }\
+             const c = document.createElement('canvas');\
+             c.width = img.naturalWidth; c.height = img.naturalHeight;\
+             const g = c.getContext('2d'); g.drawImage(img, 0, 0);\
+             const d = g.getImageData(0, 0, c.width, c.height).data;\
+             let sum = 0, black = 0, n = d.length / 4;\
+             for (let i = 0; i < d.length; i += 4) { sum += d[i]; if (d[i] < 8) black++; }\
+             return [sum / n, black / n];",
+            )
+            .await;
+        if !gray.is_null() || Instant::now() > deadline {
+            break gray;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let gray = gray.as_array().expect("the image has loaded");
+    let (mean, black) = (
+        gray[0].as_f64().unwrap_or(0.0),
+        gray[1].as_f64().unwrap_or(1.0),
+    );
+    assert!((60.0..=220.0).contains(&mean), "mean gray {mean}");
+    assert!(black < 0.2, "black share {black}");
     browser.snapshot("review-item").await;
     browser.follow("#approve").await;
     assert_eq!(browser.text("#state").await, "approved");

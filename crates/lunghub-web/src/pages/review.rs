@@ -1,5 +1,5 @@
 //! Review: nothing is releasable until a reviewer approves it. The queue says why each item
-//! waits; the viewer offers window/level for 12–16-bit images and frame scrubbing for
+//! waits; the viewer offers window/level for grayscale DICOM and frame scrubbing for
 //! clips, all rendered on the server (no script needed); a reviewer approves, rejects with a
 //! reason, relabels, or blanks burned-in text through the de-identifier's pixel cleaning.
 //! Where a site asks for two reads, the second reader does not see the first read until
@@ -228,6 +228,18 @@ async fn show_item(
     if let (Some(c), Some(w)) = (q.wc, q.ww) {
         image_query.push_str(&format!("&wc={c}&ww={w}"));
     }
+    let windows = if kind == "dicom" && sampled.is_empty() {
+        item_windows(app, &id, frame as u32).await?
+    } else {
+        None
+    };
+    let modality = field(&item, "modality").unwrap_or_default().to_owned();
+    let presets = windows.map(|w| presets(&w, &modality)).unwrap_or_default();
+    // The boxes show the window in use: the one asked for, else what the image is drawn
+    // with by default (the file's window, else its full range).
+    let in_use =
+        q.wc.zip(q.ww)
+            .or_else(|| windows.and_then(|w| w.file.or(w.full)));
     let current_finding = item
         .labels
         .iter()
@@ -273,18 +285,21 @@ async fn show_item(
                         @if frame + 1 < frames { a href=(format!("{here}?frame={}", frame + 1)) { "next frame →" } }
                     }
                 }
-                @if kind == "dicom" && bits > 8 {
+                @if !presets.is_empty() {
                     form.inline method="get" action=(here) {
                         input type="hidden" name="frame" value=(frame);
-                        label { "Window centre " input type="number" name="wc" step="any" value=[q.wc]; }
-                        label { " width " input type="number" name="ww" step="any" min="1" value=[q.ww]; }
-                        button type="submit" { "Apply" }
+                        label { "Window centre " input #wc type="number" name="wc" step="any" value=[in_use.map(|w| number_text(w.0))]; }
+                        label { " width " input #ww type="number" name="ww" step="any" min="1" value=[in_use.map(|w| number_text(w.1))]; }
+                        button.secondary type="submit" { "Apply" }
                     }
                     p.hint { (bits) "-bit image. Presets: "
-                        a href=(format!("{here}?frame={frame}")) { "file default" } " · "
-                        a href=(format!("{here}?frame={frame}&wc=-600&ww=1500")) { "lung" } " · "
-                        a href=(format!("{here}?frame={frame}&wc=40&ww=400")) { "soft tissue" } " · "
-                        a href=(format!("{here}?frame={frame}&wc=480&ww=2500")) { "bone" } }
+                        @for (i, p) in presets.iter().enumerate() {
+                            @if i > 0 { " · " }
+                            @let current = in_use.is_some_and(|w| same_window(w, p.window));
+                            a #(format!("preset-{}", p.id)) href=(format!("{here}?frame={frame}&wc={}&ww={}", number_text(p.window.0), number_text(p.window.1)))
+                                aria-current=[current.then_some("true")] title=(p.explains) { (p.label) }
+                        }
+                    }
                 }
             }
             div {
@@ -354,6 +369,101 @@ async fn show_item(
         }
     };
     Ok(with_status(status, page(viewer, "Review", body)))
+}
+
+/// One window a reviewer can pick with a click.
+struct Preset {
+    id: &'static str,
+    label: &'static str,
+    explains: &'static str,
+    window: (f64, f64),
+}
+
+/// The presets that fit the image: a projection radiograph has no calibrated unit, so its
+/// presets come from the file and the pixels; CT's Hounsfield windows are offered for CT
+/// only (on a radiograph they render solid black or white).
+fn presets(w: &lunghub_imaging::Windows, modality: &str) -> Vec<Preset> {
+    let mut out = Vec::new();
+    let mut add = |id, label, explains, window: Option<(f64, f64)>| {
+        if let Some(window) = window {
+            out.push(Preset {
+                id,
+                label,
+                explains,
+                window,
+            });
+        }
+    };
+    add(
+        "file",
+        "file's window",
+        "the window the file suggests",
+        w.file,
+    );
+    add(
+        "full",
+        "full range",
+        "from the darkest to the brightest value",
+        w.full,
+    );
+    if modality == "CT" {
+        add(
+            "ct-lung",
+            "lung (CT)",
+            "centre −600 HU, width 1500 HU",
+            Some((-600.0, 1500.0)),
+        );
+        add(
+            "ct-soft",
+            "soft tissue (CT)",
+            "centre 40 HU, width 400 HU",
+            Some((40.0, 400.0)),
+        );
+        add(
+            "ct-bone",
+            "bone (CT)",
+            "centre 480 HU, width 2500 HU",
+            Some((480.0, 2500.0)),
+        );
+    } else {
+        add(
+            "lung",
+            "lung detail",
+            "from this image's histogram: the 10th to the 70th percentile, where the lung fields lie",
+            w.lung,
+        );
+    }
+    out
+}
+
+fn same_window(a: (f64, f64), b: (f64, f64)) -> bool {
+    (a.0 - b.0).abs() < 0.05 && (a.1 - b.1).abs() < 0.05
+}
+
+/// A window value as the boxes and links show it: whole numbers without decimals.
+fn number_text(v: f64) -> String {
+    let rounded = (v * 10.0).round() / 10.0;
+    if rounded.fract() == 0.0 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{rounded:.1}")
+    }
+}
+
+/// The windows of a stored DICOM item's frame, decoded off the async threads.
+async fn item_windows(
+    app: &Shared,
+    id: &str,
+    frame: u32,
+) -> Result<Option<lunghub_imaging::Windows>, WebError> {
+    let (app, id) = (app.clone(), id.to_owned());
+    tokio::task::spawn_blocking(move || -> Result<_, WebError> {
+        let bytes = app.blobs().get(&id)?;
+        // A file the viewer cannot decode still shows its page, without presets.
+        Ok(lunghub_imaging::windows(&bytes, frame).ok().flatten())
+    })
+    .await
+    .map_err(|e| WebError::Internal(e.to_string()))?
 }
 
 /// The signed-in reviewer's account id (what reads are keyed by) and name (what the
