@@ -458,8 +458,12 @@ async fn item_windows(
 ) -> Result<Option<lunghub_imaging::Windows>, WebError> {
     let (app, id) = (app.clone(), id.to_owned());
     tokio::task::spawn_blocking(move || -> Result<_, WebError> {
-        let bytes = app.blobs().get(&id)?;
-        // A file the viewer cannot decode still shows its page, without presets.
+        // A replaced item's bytes are deleted, and a file the viewer cannot decode still
+        // shows its page: both without presets.
+        let bytes = match app.blobs().get(&id) {
+            Err(StoreError::MissingBlob(_)) => return Ok(None),
+            other => other?,
+        };
         Ok(lunghub_imaging::windows(&bytes, frame).ok().flatten())
     })
     .await
