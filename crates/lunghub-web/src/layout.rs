@@ -154,6 +154,12 @@ pub fn size(bytes: u64) -> String {
     }
 }
 
+/// [`size`] of a byte count as the database keeps it (a negative one cannot happen and
+/// reads as nothing).
+pub fn stored_size(bytes: i64) -> String {
+    size(u64::try_from(bytes).unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

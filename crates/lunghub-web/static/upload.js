@@ -47,6 +47,19 @@
     }
   }
 
+  // The same decimal units as the server's layout::size, so a reloaded page reads the same.
+  function humanSize(bytes) {
+    if (bytes < 1000) return bytes === 1 ? "1 byte" : `${bytes} bytes`;
+    const units = ["KB", "MB", "GB", "TB"];
+    let value = bytes / 1000;
+    let unit = 0;
+    while (value >= 999.95 && unit + 1 < units.length) {
+      value /= 1000;
+      unit += 1;
+    }
+    return `${value < 9.95 ? value.toFixed(1) : value.toFixed(0)} ${units[unit]}`;
+  }
+
   function row(name, size, tag) {
     let tr = table.querySelector(`tr[data-name="${CSS.escape(name)}"]`);
     if (!tr && tag) tr = table.querySelector(`tr[data-tag="${CSS.escape(tag)}"]`);
@@ -66,7 +79,7 @@
       tr.children[2].appendChild(bar);
       table.appendChild(tr);
     }
-    tr.children[1].textContent = String(size);
+    tr.children[1].textContent = humanSize(size);
     tr.children[1].className = "num";
     return tr;
   }

@@ -1144,6 +1144,7 @@ async fn a_hospital_sends_files_in_the_browser_and_a_reviewer_approves_one() {
             text.contains("new") || text.contains("near-duplicate"),
             "{text}"
         );
+        assert!(text.contains(" KB") || text.contains(" MB"), "{text}");
     }
     browser.snapshot("upload-batch-sent").await;
 
@@ -1168,6 +1169,11 @@ async fn a_hospital_sends_files_in_the_browser_and_a_reviewer_approves_one() {
     browser.open(&batch_path).await;
     let table = browser.text("#upload-files").await;
     assert!(table.contains("chest.dcm"), "{table}");
+    // 256×256 16-bit pixels and a header: about 131 KB, in the units used while sending.
+    assert!(
+        table.contains("131 KB") || table.contains("132 KB"),
+        "{table}"
+    );
 
     // Review: the queue, one item in the viewer with window/level, and an approval.
     browser.open("/review").await;

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::{see_other, with_status};
 use crate::form::{Fields, FormFields, Problems};
-use crate::layout::{csrf, date, days_between, page, problems};
+use crate::layout::{csrf, date, days_between, page, problems, stored_size};
 use crate::{MAX_DOCUMENT_BYTES, Shared, Viewer, WebError, now_ns};
 
 pub fn routes() -> Router<Shared> {
@@ -288,7 +288,7 @@ fn detail_page(
                     h2 { "Documents" }
                     @if documents.is_empty() { p.muted { "No documents yet." } }
                     ul { @for d in documents {
-                        li { a href=(format!("/coord/documents/{}", d.id)) { (d.file_name) } span.meta { " · " (d.kind) " · " (d.bytes / 1024) " KiB · " (date(d.uploaded_at)) } }
+                        li { a href=(format!("/coord/documents/{}", d.id)) { (d.file_name) } span.meta { " · " (d.kind) " · " (stored_size(d.bytes)) " · " (date(d.uploaded_at)) } }
                     } }
                     @if viewer.may(Action::ViewInstituteDocuments) {
                         form.stacked method="post" enctype="multipart/form-data" action=(format!("/coord/institutes/{}/documents", i.id)) {

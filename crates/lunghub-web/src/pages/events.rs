@@ -10,10 +10,6 @@ use lunghub_store::platform::Institute;
 use crate::challenges::private_leaderboard;
 use crate::{Shared, WebError, now_ns};
 
-fn size(bytes: i64) -> String {
-    crate::layout::size(u64::try_from(bytes).unwrap_or(0))
-}
-
 /// A release was written.
 pub async fn draft_for_release(app: &Shared, r: &ReleaseRecord) -> Result<(), WebError> {
     let title = format!("New dataset release: {} v{}", r.name, r.version);
@@ -22,7 +18,7 @@ pub async fn draft_for_release(app: &Shared, r: &ReleaseRecord) -> Result<(), We
         r.version,
         text(&r.name),
         r.files,
-        size(r.bytes),
+        crate::layout::stored_size(r.bytes),
         app.link(&format!("/releases/{}/{}", r.name, r.version)),
     );
     app.platform

@@ -21,7 +21,7 @@ use maud::{Markup, PreEscaped, html};
 
 use super::{see_other, with_status};
 use crate::form::{Fields, FormFields, Problems};
-use crate::layout::{count, csrf, date, page, problems};
+use crate::layout::{count, csrf, date, page, problems, stored_size};
 use crate::{Shared, Viewer, WebError};
 
 pub fn routes() -> Router<Shared> {
@@ -93,7 +93,7 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
                             tr {
                                 td data-label="Release" { a href=(format!("/releases/{}/v{}", r.name, r.version)) { (r.name) " v" (r.version) } }
                                 td data-label="Files" { (r.files) }
-                                td data-label="Size" { (megabytes(r.bytes)) }
+                                td data-label="Size" { (stored_size(r.bytes)) }
                                 td data-label="Released" { (date(r.created_at)) }
                             }
                         }
@@ -103,10 +103,6 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         }
     };
     Ok(page(&viewer, "Open datasets", body).into_response())
-}
-
-fn megabytes(bytes: i64) -> String {
-    format!("{:.1} MB", bytes as f64 / 1e6)
 }
 
 /// `v3` → 3.
@@ -169,7 +165,7 @@ async fn release(
                 a.button href=(format!("{base}.zip")) download { (format!("{}-v{}.zip", r.name, r.version)) }
             }
             p {
-                (r.files) " files, " (megabytes(r.bytes)) " unpacked. Released " (date(r.created_at)) @if let Some(by) = &by { " by " (by) } ". "
+                (r.files) " files, " (stored_size(r.bytes)) " unpacked. Released " (date(r.created_at)) @if let Some(by) = &by { " by " (by) } ". "
                 "From the command line: " code { "lunghub release download " (app.link(&base)) }
             }
             p {

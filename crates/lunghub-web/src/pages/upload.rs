@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{see_other, with_status};
 use crate::form::Problems;
-use crate::layout::{count, date, page, problems};
+use crate::layout::{count, date, page, problems, stored_size};
 use crate::{Shared, Viewer, WebError};
 
 /// The largest file one request may carry (a zip of a study, or a long clip). A request is
@@ -379,7 +379,7 @@ fn file_row(f: &UploadFile) -> Markup {
     html! {
         tr data-tag=(f.tag) {
             td { code.file-tag title="The file's name is not kept here; this browser shows it if it sent the file" { (f.tag) } }
-            td.num { (f.bytes) }
+            td.num { (stored_size(f.bytes)) }
             td { progress max="1" value="1" {} }
             td class=(format!("outcome {}", f.outcome)) {
                 (f.outcome)
