@@ -32,6 +32,7 @@ pub mod iod;
 pub mod key;
 pub mod profile;
 pub mod raster;
+pub mod refusal;
 pub mod scan;
 mod sites;
 pub mod table;
@@ -47,6 +48,7 @@ use dicom_transfer_syntax_registry::{TransferSyntaxRegistry, entries};
 
 pub use key::{KeyError, ServerSecret, SiteKey};
 pub use profile::{Profile, ProfileError};
+pub use refusal::{Cause, Refusal};
 pub use scan::{Limits, ScanError};
 pub use sites::SiteDeidentifiers;
 
@@ -157,7 +159,7 @@ fn age_in_years(age: &str) -> Option<f64> {
 pub enum Outcome {
     Written(DeidentifiedFile),
     /// Not written: the reason says why (for example, burned-in annotation).
-    Quarantined(String),
+    Quarantined(Refusal),
 }
 
 /// Applies one profile under one site key. Cheap to share between threads.
@@ -313,11 +315,11 @@ impl Deidentifier {
         let mut obj = InMemDicomObject::read_dataset_with_ts(&header[..], parse_ts)
             .map_err(|e| DeidError::Parse(error_chain(&e)))?;
         if obj.get(Tag(0x0004, 0x1220)).is_some() {
-            return Ok(Outcome::Quarantined(
+            return Ok(Outcome::Quarantined(Refusal::new(
+                Cause::DicomDir,
                 "DICOMDIR media directory: it indexes original file paths, which \
-                 de-identified output does not keep"
-                    .into(),
-            ));
+                 de-identified output does not keep",
+            )));
         }
         // The meta group needs SOP UIDs even where the data set lacks them: take the meta
         // group's, else (for the instance) one derived from the content. A missing SOP
@@ -328,9 +330,10 @@ impl Deidentifier {
             match &layout.media_sop_class {
                 Some(class) => sop_class = class.clone(),
                 None => {
-                    return Ok(Outcome::Quarantined(
-                        "no SOP Class UID in the data set or the meta group: not a storable DICOM instance".into(),
-                    ));
+                    return Ok(Outcome::Quarantined(Refusal::new(
+                        Cause::NotAnImage,
+                        "no SOP Class UID in the data set or the meta group: not a storable DICOM instance",
+                    )));
                 }
             }
         }
@@ -353,13 +356,19 @@ impl Deidentifier {
                         .map_err(|e| DeidError::Parse(error_chain(&e)))?;
                     }
                     if let Err(why) = clean_pixels(&mut obj, rule, ts) {
-                        return Ok(Outcome::Quarantined(format!(
-                            "{reason}; pixel cleaning failed: {why}"
+                        return Ok(Outcome::Quarantined(Refusal::new(
+                            Cause::CleaningFailed,
+                            format!("{reason}; pixel cleaning failed: {why}"),
                         )));
                     }
                     pixels_cleaned = true;
                 }
-                None => return Ok(Outcome::Quarantined(reason)),
+                None => {
+                    return Ok(Outcome::Quarantined(Refusal::new(
+                        Cause::BurnedInText,
+                        reason,
+                    )));
+                }
             }
         }
 
@@ -390,10 +399,13 @@ impl Deidentifier {
             let mut why: Vec<String> = left.iter().take(8).map(|t| format!("{t}")).collect();
             why.extend(dataset::unkeyed_identifiers(before));
             if !why.is_empty() {
-                return Ok(Outcome::Quarantined(format!(
-                    "marked as de-identified by the site's gateway (key {gateway}), but the \
-                     profile would still change {}: the gateway let identity through",
-                    why.join(", ")
+                return Ok(Outcome::Quarantined(Refusal::new(
+                    Cause::GatewayLeak,
+                    format!(
+                        "marked as de-identified by the site's gateway (key {gateway}), but the \
+                         profile would still change {}: the gateway let identity through",
+                        why.join(", ")
+                    ),
                 )));
             }
         }
@@ -405,9 +417,10 @@ impl Deidentifier {
         if let Some(json) = stated.labels
             && !put_labels(&mut out, json)
         {
-            return Ok(Outcome::Quarantined(
-                "every private block of group 0011 is taken: the labels have no room".into(),
-            ));
+            return Ok(Outcome::Quarantined(Refusal::new(
+                Cause::BadLabels,
+                "every private block of group 0011 is taken: the labels have no room",
+            )));
         }
 
         let mut new_sop_instance = text(&out, Tag(0x0008, 0x0018));

@@ -8,7 +8,7 @@ use dicom_core::{DataElement, Length, Tag, VR};
 use dicom_object::meta::FileMetaTableBuilder;
 use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use lunghub_deid::profile::{PixelCleaning, SafePrivate};
-use lunghub_deid::{Deidentifier, LABELS_CREATOR, Outcome, Profile, SiteKey, Stated};
+use lunghub_deid::{Cause, Deidentifier, LABELS_CREATOR, Outcome, Profile, SiteKey, Stated};
 
 const EXPLICIT_LE: &str = "1.2.840.10008.1.2.1";
 const IMPLICIT_LE: &str = "1.2.840.10008.1.2";
@@ -549,7 +549,10 @@ fn burned_in_annotation_quarantines_unless_a_rule_cleans_the_pixels() {
         Profile::lunghub_default(),
         &encode(yes.clone(), EXPLICIT_LE),
     ) {
-        Outcome::Quarantined(why) => assert!(why.contains("BurnedInAnnotation is YES"), "{why}"),
+        Outcome::Quarantined(why) => {
+            assert_eq!(why.cause, Cause::BurnedInText);
+            assert!(why.detail.contains("BurnedInAnnotation is YES"), "{why}");
+        }
         Outcome::Written(_) => panic!("a YES file was written"),
     }
     let mut us = chest_xray("MRN-1", "20200312", "1.2.3.1");
@@ -557,7 +560,10 @@ fn burned_in_annotation_quarantines_unless_a_rule_cleans_the_pixels() {
     us.put(el(0x0008, 0x0060, VR::CS, "US"));
     us.remove_element(Tag(0x0028, 0x0301));
     match deid_with(Profile::lunghub_default(), &encode(us, EXPLICIT_LE)) {
-        Outcome::Quarantined(why) => assert!(why.contains("missing on a US image"), "{why}"),
+        Outcome::Quarantined(why) => {
+            assert_eq!(why.cause, Cause::BurnedInText);
+            assert!(why.detail.contains("missing on a US image"), "{why}");
+        }
         Outcome::Written(_) => panic!("an ultrasound without BurnedInAnnotation was written"),
     }
     let mut profile = Profile::lunghub_default();
@@ -772,8 +778,9 @@ fn a_registered_gateway_output_is_checked_not_keyed_again() {
         .expect("reads")
     {
         Outcome::Quarantined(why) => {
+            assert_eq!(why.cause, Cause::GatewayLeak);
             assert!(
-                why.contains("(0010,1040)") && why.contains("Patient ID"),
+                why.detail.contains("(0010,1040)") && why.detail.contains("Patient ID"),
                 "{why}"
             );
         }

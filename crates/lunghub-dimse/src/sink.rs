@@ -56,8 +56,12 @@ impl Sink for IntakeService {
                 | Ok(Acceptance::Done(FileOutcome::New { .. }))
                 | Ok(Acceptance::Done(FileOutcome::Duplicate { .. }))
                 | Ok(Acceptance::Done(FileOutcome::NearDuplicate { .. })) => Verdict::Taken,
-                Ok(Acceptance::Done(FileOutcome::Quarantined(why))) => Verdict::Quarantined(why),
-                Ok(Acceptance::Done(FileOutcome::Unreadable(why))) => Verdict::Unreadable(why),
+                Ok(Acceptance::Done(FileOutcome::Quarantined(why))) => {
+                    Verdict::Quarantined(why.detail)
+                }
+                Ok(Acceptance::Done(FileOutcome::Unreadable(why))) => {
+                    Verdict::Unreadable(why.detail)
+                }
                 Err(e) => Verdict::Failed(e.to_string()),
             }
         })

@@ -185,7 +185,10 @@ pub fn scan(gateway: &Gateway, watch: &Path) -> Scan {
             }
             Taken::Quarantined(why) | Taken::Unreadable(why) => {
                 result.quarantined += 1;
-                (watch.join(QUARANTINE).join(&day).join(relative), Some(why))
+                (
+                    watch.join(QUARANTINE).join(&day).join(relative),
+                    Some(why.explained()),
+                )
             }
             Taken::Failed(e) => {
                 eprintln!("gateway: cannot queue a file of {}: {e}", watch.display());

@@ -26,7 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use lunghub_deid::{Deidentifier, Kind, Outcome, Profile, SiteKey, Stated};
+use lunghub_deid::{Cause, Deidentifier, Kind, Outcome, Profile, Refusal, SiteKey, Stated};
 use lunghub_dimse::{Sink, Verdict};
 use lunghub_sources::{HospitalLabels, Metadata};
 use tokio::sync::Notify;
@@ -66,8 +66,8 @@ pub enum Taken {
         fresh: bool,
     },
     /// Refused by de-identification, or not something STOW-RS carries.
-    Quarantined(String),
-    Unreadable(String),
+    Quarantined(Refusal),
+    Unreadable(Refusal),
     /// The outbox could not take it (disk full): worth trying again.
     Failed(String),
 }
@@ -187,14 +187,20 @@ impl Gateway {
                     labels: json.as_deref(),
                 },
             ),
-            Err(e) => Ok(Outcome::Quarantined(format!("its labels: {e}"))),
+            Err(e) => Ok(Outcome::Quarantined(Refusal::new(
+                Cause::BadLabels,
+                format!("its labels: {e}"),
+            ))),
         };
         let taken = match deidentified {
-            Ok(Outcome::Written(file)) if file.kind != Kind::Dicom => Taken::Quarantined(
-                "a PNG or JPEG image: STOW-RS carries DICOM only; send it by the web upload".into(),
-            ),
+            Ok(Outcome::Written(file)) if file.kind != Kind::Dicom => {
+                Taken::Quarantined(Refusal::new(
+                    Cause::NeedsWebUpload,
+                    "a PNG or JPEG image: STOW-RS carries DICOM only; send it by the web upload",
+                ))
+            }
             Ok(Outcome::Written(file)) => match file.sop_instance_uid.as_deref() {
-                None => Taken::Unreadable("no SOP Instance UID".into()),
+                None => Taken::Unreadable(Refusal::new(Cause::NotAnImage, "no SOP Instance UID")),
                 Some(uid) => match self.outbox.put(uid, &file.bytes) {
                     Ok(fresh) => {
                         self.ledger
@@ -209,15 +215,19 @@ impl Gateway {
                 },
             },
             Ok(Outcome::Quarantined(why)) => Taken::Quarantined(why),
-            Err(e) => Taken::Unreadable(e.to_string()),
+            Err(e) => Taken::Unreadable(e.refusal()),
         };
         match &taken {
             Taken::Quarantined(why) => {
-                self.ledger
-                    .record(Event::Quarantined, 1, bytes.len() as u64, Some(why));
+                self.ledger.record(
+                    Event::Quarantined,
+                    1,
+                    bytes.len() as u64,
+                    Some(&why.explained()),
+                );
             }
             Taken::Unreadable(why) => {
-                let why = format!("unreadable: {why}");
+                let why = format!("unreadable: {}", why.explained());
                 self.ledger
                     .record(Event::Quarantined, 1, bytes.len() as u64, Some(&why));
             }
@@ -433,7 +443,7 @@ impl Sink for GatewaySink {
             let work = move || {
                 let taken = gateway.take(&file);
                 if let Taken::Quarantined(why) | Taken::Unreadable(why) = &taken {
-                    gateway.keep_quarantined(&label, &file, why);
+                    gateway.keep_quarantined(&label, &file, &why.explained());
                 }
                 taken
             };
@@ -450,8 +460,8 @@ impl Sink for GatewaySink {
             };
             match taken {
                 Taken::Queued { .. } => Verdict::Taken,
-                Taken::Quarantined(why) => Verdict::Quarantined(why),
-                Taken::Unreadable(why) => Verdict::Unreadable(why),
+                Taken::Quarantined(why) => Verdict::Quarantined(why.detail),
+                Taken::Unreadable(why) => Verdict::Unreadable(why.detail),
                 Taken::Failed(why) => Verdict::Failed(why),
             }
         })

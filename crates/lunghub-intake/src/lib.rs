@@ -26,7 +26,9 @@ pub use lunghub_sources::{self as sources, unpack};
 use std::collections::{BTreeMap, HashSet};
 use std::fs;
 
-use lunghub_deid::{DeidentifiedFile, Kind, Outcome as DeidOutcome, SiteDeidentifiers};
+use lunghub_deid::{
+    Cause, DeidentifiedFile, Kind, Outcome as DeidOutcome, Refusal, SiteDeidentifiers,
+};
 use lunghub_domain::{Finding, Modality, ReviewState, View};
 use lunghub_imaging::{Decoded, PerceptualHash};
 use lunghub_store::{Blobs, Catalog, InsertOutcome, NewItem, StoreError};
@@ -61,6 +63,27 @@ pub enum IntakeError {
     Blank(String),
 }
 
+fn cannot_store(e: &StoreError) -> FileOutcome {
+    FileOutcome::Unreadable(Refusal::new(
+        Cause::ServerSide,
+        format!("cannot store: {e}"),
+    ))
+}
+
+/// What a sender is told about a clip the server could not re-encode.
+fn clip_refusal(e: &lunghub_clips::ClipError) -> Refusal {
+    use lunghub_clips::ClipError as E;
+    let cause = match e {
+        E::TooLarge { .. }
+        | E::TooLong { .. }
+        | E::Dimensions { .. }
+        | E::OutputTooLarge { .. } => Cause::TooLarge,
+        E::NotAClip(_) | E::Ffmpeg { .. } | E::Timeout => Cause::Damaged,
+        E::MissingTool { .. } | E::Io(_) => Cause::ServerSide,
+    };
+    Refusal::new(cause, e.to_string())
+}
+
 /// The perceptual hashes of everything catalogued, for near-duplicate search.
 async fn known_hashes(catalog: &Catalog) -> Result<Vec<KnownHash>, IntakeError> {
     Ok(catalog
@@ -92,8 +115,10 @@ pub enum FileOutcome {
         item: String,
         twin: String,
     },
-    Quarantined(String),
-    Unreadable(String),
+    /// Read, but not taken: identity may be in it, or it is not something to catalog.
+    Quarantined(Refusal),
+    /// Not read at all.
+    Unreadable(Refusal),
 }
 
 impl FileOutcome {
@@ -351,13 +376,17 @@ impl Intake {
             .map(|m| m.len() > limit)
             .unwrap_or(false)
         {
-            return Prepared::Done(FileOutcome::Unreadable(format!(
-                "file is larger than the {limit}-byte limit"
+            return Prepared::Done(FileOutcome::Unreadable(Refusal::new(
+                Cause::TooLarge,
+                format!("file is larger than the {limit}-byte limit"),
             )));
         }
         match fs::read(&source.path) {
             Ok(bytes) => self.prepare_bytes(origin, bytes, &source.metadata),
-            Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot read: {e}"))),
+            Err(e) => Prepared::Done(FileOutcome::Unreadable(Refusal::new(
+                Cause::ServerSide,
+                format!("cannot read: {e}"),
+            ))),
         }
     }
 
@@ -379,8 +408,9 @@ impl Intake {
     fn screen(&self, origin: &Origin, bytes: &[u8]) -> Screened {
         let limit = self.deid.limits().max_bytes;
         if bytes.len() as u64 > limit {
-            return Screened::Refused(FileOutcome::Unreadable(format!(
-                "file is larger than the {limit}-byte limit"
+            return Screened::Refused(FileOutcome::Unreadable(Refusal::new(
+                Cause::TooLarge,
+                format!("file is larger than the {limit}-byte limit"),
             )));
         }
         if lunghub_clips::sniff(bytes).is_some() {
@@ -389,7 +419,7 @@ impl Intake {
         match self.deid.for_site(&origin.site_id).deidentify(bytes) {
             Ok(DeidOutcome::Written(f)) => Screened::File(f),
             Ok(DeidOutcome::Quarantined(why)) => Screened::Refused(FileOutcome::Quarantined(why)),
-            Err(e) => Screened::Refused(FileOutcome::Unreadable(e.to_string())),
+            Err(e) => Screened::Refused(FileOutcome::Unreadable(e.refusal())),
         }
     }
 
@@ -401,7 +431,7 @@ impl Intake {
     ) -> Prepared {
         match self.store(origin, file, metadata) {
             Ok(p) => p,
-            Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot store: {e}"))),
+            Err(e) => Prepared::Done(cannot_store(&e)),
         }
     }
 
@@ -444,11 +474,11 @@ impl Intake {
     fn prepare_clip(&self, origin: &Origin, bytes: &[u8], meta: &Metadata) -> Prepared {
         let clip = match lunghub_clips::read_clip(bytes, &lunghub_clips::ClipLimits::default()) {
             Ok(c) => c,
-            Err(e) => return Prepared::Done(FileOutcome::Unreadable(e.to_string())),
+            Err(e) => return Prepared::Done(FileOutcome::Unreadable(clip_refusal(&e))),
         };
         match self.store_clip(origin, clip, meta) {
             Ok(p) => p,
-            Err(e) => Prepared::Done(FileOutcome::Unreadable(format!("cannot store: {e}"))),
+            Err(e) => Prepared::Done(cannot_store(&e)),
         }
     }
 

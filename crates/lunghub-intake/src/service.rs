@@ -687,7 +687,11 @@ mod tests {
             .await
             .expect("accept");
         assert!(
-            matches!(refused, Acceptance::Done(FileOutcome::Unreadable(_))),
+            matches!(
+                &refused,
+                Acceptance::Done(FileOutcome::Unreadable(r))
+                    if r.cause == lunghub_deid::Cause::UnknownFormat
+            ),
             "{refused:?}"
         );
         settled(&service).await;

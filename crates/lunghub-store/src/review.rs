@@ -45,6 +45,8 @@ pub struct UploadFile {
     pub outcome: String,
     pub item_id: Option<String>,
     pub detail: String,
+    /// Why it was refused (`lunghub_deid::Cause::as_str`); empty when it was taken.
+    pub cause: String,
 }
 
 /// Why an item waits in the review queue. One item can have several reasons.
@@ -287,7 +289,7 @@ impl Catalog {
 
     pub async fn upload_files(&self, upload_id: &str) -> Result<Vec<UploadFile>, StoreError> {
         sqlx::query(
-            "SELECT name, bytes, outcome, item_id, detail FROM upload_files WHERE upload_id = $1 ORDER BY name",
+            "SELECT name, bytes, outcome, item_id, detail, cause FROM upload_files WHERE upload_id = $1 ORDER BY name",
         )
         .bind(upload_id)
         .fetch_all(&self.pool)
@@ -300,6 +302,7 @@ impl Catalog {
                 outcome: r.try_get("outcome")?,
                 item_id: r.try_get("item_id")?,
                 detail: r.try_get("detail")?,
+                cause: r.try_get("cause")?,
             })
         })
         .collect()
@@ -343,10 +346,10 @@ impl Catalog {
         file: &UploadFile,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO upload_files (upload_id, name, bytes, outcome, item_id, detail, at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (upload_id, name) DO UPDATE SET \
+            "INSERT INTO upload_files (upload_id, name, bytes, outcome, item_id, detail, cause, at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (upload_id, name) DO UPDATE SET \
              bytes = excluded.bytes, outcome = excluded.outcome, item_id = excluded.item_id, \
-             detail = excluded.detail, at = excluded.at",
+             detail = excluded.detail, cause = excluded.cause, at = excluded.at",
         )
         .bind(upload_id)
         .bind(&file.tag)
@@ -354,6 +357,7 @@ impl Catalog {
         .bind(&file.outcome)
         .bind(&file.item_id)
         .bind(&file.detail)
+        .bind(&file.cause)
         .bind(now_ns())
         .execute(&self.pool)
         .await?;

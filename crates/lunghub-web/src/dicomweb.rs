@@ -606,7 +606,7 @@ async fn store_part(
             uids: stored_uids(&app, item).await.unwrap_or(uids),
         },
         Ok(FileOutcome::Quarantined(why)) => {
-            alert_gateway_site(&app, &site, &why).await;
+            alert_gateway_site(&app, &site, &why.detail).await;
             Part::failed(
                 uids,
                 reason::QUARANTINED,

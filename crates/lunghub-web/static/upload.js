@@ -84,11 +84,33 @@
     return tr;
   }
 
-  function show(tr, outcome, detail) {
+  // A refused file's line carries `plain` and `next_step` (what happened and what to do, as
+  // the server's Cause says them); the technical detail goes below, folded.
+  function show(tr, outcome, detail, explained) {
     const cell = tr.children[3];
     cell.className = "outcome " + outcome;
     cell.dataset.outcome = outcome;
-    cell.textContent = detail ? `${outcome}: ${detail}` : outcome;
+    if (explained && explained.plain) {
+      cell.replaceChildren(outcome);
+      const plain = document.createElement("p");
+      plain.className = "plain";
+      plain.textContent = explained.plain;
+      const next = document.createElement("p");
+      next.className = "next-step";
+      next.textContent = explained.next_step || "";
+      cell.append(plain, next);
+      if (detail) {
+        const folded = document.createElement("details");
+        const summary = document.createElement("summary");
+        summary.textContent = "Technical detail";
+        const code = document.createElement("code");
+        code.textContent = detail;
+        folded.append(summary, code);
+        cell.append(folded);
+      }
+    } else {
+      cell.textContent = detail ? `${outcome}: ${detail}` : outcome;
+    }
     tally();
   }
 
@@ -189,7 +211,7 @@
         show(tr, earlier.outcome, "already in this batch");
         skipped++;
       } else if (e.file.size > limit) {
-        show(tr, "refused", `larger than ${Math.floor(limit / 1048576)} MiB`);
+        show(tr, "refused", `larger than ${humanSize(limit)}`);
       } else {
         show(tr, "waiting", "");
         queue.push({ ...e, tr });
@@ -212,7 +234,7 @@
             const tr = line.name === next.name ? next.tr : row(line.name, line.bytes, line.tag);
             if (line.tag) tr.dataset.tag = line.tag;
             tr.querySelector("progress").value = 1;
-            show(tr, line.outcome, describe(line));
+            show(tr, line.outcome, describe(line), line);
           }
         } catch (err) {
           failed++;

@@ -85,6 +85,14 @@ fn zip_of(entries: &[(&str, &[u8])]) -> Vec<u8> {
     out.into_inner()
 }
 
+/// Text as maud writes it into a page.
+fn maud_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
 fn item_state(body: &str) -> String {
     let at = body.find("id=\"state\">").expect("state shown") + 11;
     body[at..at + body[at..].find('<').expect("end")].to_owned()
@@ -208,7 +216,34 @@ async fn exercise(db: Option<&str>) {
     // A file that is no image, and an empty name, are refused in words.
     let out = put(&a, &batch, "garbage.dcm", b"DICM but not really".to_vec()).await;
     assert_eq!(out[0]["outcome"], "unreadable", "{out:?}");
+    // It claims to be DICOM and breaks at its first element: damaged, not unknown.
+    assert_eq!(out[0]["cause"], "damaged", "{out:?}");
     assert!(!out[0]["detail"].as_str().expect("detail").is_empty());
+    let plain = out[0]["plain"].as_str().expect("plain");
+    assert!(plain.contains("damaged"), "{out:?}");
+    assert!(!out[0]["next_step"].as_str().expect("next step").is_empty());
+    // A real ultrasound without BurnedInAnnotation: quarantined, and told so plainly, with
+    // what to do and the engineer's detail below.
+    let us = std::fs::read(shared_data("dicom-conformance/pydicom-data/OBXXXX1A.dcm")).expect("us");
+    let out = put(&a, &batch, "echo.dcm", us).await;
+    assert_eq!(out[0]["outcome"], "quarantined", "{out:?}");
+    assert_eq!(out[0]["cause"], "burned-in-text", "{out:?}");
+    let plain = out[0]["plain"].as_str().expect("plain");
+    let detail = out[0]["detail"].as_str().expect("detail");
+    assert!(plain.contains("written into the picture"), "{plain}");
+    assert!(!plain.contains("BurnedInAnnotation") && detail.contains("BurnedInAnnotation"));
+    let page = a.get(&format!("/upload/batches/{batch}")).await;
+    for shown in [
+        plain,
+        out[0]["next_step"].as_str().expect("next"),
+        "Technical detail",
+    ] {
+        assert!(
+            page.body.contains(&maud_escaped(shown)),
+            "{shown} in {}",
+            page.body
+        );
+    }
     let r = a
         .put_file(
             &format!("/upload/batches/{batch}/files"),

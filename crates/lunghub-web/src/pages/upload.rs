@@ -21,6 +21,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::{get, post};
+use lunghub_deid::{Cause, Refusal};
 use lunghub_domain::Finding;
 use lunghub_domain::access::Action;
 use lunghub_intake::{ArchiveLimits, Arrival, FileOutcome, Metadata, Origin, read_metadata_csv};
@@ -381,10 +382,19 @@ fn file_row(f: &UploadFile) -> Markup {
             td { code.file-tag title="The file's name is not kept here; this browser shows it if it sent the file" { (f.tag) } }
             td.num { (stored_size(f.bytes)) }
             td { progress max="1" value="1" {} }
-            td class=(format!("outcome {}", f.outcome)) {
+            td class=(format!("outcome {}", f.outcome)) data-outcome=(f.outcome) {
                 (f.outcome)
                 @if let Some(item) = &f.item_id { " " code { (&item[..12.min(item.len())]) } }
-                @if !f.detail.is_empty() { ": " (f.detail) }
+                @match Cause::parse(&f.cause) {
+                    Some(cause) => {
+                        p.plain { (cause.plain()) }
+                        p.next-step { (cause.next_step()) }
+                        @if !f.detail.is_empty() {
+                            details { summary { "Technical detail" } code { (f.detail) } }
+                        }
+                    }
+                    None => { @if !f.detail.is_empty() { ": " (f.detail) } }
+                }
             }
         }
     }
@@ -406,6 +416,22 @@ struct NamedLine {
     name: String,
     #[serde(flatten)]
     line: UploadFile,
+    /// For a refused file: what happened and what to do, in words a hospital person reads
+    /// ([`Cause::plain`], [`Cause::next_step`]); the detail stays for engineers.
+    plain: Option<&'static str>,
+    next_step: Option<&'static str>,
+}
+
+impl NamedLine {
+    fn new(name: String, line: UploadFile) -> NamedLine {
+        let cause = Cause::parse(&line.cause);
+        NamedLine {
+            name,
+            plain: cause.map(Cause::plain),
+            next_step: cause.map(Cause::next_step),
+            line,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -439,7 +465,7 @@ async fn recorded(
             .into_iter()
             .filter_map(|name| {
                 let line = lines.get(&tag_of(&app, &clean_name(&name)))?.clone();
-                Some(NamedLine { name, line })
+                Some(NamedLine::new(name, line))
             })
             .collect(),
     ))
@@ -532,19 +558,49 @@ async fn record(
     upload: &Upload,
     name: String,
     bytes: i64,
-    outcome: &str,
-    item_id: Option<String>,
-    detail: String,
+    said: Said,
 ) -> Result<NamedLine, WebError> {
     let line = UploadFile {
         tag: tag_of(app, &name),
         bytes,
-        outcome: outcome.into(),
-        item_id,
-        detail,
+        outcome: said.outcome.into(),
+        item_id: said.item_id,
+        detail: said.detail,
+        cause: said
+            .cause
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default(),
     };
     app.catalog.record_upload_file(&upload.id, &line).await?;
-    Ok(NamedLine { name, line })
+    Ok(NamedLine::new(name, line))
+}
+
+/// What one line of the batch says about a file.
+struct Said {
+    outcome: &'static str,
+    item_id: Option<String>,
+    detail: String,
+    cause: Option<Cause>,
+}
+
+impl Said {
+    fn note(outcome: &'static str, detail: String) -> Said {
+        Said {
+            outcome,
+            item_id: None,
+            detail,
+            cause: None,
+        }
+    }
+
+    fn refused(outcome: &'static str, why: Refusal) -> Said {
+        Said {
+            outcome,
+            item_id: None,
+            detail: why.detail,
+            cause: Some(why.cause),
+        }
+    }
 }
 
 /// Takes one received file in: a CSV becomes the batch's sidecar, a zip is unpacked and
@@ -563,7 +619,7 @@ async fn take_file(
     // Asked again per file: a stage moved back since the batch was made closes it too.
     if let Admission::Closed(why) = app.catalog.admission(&upload.site_id).await? {
         return Ok(vec![
-            record(app, upload, name, size, "refused", None, why).await?,
+            record(app, upload, name, size, Said::note("refused", why)).await?,
         ]);
     }
     if name.to_ascii_lowercase().ends_with(".csv") {
@@ -576,9 +632,12 @@ async fn take_file(
                     .map_err(|e| WebError::Internal(format!("cannot encode the batch: {e}")))?;
                 app.catalog.set_upload_fields(&upload.id, &json).await?;
                 let detail = format!("labels for {n} files");
-                record(app, upload, name, size, "sidecar", None, detail).await?
+                record(app, upload, name, size, Said::note("sidecar", detail)).await?
             }
-            Err(why) => record(app, upload, name, size, "unreadable", None, why).await?,
+            Err(why) => {
+                let why = Refusal::new(Cause::BadLabels, why);
+                record(app, upload, name, size, Said::refused("unreadable", why)).await?
+            }
         };
         return Ok(vec![line]);
     }
@@ -599,8 +658,9 @@ async fn take_file(
     let unzipped = match unzip(app, &name, bytes).await {
         Ok(u) => u,
         Err(why) => {
+            let why = Refusal::new(Cause::ServerSide, why);
             return Ok(vec![
-                record(app, upload, name, size, "unreadable", None, why).await?,
+                record(app, upload, name, size, Said::refused("unreadable", why)).await?,
             ]);
         }
     };
@@ -611,15 +671,25 @@ async fn take_file(
                 upload,
                 entry.clone(),
                 0,
-                "unreadable",
-                None,
-                why.clone(),
+                Said::refused(
+                    "unreadable",
+                    Refusal::new(Cause::UnsafeArchiveEntry, why.clone()),
+                ),
             )
             .await?,
         );
     }
     let detail = format!("{} entries", unzipped.entries.len());
-    recorded.push(record(app, upload, name.clone(), size, "unpacked", None, detail).await?);
+    recorded.push(
+        record(
+            app,
+            upload,
+            name.clone(),
+            size,
+            Said::note("unpacked", detail),
+        )
+        .await?,
+    );
     for (entry, path) in &unzipped.entries {
         let read = tokio::fs::read(path).await;
         // Each entry goes as soon as it is read: only the scratch folder holds originals.
@@ -627,8 +697,15 @@ async fn take_file(
         let line = match read {
             Ok(bytes) => intake_one(app, upload, &fields, entry.clone(), bytes).await?,
             Err(e) => {
-                let why = format!("cannot read: {e}");
-                record(app, upload, entry.clone(), 0, "unreadable", None, why).await?
+                let why = Refusal::new(Cause::ServerSide, format!("cannot read: {e}"));
+                record(
+                    app,
+                    upload,
+                    entry.clone(),
+                    0,
+                    Said::refused("unreadable", why),
+                )
+                .await?
             }
         };
         recorded.push(line);
@@ -659,17 +736,19 @@ async fn intake_one(
         })
         .await
         .map_err(|e| WebError::Internal(format!("intake failed: {e}")))?;
-    let (item_id, detail) = match &outcome {
-        FileOutcome::New { item } | FileOutcome::Duplicate { item } => {
-            (Some(item.clone()), String::new())
-        }
-        FileOutcome::NearDuplicate { item, twin } => (
-            Some(item.clone()),
-            format!("looks like {}", &twin[..12.min(twin.len())]),
-        ),
-        FileOutcome::Quarantined(why) | FileOutcome::Unreadable(why) => (None, why.clone()),
+    let label = outcome.label();
+    let said = match outcome {
+        FileOutcome::New { item } | FileOutcome::Duplicate { item } => Said {
+            item_id: Some(item),
+            ..Said::note(label, String::new())
+        },
+        FileOutcome::NearDuplicate { item, twin } => Said {
+            item_id: Some(item),
+            ..Said::note(label, format!("looks like {}", &twin[..12.min(twin.len())]))
+        },
+        FileOutcome::Quarantined(why) | FileOutcome::Unreadable(why) => Said::refused(label, why),
     };
-    record(app, upload, name, size, outcome.label(), item_id, detail).await
+    record(app, upload, name, size, said).await
 }
 
 /// The lock each site's archives unpack under (see [`take_file`]).

@@ -211,7 +211,7 @@ fn process_one(
             };
             Ok(row("written", file.file_name, detail))
         }
-        Ok(Outcome::Quarantined(reason)) => Ok(row("quarantined", String::new(), reason)),
+        Ok(Outcome::Quarantined(reason)) => Ok(row("quarantined", String::new(), reason.detail)),
         Err(e) => Ok(row("unreadable", String::new(), e.to_string())),
     }
 }

@@ -152,7 +152,7 @@ async fn send(
             Taken::Queued { .. } => {}
             Taken::Quarantined(why) | Taken::Unreadable(why) => {
                 refused += 1;
-                queued.suspend(|| eprintln!("not sent: {}: {why}", source.label));
+                queued.suspend(|| eprintln!("not sent: {}: {}", source.label, why.explained()));
             }
             Taken::Failed(e) => bail!("cannot queue {}: {e}", source.label),
         }

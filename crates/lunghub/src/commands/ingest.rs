@@ -87,8 +87,13 @@ async fn ingest(args: IngestArgs) -> Result<ExitCode> {
 
     for (label, outcome) in &report.files {
         match outcome {
-            FileOutcome::Quarantined(why) => eprintln!("quarantined: {label}: {why}"),
-            FileOutcome::Unreadable(why) => eprintln!("unreadable: {label}: {why}"),
+            FileOutcome::Quarantined(why) | FileOutcome::Unreadable(why) => eprintln!(
+                "{}: {label}: {} {}\n    detail: {}",
+                outcome.label(),
+                why.cause.plain(),
+                why.cause.next_step(),
+                why.detail
+            ),
             _ => {}
         }
     }
