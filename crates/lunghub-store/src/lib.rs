@@ -27,6 +27,7 @@
 mod blobs;
 mod catalog;
 pub mod challenges;
+pub mod consent;
 pub mod mail;
 pub mod news;
 pub mod platform;

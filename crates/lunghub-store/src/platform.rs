@@ -29,9 +29,14 @@ pub struct Account {
     pub signup_role: Option<String>,
     /// JSON object of the sign-up answers.
     pub profile: String,
+    /// Asked to be listed as a partner or contributor …
     pub listed: bool,
+    /// … and the admin approved it: only then is it public.
+    pub listing_approved: bool,
     pub confirmed: bool,
     pub created_at: i64,
+    /// A tombstone (`consent::delete_account`).
+    pub deleted: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -122,8 +127,12 @@ fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
         signup_role: row.try_get("signup_role")?,
         profile: row.try_get("profile")?,
         listed: row.try_get::<i64, _>("listed")? != 0,
+        listing_approved: row
+            .try_get::<Option<i64>, _>("listing_approved_at")?
+            .is_some(),
         confirmed: row.try_get::<Option<i64>, _>("confirmed_at")?.is_some(),
         created_at: row.try_get("created_at")?,
+        deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
     })
 }
 
@@ -161,7 +170,7 @@ fn document(row: &AnyRow) -> Result<Document, sqlx::Error> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, email, name, password_hash, role, site_id, signup_role, profile, listed, confirmed_at, created_at";
+const ACCOUNT_COLUMNS: &str = "id, email, name, password_hash, role, site_id, signup_role, profile, listed, listing_approved_at, confirmed_at, created_at, deleted_at";
 const INSTITUTE_COLUMNS: &str = "id, name, location, requested_data, contacts, notes, stage, ethics_required, created_at, updated_at";
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -293,13 +302,59 @@ impl Platform {
         Ok(())
     }
 
-    /// Confirmed accounts that agreed to be listed, oldest first.
+    /// Confirmed accounts that agreed to be listed and whose listing the admin approved,
+    /// oldest first: what the public partners page shows.
     pub async fn listed_accounts(&self) -> Result<Vec<Account>, StoreError> {
         let q = format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE listed = 1 AND confirmed_at IS NOT NULL ORDER BY created_at"
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE listed = 1 AND listing_approved_at IS NOT NULL \
+             AND confirmed_at IS NOT NULL AND deleted_at IS NULL ORDER BY created_at"
         );
         let rows = sqlx::query(&q).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(account).collect::<Result<_, _>>()?)
+    }
+
+    /// Confirmed accounts that asked to be listed and wait for the admin.
+    pub async fn pending_listings(&self) -> Result<Vec<Account>, StoreError> {
+        let q = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE listed = 1 AND listing_approved_at IS NULL \
+             AND confirmed_at IS NOT NULL AND deleted_at IS NULL ORDER BY created_at"
+        );
+        let rows = sqlx::query(&q).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(account).collect::<Result<_, _>>()?)
+    }
+
+    /// The admin's decision on a listing: approved, it is public; declined, the account is
+    /// no longer asking to be listed (it may ask again from its account page).
+    pub async fn decide_listing(&self, account_id: &str, approve: bool) -> Result<(), StoreError> {
+        let done = if approve {
+            sqlx::query(
+                "UPDATE accounts SET listing_approved_at = $1 WHERE id = $2 AND listed = 1 AND deleted_at IS NULL",
+            )
+            .bind(now_ns())
+            .bind(account_id)
+        } else {
+            sqlx::query(
+                "UPDATE accounts SET listed = 0, listing_approved_at = NULL WHERE id = $1 AND deleted_at IS NULL",
+            )
+            .bind(account_id)
+        }
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound("listing"));
+        }
+        Ok(())
+    }
+
+    /// Asks to be listed again, after a withdrawal or a decline: the admin decides anew.
+    pub async fn ask_to_be_listed(&self, account_id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE accounts SET listed = 1, listing_approved_at = NULL WHERE id = $1 AND deleted_at IS NULL",
+        )
+        .bind(account_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     // ---- sessions and one-time tokens ----------------------------------------------

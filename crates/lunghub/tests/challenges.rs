@@ -474,4 +474,98 @@ async fn exercise(database_url: Option<&str>) {
         Some(3),
         "the baseline, Dana and Eve: {detail}"
     );
+
+    // Dana takes her data and deletes her account; her entries stay on the board under
+    // "deleted participant", and nothing of her can sign in or reach her again.
+    let r = dana.post("/tracks/medical-imaging/join", &[]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let tracks = dana.get("/tracks").await;
+    assert!(
+        tracks.body.contains("You are a member of this track."),
+        "{}",
+        tracks.body
+    );
+    let (status, kind, json) = dana.get_raw("/account/export").await;
+    assert_eq!((status, kind.as_str()), (200, "application/json"));
+    let mine: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
+    assert_eq!(mine["account"]["email"], "dana@example.org", "{mine}");
+    assert_eq!(
+        mine["submissions"].as_array().map(Vec::len),
+        Some(ids.len()),
+        "{mine}"
+    );
+    assert_eq!(mine["tracks"][0]["track"], "medical-imaging", "{mine}");
+    assert!(!mine["api_tokens"].as_array().expect("tokens").is_empty());
+    let text = String::from_utf8_lossy(&json);
+    assert!(
+        !text.contains(&token) && !text.contains("argon2"),
+        "no secret is exported"
+    );
+    assert!(
+        !mine["submissions"][0]
+            .as_object()
+            .expect("one")
+            .contains_key("private_scores")
+    );
+
+    let r = dana
+        .post(
+            "/account/delete",
+            &[("password", "wrong"), ("understood", "yes")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("The password is wrong."), "{}", r.body);
+    let r = dana
+        .post(
+            "/account/delete",
+            &[
+                ("password", common::accounts::PASSWORD),
+                ("understood", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.location.as_deref()),
+        (303, Some("/account/deleted")),
+        "{}",
+        r.body
+    );
+    let page = anonymous.get(&format!("/challenges/{ID}")).await;
+    assert!(!page.body.contains("Dana Scientist"), "{}", page.body);
+    assert!(
+        page.body.contains(lunghub_store::consent::DELETED_NAME),
+        "{}",
+        page.body
+    );
+    let detail = anonymous.get(&format!("/api/challenges/{ID}")).await.json();
+    assert_eq!(
+        detail["private_leaderboard"].as_array().map(Vec::len),
+        Some(3),
+        "{detail}"
+    );
+    let r = dana.get("/account").await;
+    assert_eq!(r.status, 303, "the session is gone: {}", r.body);
+    let r = http
+        .post(&api)
+        .bearer_auth(&token)
+        .body(good.clone())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(r.status().as_u16(), 401, "the API token is gone");
+    let again = server.client();
+    again.get("/signin").await;
+    let r = again
+        .post(
+            "/signin",
+            &[
+                ("email", "dana@example.org"),
+                ("password", common::accounts::PASSWORD),
+            ],
+        )
+        .await;
+    assert_ne!(r.status, 303, "{}", r.body);
+    let tracks = eve.get("/tracks").await;
+    assert!(!tracks.body.contains("Dana Scientist"));
 }

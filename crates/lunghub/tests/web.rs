@@ -783,8 +783,8 @@ async fn exercise(server: Server) {
             .contains("Coordinator: <strong>Ada Lovelace</strong>")
     );
 
-    // Partners: listed with consent only.
-    sign_up(
+    // Partners: listed with consent, and once the admin approves; withdrawn at will.
+    let tess = sign_up(
         &server,
         "technology-company",
         "Tess",
@@ -797,11 +797,28 @@ async fn exercise(server: Server) {
     )
     .await;
     let partners = anonymous.get("/partners").await.body;
+    assert!(!partners.contains("Imaging Compute Ltd"), "not before approval");
+    let waiting = admin.get("/admin/accounts").await.body;
+    let at = waiting.find("/admin/listings/").expect("a listing waits") + 16;
+    let tess_id = waiting[at..at + 32].to_owned();
+    assert!(waiting.contains("GPU hours"), "the admin sees what is offered");
+    let r = admin
+        .post(&format!("/admin/listings/{tess_id}"), &[("decision", "approve")])
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let partners = anonymous.get("/partners").await.body;
     assert!(partners.contains("Imaging Compute Ltd"));
+    let mine = tess.get("/account").await.body;
+    assert!(mine.contains("Withdraw my listing"), "{mine}");
     assert!(
         !partners.contains("Ada Lovelace"),
         "Ada did not agree to be listed"
     );
+
+    let r = tess.post("/account/listing", &[("listing", "withdraw")]).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(!anonymous.get("/partners").await.body.contains("Imaging Compute Ltd"));
+    assert!(tess.get("/account").await.body.contains("Ask to be listed"));
 
     // The outbox is for the admin only.
     assert!(

@@ -1,5 +1,7 @@
 //! Signing in and out, the admin's one-time first sign-in, password reset through the
-//! outbox, and the account page.
+//! outbox, and the account page, where a person also sees and takes their own data: the
+//! tracks they are in, their partner listing, a download of everything lunghub keeps
+//! about them, and deleting the account (`lunghub_store::consent`).
 
 use std::net::SocketAddr;
 
@@ -15,7 +17,7 @@ use serde::Deserialize;
 
 use super::{see_other, with_status};
 use crate::form::{FormFields, Problems};
-use crate::layout::{csrf, page, problems};
+use crate::layout::{csrf, date, page, problems};
 use crate::{Shared, Viewer, WebError, auth, now_ns};
 
 pub fn routes() -> Router<Shared> {
@@ -27,6 +29,10 @@ pub fn routes() -> Router<Shared> {
         .route("/reset/{token}", get(reset_form).post(reset))
         .route("/account", get(account))
         .route("/account/password", post(change_password))
+        .route("/account/export", get(export))
+        .route("/account/listing", post(listing))
+        .route("/account/delete", post(delete))
+        .route("/account/deleted", get(deleted))
 }
 
 #[derive(Deserialize, Default)]
@@ -330,15 +336,34 @@ async fn reset(
     Ok(page(&viewer, "Password changed", body).into_response())
 }
 
-fn account_page(
+/// Which notice the account page opens with, after a form sent it back there.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Notice {
+    None,
+    PasswordChanged,
+    ListingAsked,
+    ListingWithdrawn,
+}
+
+async fn account_page(
+    app: &Shared,
     viewer: &Viewer,
     list: &[String],
-    done: bool,
+    delete_problems: &[String],
+    notice: Notice,
 ) -> Result<axum::response::Html<String>, WebError> {
     let a = viewer
         .account
         .as_ref()
         .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let tracks = app.platform.tracks().await?;
+    let mine = app.platform.tracks_of(&a.id).await?;
+    let track_name = |id: &str| {
+        tracks
+            .iter()
+            .find(|t| t.id == id)
+            .map_or(id.to_owned(), |t| t.name.clone())
+    };
     let role = AccountRole::parse(&a.role).map_or(a.role.as_str(), |r| r.label());
     let signed_up_as = a
         .signup_role
@@ -353,7 +378,12 @@ fn account_page(
             @if viewer.may(Action::SubmitPredictions) { p { a href="/account/tokens" { "API tokens" } " for " code { "lunghub submit" } " and scripts · " a href="/challenges" { "Challenges" } } }
         }
         @if a.password_hash.is_none() { p.notice.warn { "Your account has no password yet. Choose one now: the link you used works only once." } }
-        @if done { p.notice { "Your password is changed." } }
+        @match notice {
+            Notice::PasswordChanged => p.notice { "Your password is changed." },
+            Notice::ListingAsked => p.notice { "Thank you. Your listing appears on the partners page once the admin approves it." },
+            Notice::ListingWithdrawn => p.notice { "You are no longer listed on the partners page." },
+            Notice::None => {},
+        }
         h2 { "Change your password" }
         (problems(list))
         form.stacked method="post" action="/account/password" {
@@ -368,8 +398,147 @@ fn account_page(
             input type="password" id="password2" name="password2" required minlength="10" autocomplete="new-password";
             button.primary type="submit" { "Change password" }
         }
+        h2 #tracks { "Your tracks" }
+        @if mine.is_empty() { p.muted { "You have not joined a track. " a href="/tracks" { "See the tracks" } } }
+        ul {
+            @for t in &mine {
+                li {
+                    (track_name(&t.track))
+                    span.muted { @if t.kind == "member" { " · member since " } @else { " · offered to coordinate on " } (date(t.at)) }
+                    " "
+                    form.inline method="post" action=(format!("/tracks/{}/leave", t.track)) {
+                        (csrf(viewer))
+                        input type="hidden" name="back" value="/account#tracks";
+                        button.secondary type="submit" { "Leave" }
+                    }
+                }
+            }
+        }
+        h2 #listing { "Partners page" }
+        form.inline method="post" action="/account/listing" {
+            (csrf(viewer))
+            @if a.listed && a.listing_approved {
+                p { "You are listed on the " a href="/partners" { "partners page" } ". " }
+                button.secondary type="submit" name="listing" value="withdraw" { "Withdraw my listing" }
+            } @else if a.listed {
+                p { "You asked to be listed on the partners page: the admin has not approved it yet." }
+                button.secondary type="submit" name="listing" value="withdraw" { "Withdraw my request" }
+            } @else {
+                p { "You are not listed on the " a href="/partners" { "partners page" } "." }
+                button.secondary type="submit" name="listing" value="ask" { "Ask to be listed" }
+            }
+        }
+        h2 #data { "Your data" }
+        p { "Everything lunghub keeps about your account, in one JSON file: your details, sessions, tokens (never the tokens themselves), tracks, subscription, submissions, reviews and the mail sent to you." }
+        p { a.button.secondary href="/account/export" download="lunghub-account.json" { "Download your data" } }
+        h2 #delete { "Delete your account" }
+        p { "Your name, email address, password, sessions, tokens, subscription and track memberships are deleted for good. Your challenge submissions stay on the leaderboards, and your reviews in the images' history, under \"" (lunghub_store::consent::DELETED_NAME) "\"." }
+        (problems(delete_problems))
+        form.stacked method="post" action="/account/delete" {
+            (csrf(viewer))
+            @if a.password_hash.is_some() {
+                label for="delete-password" { "Your password" }
+                input type="password" id="delete-password" name="password" required autocomplete="current-password";
+            }
+            label.check { input type="checkbox" name="understood" value="yes" required; " I understand that this cannot be undone" }
+            button.danger type="submit" { "Delete my account" }
+        }
     };
     Ok(page(viewer, "Your account", body))
+}
+
+/// Everything lunghub keeps about the signed-in account, as a download.
+async fn export(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
+    let a = viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let data = app
+        .platform
+        .export_account(&a.id)
+        .await?
+        .ok_or(WebError::NotFound)?;
+    let json = serde_json::to_vec_pretty(&data)
+        .map_err(|e| WebError::Internal(format!("cannot encode the export: {e}")))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"lunghub-account.json\"",
+            ),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        json,
+    )
+        .into_response())
+}
+
+async fn listing(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let a = viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    match fields.get("listing") {
+        "withdraw" => {
+            app.platform.withdraw_listing(&a.id).await?;
+            Ok(see_other("/account?done=listing-withdrawn#listing"))
+        }
+        "ask" => {
+            app.platform.ask_to_be_listed(&a.id).await?;
+            Ok(see_other("/account?done=listing-asked#listing"))
+        }
+        _ => Err(WebError::BadRequest(
+            "Choose to withdraw or to ask to be listed.".into(),
+        )),
+    }
+}
+
+async fn delete(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let a = viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let mut p = Problems::default();
+    if let Some(hash) = &a.password_hash
+        && !auth::verify_password(fields.get("password"), hash)
+    {
+        p.add("The password is wrong.");
+    }
+    if fields.get("understood") != "yes" {
+        p.add("Tick the box to say you understand that deleting cannot be undone.");
+    }
+    if a.role == AccountRole::Admin.key() && app.platform.admin_count().await? <= 1 {
+        p.add("You are the only admin: give the admin role to someone else first.");
+    }
+    if !p.is_empty() {
+        let page = account_page(&app, &viewer, &[], &p.0, Notice::None).await?;
+        return Ok(with_status(StatusCode::BAD_REQUEST, page));
+    }
+    app.platform.delete_account(&a.id).await?;
+    let mut response = see_other("/account/deleted");
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        auth::set_cookie(auth::SESSION_COOKIE, "", 0, false),
+    );
+    Ok(response)
+}
+
+async fn deleted(viewer: Viewer) -> Response {
+    let body = html! {
+        h1 { "Your account is deleted" }
+        p.notice { "Your details are gone from lunghub. Thank you for your help." }
+        p { a href="/" { "Home" } }
+    };
+    page(&viewer, "Account deleted", body).into_response()
 }
 
 #[derive(Deserialize, Default)]
@@ -377,8 +546,20 @@ struct Done {
     done: Option<String>,
 }
 
-async fn account(viewer: Viewer, Query(done): Query<Done>) -> Result<Response, WebError> {
-    Ok(account_page(&viewer, &[], done.done.is_some())?.into_response())
+async fn account(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Query(done): Query<Done>,
+) -> Result<Response, WebError> {
+    let notice = match done.done.as_deref() {
+        Some("listing-asked") => Notice::ListingAsked,
+        Some("listing-withdrawn") => Notice::ListingWithdrawn,
+        Some(_) => Notice::PasswordChanged,
+        None => Notice::None,
+    };
+    Ok(account_page(&app, &viewer, &[], &[], notice)
+        .await?
+        .into_response())
 }
 
 async fn change_password(
@@ -400,7 +581,7 @@ async fn change_password(
     if !p.is_empty() {
         return Ok(with_status(
             StatusCode::BAD_REQUEST,
-            account_page(&viewer, &p.0, false)?,
+            account_page(&app, &viewer, &p.0, &[], Notice::None).await?,
         ));
     }
     app.platform

@@ -1,5 +1,5 @@
-//! The admin's pages: roles (and an uploader's site), track coordinators, and the outbox
-//! of emails that were not sent by SMTP.
+//! The admin's pages: roles (and an uploader's site), partner listings waiting for
+//! approval, track coordinators, and the outbox of emails that were not sent by SMTP.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -19,6 +19,7 @@ pub fn routes() -> Router<Shared> {
     Router::new()
         .route("/admin/accounts", get(accounts))
         .route("/admin/accounts/{id}", post(set_role))
+        .route("/admin/listings/{id}", post(decide_listing))
         .route("/admin/tracks/{id}/coordinator", post(set_coordinator))
         .route("/admin/outbox", get(outbox))
         .route("/admin/outbox/{name}", get(message))
@@ -30,7 +31,15 @@ async fn accounts_page(
     status: StatusCode,
     list: &[String],
 ) -> Result<Response, WebError> {
-    let accounts = app.platform.accounts().await?;
+    // A deleted account is a tombstone kept for its leaderboard entries: nothing to manage.
+    let accounts: Vec<_> = app
+        .platform
+        .accounts()
+        .await?
+        .into_iter()
+        .filter(|a| !a.deleted)
+        .collect();
+    let pending = app.platform.pending_listings().await?;
     let tracks = app.platform.tracks().await?;
     // An uploader is bound to a hospital picked from this list, never to a typed name:
     // hospitals (institutes of the tracker) first, then the operator's collections.
@@ -49,6 +58,27 @@ async fn accounts_page(
     let body = html! {
         h1 { "Accounts" }
         (problems(list))
+        h2 #listings { "Partner listings waiting for approval" }
+        @if pending.is_empty() { p.muted { "None." } }
+        ul.listings {
+            @for a in &pending {
+                li {
+                    strong { (a.name) } " · " (a.email)
+                    @if let Some(r) = a.signup_role.as_deref().and_then(lunghub_domain::SignupRole::parse) { span.muted { " · " (r.label()) } }
+                    @let answers: serde_json::Value = serde_json::from_str(&a.profile).unwrap_or_default();
+                    @if let Some(o) = answers.as_object().filter(|o| !o.is_empty()) {
+                        p.meta { @for (i, (k, v)) in o.iter().enumerate() { @if i > 0 { " · " } (k) ": " (v.as_str().unwrap_or_default()) } }
+                    }
+                    form.inline method="post" action=(format!("/admin/listings/{}", a.id)) {
+                        (csrf(viewer))
+                        button.primary type="submit" name="decision" value="approve" { "List publicly" }
+                        " "
+                        button.secondary type="submit" name="decision" value="decline" { "Decline" }
+                    }
+                }
+            }
+        }
+        h2 { "Everyone" }
         div.table-wrap {
             table.responsive {
                 thead { tr { th { "Name" } th { "Email" } th { "Confirmed" } th { "Since" } th { "Role and site" } } }
@@ -102,6 +132,26 @@ async fn accounts_page(
         p { a href="/admin/outbox" { "Outbox" } }
     };
     Ok(with_status(status, page(viewer, "Accounts", body)))
+}
+
+/// Approves or declines one partner or contributor listing.
+async fn decide_listing(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    viewer.require(Action::ManageAccounts, "/admin/accounts")?;
+    let approve = match fields.get("decision") {
+        "approve" => true,
+        "decline" => false,
+        _ => {
+            let why = ["Choose to list or to decline.".to_owned()];
+            return accounts_page(&app, &viewer, StatusCode::BAD_REQUEST, &why).await;
+        }
+    };
+    app.platform.decide_listing(&id, approve).await?;
+    Ok(see_other("/admin/accounts#listings"))
 }
 
 async fn accounts(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {

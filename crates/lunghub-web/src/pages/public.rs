@@ -39,6 +39,7 @@ pub fn routes() -> Router<Shared> {
         )
         .route("/tracks", get(tracks))
         .route("/tracks/{id}/join", post(join_track))
+        .route("/tracks/{id}/leave", post(leave_track))
         .route("/tracks/{id}/coordinate", post(offer_to_coordinate))
 }
 
@@ -117,7 +118,7 @@ fn join_page(
             label for="password2" { "Password again" }
             input type="password" id="password2" name="password2" required minlength="10" autocomplete="new-password";
             label.check { input type="checkbox" name="listed" checked[fields.checked("listed")]; " List me publicly as a "
-                (if role.is_partner() { "partner" } else { "contributor" }) }
+                (if role.is_partner() { "partner" } else { "contributor" }) span.hint { " (after the admin approves it; you can withdraw it from your account page)" } }
             label.check { input type="checkbox" name="subscribe" checked[fields.checked("subscribe")]; " Send me updates by email" }
             button.primary type="submit" { "Sign up" }
         }
@@ -434,7 +435,7 @@ async fn partners(State(app): State<Shared>, viewer: Viewer) -> Result<Response,
     };
     let body = html! {
         h1 { "Partners and contributors" }
-        p.lead { "Listed here with their agreement." }
+        p.lead { "Listed here at their request, approved by the admin. Anyone listed can withdraw from their account page." }
         h2 { "Partners" }
         @if companies.is_empty() { p.muted { "No partner listed yet." } }
         div.cards { @for c in &companies { div.card { h3 { (profile(c, "company")) } p { (profile(c, "offer")) } } } }
@@ -447,12 +448,34 @@ async fn partners(State(app): State<Shared>, viewer: Viewer) -> Result<Response,
     Ok(page(&viewer, "Partners and contributors", body).into_response())
 }
 
-fn track_actions(viewer: &Viewer, track: &lunghub_store::platform::Track) -> Markup {
+fn track_actions(
+    viewer: &Viewer,
+    track: &lunghub_store::platform::Track,
+    mine: &[lunghub_store::consent::TrackRecord],
+) -> Markup {
+    let member = mine
+        .iter()
+        .any(|m| m.track == track.id && m.kind == "member");
+    let offered = mine
+        .iter()
+        .any(|m| m.track == track.id && m.kind == "coordinator-offer");
     html! {
         @if viewer.account.is_some() {
-            form.inline method="post" action=(format!("/tracks/{}/join", track.id)) { (csrf(viewer)) button.secondary type="submit" { "Join" } }
-            " "
-            @if track.coordinator.is_none() {
+            @if member || offered {
+                div.notice.member {
+                    @if member { "You are a member of this track." } @else { "You offered to coordinate this track." }
+                    " "
+                    form.inline method="post" action=(format!("/tracks/{}/leave", track.id)) {
+                        (csrf(viewer))
+                        button.secondary type="submit" { "Leave" }
+                    }
+                }
+            }
+            @if !member {
+                form.inline method="post" action=(format!("/tracks/{}/join", track.id)) { (csrf(viewer)) button.secondary type="submit" { "Join" } }
+                " "
+            }
+            @if track.coordinator.is_none() && !offered {
                 form.inline method="post" action=(format!("/tracks/{}/coordinate", track.id)) { (csrf(viewer)) button.secondary type="submit" { "Offer to coordinate" } }
             }
         } @else {
@@ -463,6 +486,10 @@ fn track_actions(viewer: &Viewer, track: &lunghub_store::platform::Track) -> Mar
 
 async fn tracks(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     let tracks = app.platform.tracks().await?;
+    let mine = match &viewer.account {
+        Some(a) => app.platform.tracks_of(&a.id).await?,
+        None => Vec::new(),
+    };
     let challenges = app.platform.challenges().await?;
     let now = crate::now_ns();
     let mut posts = std::collections::BTreeMap::new();
@@ -481,7 +508,7 @@ async fn tracks(State(app): State<Shared>, viewer: Viewer) -> Result<Response, W
                         @match &t.coordinator { Some(c) => { "Coordinator: " strong { (c) } } None => { span.stale { "Coordinator required" } } }
                         " · " (t.members) " member" @if t.members != 1 { "s" }
                     }
-                    (track_actions(&viewer, t))
+                    (track_actions(&viewer, t, &mine))
                     @let own: Vec<_> = challenges.iter().filter(|c| c.track_id == t.id).collect();
                     @if !own.is_empty() {
                         h4 { "Challenges" }
@@ -539,6 +566,25 @@ async fn join_track(
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     track_people(&app, &viewer, &id, "member").await
+}
+
+/// Leaves a track (membership, offer and coordination), back to the tracks page or to the
+/// account page it was left from.
+async fn leave_track(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let account = viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/tracks".into()))?;
+    app.platform.leave_track(&id, &account.id).await?;
+    if fields.get("back") == "/account#tracks" {
+        return Ok(see_other("/account#tracks"));
+    }
+    Ok(see_other(&format!("/tracks#{id}")))
 }
 
 async fn offer_to_coordinate(
