@@ -797,13 +797,22 @@ async fn exercise(server: Server) {
     )
     .await;
     let partners = anonymous.get("/partners").await.body;
-    assert!(!partners.contains("Imaging Compute Ltd"), "not before approval");
+    assert!(
+        !partners.contains("Imaging Compute Ltd"),
+        "not before approval"
+    );
     let waiting = admin.get("/admin/accounts").await.body;
     let at = waiting.find("/admin/listings/").expect("a listing waits") + 16;
     let tess_id = waiting[at..at + 32].to_owned();
-    assert!(waiting.contains("GPU hours"), "the admin sees what is offered");
+    assert!(
+        waiting.contains("GPU hours"),
+        "the admin sees what is offered"
+    );
     let r = admin
-        .post(&format!("/admin/listings/{tess_id}"), &[("decision", "approve")])
+        .post(
+            &format!("/admin/listings/{tess_id}"),
+            &[("decision", "approve")],
+        )
         .await;
     assert_eq!(r.status, 303, "{}", r.body);
     let partners = anonymous.get("/partners").await.body;
@@ -815,9 +824,17 @@ async fn exercise(server: Server) {
         "Ada did not agree to be listed"
     );
 
-    let r = tess.post("/account/listing", &[("listing", "withdraw")]).await;
+    let r = tess
+        .post("/account/listing", &[("listing", "withdraw")])
+        .await;
     assert_eq!(r.status, 303, "{}", r.body);
-    assert!(!anonymous.get("/partners").await.body.contains("Imaging Compute Ltd"));
+    assert!(
+        !anonymous
+            .get("/partners")
+            .await
+            .body
+            .contains("Imaging Compute Ltd")
+    );
     assert!(tess.get("/account").await.body.contains("Ask to be listed"));
 
     // The outbox is for the admin only.

@@ -336,6 +336,14 @@ async fn reset(
     Ok(page(&viewer, "Password changed", body).into_response())
 }
 
+/// The account of every page under `/account`: signing in comes back here.
+fn signed_in(viewer: &Viewer) -> Result<&lunghub_store::platform::Account, WebError> {
+    viewer
+        .account
+        .as_ref()
+        .ok_or_else(|| WebError::SignInFirst("/account".into()))
+}
+
 /// Which notice the account page opens with, after a form sent it back there.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Notice {
@@ -352,10 +360,7 @@ async fn account_page(
     delete_problems: &[String],
     notice: Notice,
 ) -> Result<axum::response::Html<String>, WebError> {
-    let a = viewer
-        .account
-        .as_ref()
-        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let a = signed_in(viewer)?;
     let tracks = app.platform.tracks().await?;
     let mine = app.platform.tracks_of(&a.id).await?;
     let track_name = |id: &str| {
@@ -449,10 +454,7 @@ async fn account_page(
 
 /// Everything lunghub keeps about the signed-in account, as a download.
 async fn export(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
-    let a = viewer
-        .account
-        .as_ref()
-        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let a = signed_in(&viewer)?;
     let data = app
         .platform
         .export_account(&a.id)
@@ -479,10 +481,7 @@ async fn listing(
     viewer: Viewer,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
-    let a = viewer
-        .account
-        .as_ref()
-        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let a = signed_in(&viewer)?;
     match fields.get("listing") {
         "withdraw" => {
             app.platform.withdraw_listing(&a.id).await?;
@@ -503,10 +502,7 @@ async fn delete(
     viewer: Viewer,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
-    let a = viewer
-        .account
-        .as_ref()
-        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let a = signed_in(&viewer)?;
     let mut p = Problems::default();
     if let Some(hash) = &a.password_hash
         && !auth::verify_password(fields.get("password"), hash)
@@ -567,10 +563,7 @@ async fn change_password(
     viewer: Viewer,
     FormFields(fields): FormFields,
 ) -> Result<Response, WebError> {
-    let a = viewer
-        .account
-        .as_ref()
-        .ok_or_else(|| WebError::SignInFirst("/account".into()))?;
+    let a = signed_in(&viewer)?;
     let mut p = Problems::default();
     if let Some(hash) = &a.password_hash
         && !auth::verify_password(fields.get("current"), hash)
