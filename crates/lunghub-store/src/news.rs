@@ -29,6 +29,8 @@ pub struct NewsPost {
 pub struct Subscriber {
     pub email: String,
     pub unsubscribe_token: String,
+    /// The language of the pages they subscribed from ("en", "it"), if known.
+    pub lang: Option<String>,
 }
 
 const COLUMNS: &str =
@@ -172,7 +174,7 @@ impl Platform {
     /// Confirmed subscribers who have not left, with their unsubscribe tokens.
     pub async fn subscribers_to_mail(&self) -> Result<Vec<Subscriber>, StoreError> {
         let rows = sqlx::query(
-            "SELECT email, unsubscribe_token FROM subscribers WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL ORDER BY email",
+            "SELECT email, unsubscribe_token, lang FROM subscribers WHERE confirmed_at IS NOT NULL AND unsubscribed_at IS NULL ORDER BY email",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -181,6 +183,7 @@ impl Platform {
                 Ok(Subscriber {
                     email: r.try_get("email")?,
                     unsubscribe_token: r.try_get("unsubscribe_token")?,
+                    lang: r.try_get("lang")?,
                 })
             })
             .collect::<Result<_, sqlx::Error>>()

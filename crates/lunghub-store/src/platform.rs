@@ -37,6 +37,8 @@ pub struct Account {
     pub created_at: i64,
     /// A tombstone (`consent::delete_account`).
     pub deleted: bool,
+    /// The language chosen for pages and mail ("en", "it"), if any.
+    pub lang: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -133,6 +135,7 @@ fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
         confirmed: row.try_get::<Option<i64>, _>("confirmed_at")?.is_some(),
         created_at: row.try_get("created_at")?,
         deleted: row.try_get::<Option<i64>, _>("deleted_at")?.is_some(),
+        lang: row.try_get("lang")?,
     })
 }
 
@@ -170,7 +173,7 @@ fn document(row: &AnyRow) -> Result<Document, sqlx::Error> {
     })
 }
 
-const ACCOUNT_COLUMNS: &str = "id, email, name, password_hash, role, site_id, signup_role, profile, listed, listing_approved_at, confirmed_at, created_at, deleted_at";
+const ACCOUNT_COLUMNS: &str = "id, email, name, password_hash, role, site_id, signup_role, profile, listed, listing_approved_at, confirmed_at, created_at, deleted_at, lang";
 const INSTITUTE_COLUMNS: &str = "id, name, location, requested_data, contacts, notes, stage, ethics_required, created_at, updated_at";
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -268,6 +271,26 @@ impl Platform {
         sqlx::query("UPDATE accounts SET confirmed_at = $1 WHERE id = $2 AND confirmed_at IS NULL")
             .bind(now_ns())
             .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The language the account reads pages and mail in; `None` follows the browser.
+    pub async fn set_account_lang(&self, id: &str, lang: Option<&str>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE accounts SET lang = $1 WHERE id = $2")
+            .bind(lang)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The language a subscriber's mail is written in.
+    pub async fn set_subscriber_lang(&self, email: &str, lang: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE subscribers SET lang = $1 WHERE email = $2")
+            .bind(lang)
+            .bind(email.trim().to_lowercase())
             .execute(&self.pool)
             .await?;
         Ok(())

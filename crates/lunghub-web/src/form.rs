@@ -1,6 +1,8 @@
 //! Form fields as people send them: parsed leniently, validated strictly, and every
 //! problem reported in words next to the form, with nothing changed.
 
+use crate::i18n::{Lang, n};
+
 /// Decodes `application/x-www-form-urlencoded` text into pairs.
 pub fn pairs(text: &str) -> Vec<(String, String)> {
     text.split('&')
@@ -76,11 +78,15 @@ impl Fields {
     }
 }
 
-/// Problems found in a form, in the order of its fields.
+/// Problems found in a form, in the order of its fields, written in the form's language.
 #[derive(Debug, Default)]
-pub struct Problems(pub Vec<String>);
+pub struct Problems(pub Vec<String>, pub Lang);
 
 impl Problems {
+    pub fn in_lang(lang: Lang) -> Problems {
+        Problems(Vec::new(), lang)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -102,16 +108,17 @@ impl Problems {
     ) -> String {
         let value = fields.get(key).trim().to_owned();
         if required && value.is_empty() {
-            self.add(format!("{label} is required."));
+            self.add(self.1.ta("problem-required", &[("label", label.into())]));
         } else if value.chars().count() > max_chars {
-            self.add(format!(
-                "{label} is too long: at most {max_chars} characters."
+            self.add(self.1.ta(
+                "problem-too-long",
+                &[("label", label.into()), ("max", n(max_chars as f64))],
             ));
         } else if value
             .chars()
             .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
         {
-            self.add(format!("{label} contains characters that are not allowed."));
+            self.add(self.1.ta("problem-characters", &[("label", label.into())]));
         }
         value
     }
@@ -119,7 +126,7 @@ impl Problems {
     pub fn email(&mut self, fields: &Fields, key: &str) -> String {
         let value = fields.get(key).trim().to_lowercase();
         if !is_email(&value) {
-            self.add("Email must be a valid address, like name@hospital.org.");
+            self.add(self.1.t("problem-email"));
         }
         value
     }
@@ -128,11 +135,11 @@ impl Problems {
         let value = fields.get(key).to_owned();
         let n = value.chars().count();
         if n < 10 {
-            self.add("The password must have at least 10 characters.");
+            self.add(self.1.t("problem-password-short"));
         } else if n > 256 {
-            self.add("The password is too long: at most 256 characters.");
+            self.add(self.1.t("problem-password-long"));
         } else if value != fields.get(repeat) {
-            self.add("The two passwords differ.");
+            self.add(self.1.t("problem-passwords-differ"));
         }
         value
     }

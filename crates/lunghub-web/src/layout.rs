@@ -9,43 +9,45 @@ use crate::Viewer;
 
 pub const STYLESHEET: &str = include_str!("../static/site.css");
 
-/// A full page for `viewer`.
+/// A full page for `viewer`, in the viewer's language.
 pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
+    let t = |id: &str| viewer.t(id);
     Html(
         html! {
             (DOCTYPE)
-            html lang="en" {
+            html lang=(viewer.lang.code()) {
                 (head(title))
                 body {
                     header.site {
                         div.bar {
                             a.brand href="/" { span.mark { "lh" } " lunghub" }
                             nav {
-                                a href="/help" { "How to help" }
-                                a href="/status" { "Hospitals" }
-                                a href="/releases" { "Datasets" }
-                                a href="/tracks" { "Working tracks" }
-                                a href="/challenges" { "Challenges" }
-                                a href="/partners" { "Partners" }
-                                a href="/news" { "News" }
-                                @if viewer.may(Action::PublishNews) { a href="/coord/news" { "News desk" } }
-                                @if viewer.may(Action::ManageInstitutes) { a href="/coord" { "Onboarding" } }
-                                @if viewer.actor().is_some_and(|a| viewer.may(Action::UploadImages { site: a.site.as_deref().unwrap_or("*") })) { a href="/upload" { "Send images" } }
-                                @if viewer.may(Action::ReviewImages { site: "*" }) { a href="/review" { "Review" } }
-                                @if viewer.may(Action::TryModel) { a href="/model" { "Try the model" } }
-                                a href="/model/card" { "Model card" }
-                                @if viewer.may(Action::ManageAccounts) { a href="/admin/accounts" { "Admin" } }
+                                a href="/help" { (t("nav-help")) }
+                                a href="/status" { (t("nav-hospitals")) }
+                                a href="/releases" { (t("nav-datasets")) }
+                                a href="/tracks" { (t("nav-tracks")) }
+                                a href="/challenges" { (t("nav-challenges")) }
+                                a href="/partners" { (t("nav-partners")) }
+                                a href="/news" { (t("nav-news")) }
+                                @if viewer.may(Action::PublishNews) { a href="/coord/news" { (t("nav-news-desk")) } }
+                                @if viewer.may(Action::ManageInstitutes) { a href="/coord" { (t("nav-onboarding")) } }
+                                @if viewer.actor().is_some_and(|a| viewer.may(Action::UploadImages { site: a.site.as_deref().unwrap_or("*") })) { a href="/upload" { (t("nav-upload")) } }
+                                @if viewer.may(Action::ReviewImages { site: "*" }) { a href="/review" { (t("nav-review")) } }
+                                @if viewer.may(Action::TryModel) { a href="/model" { (t("nav-try-model")) } }
+                                a href="/model/card" { (t("nav-model-card")) }
+                                @if viewer.may(Action::ManageAccounts) { a href="/admin/accounts" { (t("nav-admin")) } }
                             }
                             div.account {
+                                (language_switch(viewer))
                                 @match &viewer.account {
                                     Some(a) => {
                                         a href="/account" { (a.name) }
                                         form.inline method="post" action="/signout" {
                                             input type="hidden" name="csrf" value=(viewer.csrf);
-                                            button.link type="submit" { "Sign out" }
+                                            button.link type="submit" { (t("nav-sign-out")) }
                                         }
                                     }
-                                    None => { a href="/signin" { "Sign in" } }
+                                    None => { a href="/signin" { (t("nav-sign-in")) } }
                                 }
                             }
                         }
@@ -53,9 +55,8 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
                     main { (body) }
                     footer.site {
                         p {
-                            "lunghub is run by volunteers fighting COVID-19 with medical imaging. "
-                            "Images are de-identified before they are stored; no patient identity is ever published. "
-                            a href="/subscribe" { "Get updates" } " · " a href="/api/openapi.json" { "API" }
+                            (t("footer-mission")) " "
+                            a href="/subscribe" { (t("footer-updates")) } " · " a href="/api/openapi.json" { "API" }
                         }
                     }
                 }
@@ -65,16 +66,34 @@ pub fn page(viewer: &Viewer, title: &str, body: Markup) -> Html<String> {
     )
 }
 
+/// The header's switch to the other languages: a form, so that it works without script and
+/// a signed-in person's choice is kept with their account.
+fn language_switch(viewer: &Viewer) -> Markup {
+    html! {
+        form.inline.lang-switch method="post" action="/lang" {
+            input type="hidden" name="csrf" value=(viewer.csrf);
+            input type="hidden" name="back" value=(viewer.here);
+            @for lang in crate::i18n::Lang::ALL {
+                @if lang == viewer.lang {
+                    span.current lang=(lang.code()) aria-current="true" { (lang.code().to_uppercase()) }
+                } @else {
+                    button.link type="submit" name="lang" value=(lang.code()) lang=(lang.code()) title=(lang.own_name()) { (lang.code().to_uppercase()) }
+                }
+            }
+        }
+    }
+}
+
 /// A page without the viewer (errors before a session is known).
-pub fn bare(title: &str, message: &str) -> Html<String> {
+pub fn bare(lang: crate::i18n::Lang, title: &str, message: &str) -> Html<String> {
     Html(
         html! {
             (DOCTYPE)
-            html lang="en" {
+            html lang=(lang.code()) {
                 (head(title))
                 body {
                     header.site { div.bar { a.brand href="/" { span.mark { "lh" } " lunghub" } } }
-                    main { h1 { (title) } p.notice { (message) } p { a href="/" { "Back to the home page" } } }
+                    main { h1 { (title) } p.notice { (message) } p { a href="/" { (lang.t("back-home")) } } }
                 }
             }
         }
@@ -94,11 +113,11 @@ fn head(title: &str) -> Markup {
 }
 
 /// The problems of a form, above it.
-pub fn problems(list: &[String]) -> Markup {
+pub fn problems(lang: crate::i18n::Lang, list: &[String]) -> Markup {
     html! {
         @if !list.is_empty() {
             div.problems role="alert" {
-                p { strong { "Please correct the following:" } }
+                p { strong { (lang.t("form-problems")) } }
                 ul { @for p in list { li { (p) } } }
             }
         }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod challenges;
 pub mod dicomweb;
 mod form;
+pub mod i18n;
 mod layout;
 pub mod mail;
 mod pages;
@@ -58,43 +59,89 @@ pub enum WebError {
     SignInFirst(String),
 }
 
+/// An error page as the handler left it, for the session layer to write in the viewer's
+/// language: a message id for the title and for the sentence, and any detail the error
+/// carries (a store conflict's or a bad request's own words).
+#[derive(Debug, Clone)]
+struct ErrorPage {
+    title: &'static str,
+    message: &'static str,
+    detail: Option<String>,
+}
+
+impl ErrorPage {
+    fn render(&self, lang: i18n::Lang) -> axum::response::Html<String> {
+        let message = match &self.detail {
+            Some(d) => lang.ta(self.message, &[("detail", d.as_str().into())]),
+            None => lang.t(self.message),
+        };
+        layout::bare(lang, &lang.t(self.title), &message)
+    }
+}
+
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let (status, title, message) = match &self {
+        let (status, error) = match &self {
             WebError::Store(StoreError::NotFound(what)) => (
                 StatusCode::NOT_FOUND,
-                "Not found",
-                format!("There is no such {what}."),
+                ErrorPage {
+                    title: "error-not-found",
+                    message: "error-no-such-thing",
+                    detail: Some((*what).to_owned()),
+                },
             ),
-            WebError::Store(StoreError::Conflict(why)) => {
-                (StatusCode::CONFLICT, "Conflict", why.clone())
-            }
+            WebError::Store(StoreError::Conflict(why)) => (
+                StatusCode::CONFLICT,
+                ErrorPage {
+                    title: "error-conflict",
+                    message: "error-detail",
+                    detail: Some(why.clone()),
+                },
+            ),
             WebError::Store(_) | WebError::Internal(_) => {
                 eprintln!("error: {self}");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "The server could not complete the request. It has been logged.".into(),
+                    ErrorPage {
+                        title: "error-internal",
+                        message: "error-internal-text",
+                        detail: None,
+                    },
                 )
             }
-            WebError::BadRequest(why) => (StatusCode::BAD_REQUEST, "Bad request", why.clone()),
+            WebError::BadRequest(why) => (
+                StatusCode::BAD_REQUEST,
+                ErrorPage {
+                    title: "error-bad-request",
+                    message: "error-detail",
+                    detail: Some(why.clone()),
+                },
+            ),
             WebError::NotFound => (
                 StatusCode::NOT_FOUND,
-                "Not found",
-                "There is no such page.".into(),
+                ErrorPage {
+                    title: "error-not-found",
+                    message: "error-no-such-page",
+                    detail: None,
+                },
             ),
             WebError::Forbidden => (
                 StatusCode::FORBIDDEN,
-                "Not allowed",
-                "Your account may not open this page. If you think it should, ask a coordinator."
-                    .into(),
+                ErrorPage {
+                    title: "error-forbidden",
+                    message: "error-forbidden-text",
+                    detail: None,
+                },
             ),
             WebError::SignInFirst(next) => {
                 let to = format!("/signin?next={}", form::url_encode(next));
                 return (StatusCode::SEE_OTHER, [(header::LOCATION, to)]).into_response();
             }
         };
-        (status, layout::bare(title, &message)).into_response()
+        // English until the session layer, which knows the viewer, writes it again.
+        let mut response = (status, error.render(i18n::Lang::En)).into_response();
+        response.extensions_mut().insert(error);
+        response
     }
 }
 
@@ -310,9 +357,23 @@ pub(crate) use lunghub_store::now_ns;
 pub struct Viewer {
     pub account: Option<Account>,
     pub csrf: String,
+    /// The language the page is written in (`i18n`).
+    pub lang: i18n::Lang,
+    /// The address asked for (path and query), where the language switch comes back to.
+    pub here: String,
 }
 
 impl Viewer {
+    /// The message `id` in the viewer's language.
+    pub fn t(&self, id: &str) -> String {
+        self.lang.t(id)
+    }
+
+    /// The message `id` with its variables, in the viewer's language.
+    pub fn ta<'a>(&self, id: &str, args: &[(&'a str, fluent_bundle::FluentValue<'a>)]) -> String {
+        self.lang.ta(id, args)
+    }
+
     pub fn actor(&self) -> Option<Actor> {
         let a = self.account.as_ref().filter(|a| a.confirmed)?;
         Some(Actor {
@@ -385,14 +446,16 @@ async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Nex
         _ => cookie_value.clone(),
     };
     let signed_in = account.is_some();
+    let lang = chosen_lang(account.as_ref(), &parts.headers);
     let mut body = body;
     if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
         if !same_origin(&app, &parts.headers) {
             return (
                 StatusCode::FORBIDDEN,
                 layout::bare(
-                    "Not from this site",
-                    "This request came from a page of another site. Nothing was changed.",
+                    lang,
+                    &lang.t("error-other-site"),
+                    &lang.t("error-other-site-text"),
                 ),
             )
                 .into_response();
@@ -408,16 +471,43 @@ async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Nex
             return (
                 StatusCode::FORBIDDEN,
                 layout::bare(
-                    "Form expired",
-                    "This form was not sent from a page of this site, or it has expired. Go back, reload the page and send it again. Nothing was changed.",
+                    lang,
+                    &lang.t("error-form-expired"),
+                    &lang.t("error-form-expired-text"),
                 ),
             )
                 .into_response();
         }
     }
     let csrf = auth::csrf_token(&app.csrf_key, &bound);
-    parts.extensions.insert(Viewer { account, csrf });
+    let here = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    parts.extensions.insert(Viewer {
+        account,
+        csrf,
+        lang,
+        here,
+    });
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    if lang != i18n::Lang::En
+        && let Some(error) = response.extensions_mut().remove::<ErrorPage>()
+    {
+        let status = response.status();
+        response = (status, error.render(lang)).into_response();
+    }
+    // The same address answers in either language, so caches must keep them apart.
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.code()),
+    );
+    headers.append(
+        header::VARY,
+        HeaderValue::from_static("Accept-Language, Cookie"),
+    );
     // What a signed-in person sees (tokens shown once, their data) stays out of caches and
     // the browser's back-forward store.
     if signed_in && !response.headers().contains_key(header::CACHE_CONTROL) {
@@ -441,6 +531,22 @@ async fn session_and_csrf(State(app): State<Shared>, request: Request, next: Nex
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
+}
+
+/// The account's preference, else the header switch's cookie, else the browser's
+/// `Accept-Language`, else English (`i18n`).
+fn chosen_lang(account: Option<&Account>, headers: &axum::http::HeaderMap) -> i18n::Lang {
+    account
+        .and_then(|a| a.lang.as_deref())
+        .and_then(i18n::Lang::parse)
+        .or_else(|| auth::cookie(headers, i18n::LANG_COOKIE).and_then(i18n::Lang::parse))
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(i18n::Lang::from_accept_language)
+        })
+        .unwrap_or_default()
 }
 
 /// Whether a state-changing request may have come from one of this site's pages: its
@@ -639,4 +745,37 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Shared) -> std::io::R
         router(app).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error page has its title and sentence in both languages.
+    #[test]
+    fn error_pages_are_written_in_both_languages() {
+        let errors = [
+            WebError::Store(StoreError::NotFound("post")),
+            WebError::Store(StoreError::Conflict("taken".into())),
+            WebError::Internal("disk".into()),
+            WebError::BadRequest("no such stage".into()),
+            WebError::NotFound,
+            WebError::Forbidden,
+        ];
+        for error in errors {
+            let response = error.into_response();
+            let page = response
+                .extensions()
+                .get::<ErrorPage>()
+                .cloned()
+                .unwrap_or_else(|| panic!("no error page on {}", response.status()));
+            for lang in i18n::Lang::ALL {
+                for id in [page.title, page.message] {
+                    assert_ne!(lang.t_or(id, "\u{0}"), "\u{0}", "{id} in {}", lang.code());
+                }
+            }
+            let italian = page.render(i18n::Lang::It).0;
+            assert!(italian.contains("lang=\"it\""), "{italian}");
+        }
+    }
 }

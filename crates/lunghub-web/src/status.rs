@@ -16,6 +16,7 @@ use lunghub_store::platform::Institute;
 use maud::html;
 use serde::Deserialize;
 
+use crate::i18n::{Lang, n};
 use crate::layout::{self, page};
 use crate::{Shared, Viewer, WebError, now_ns};
 
@@ -64,7 +65,8 @@ impl Cache {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Format {
-    Html,
+    /// The page, in one language.
+    Html(Lang),
     Json,
     Csv,
     Markdown,
@@ -73,7 +75,7 @@ enum Format {
 impl Format {
     fn content_type(self) -> &'static str {
         match self {
-            Format::Html => "text/html; charset=utf-8",
+            Format::Html(_) => "text/html; charset=utf-8",
             Format::Json => "application/json",
             Format::Csv => "text/csv; charset=utf-8",
             Format::Markdown => "text/markdown; charset=utf-8",
@@ -124,9 +126,31 @@ pub struct Row {
     pub institute: String,
     pub location: String,
     pub requested: String,
+    pub requested_keys: Vec<String>,
     pub stage: Stage,
     pub last_update: String,
+    pub updated_at: i64,
     pub days_since_update: i64,
+}
+
+/// The page's column headings, as messages; the machine formats keep [`COLUMNS`].
+const COLUMN_IDS: [&str; 5] = [
+    "status-col-institute",
+    "status-col-location",
+    "status-col-requested",
+    "status-col-status",
+    "status-col-updated",
+];
+
+/// The requested data of an institute in `lang`.
+fn requested_in(lang: Lang, keys: &[String]) -> String {
+    keys.iter()
+        .map(|k| match RequestedData::parse(k) {
+            Some(r) => lang.t(&format!("requested-{}", r.key())),
+            None => k.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn requested_labels(keys: &[String]) -> String {
@@ -158,6 +182,8 @@ fn matching(institutes: Vec<Institute>, filter: &Filter) -> Result<Vec<Row>, Web
                 && (location.is_empty() || i.location.to_lowercase().contains(&location));
             keep.then(|| Row {
                 requested: requested_labels(&i.requested_data),
+                requested_keys: i.requested_data.clone(),
+                updated_at: i.updated_at,
                 stage: s,
                 last_update: layout::date(i.updated_at),
                 days_since_update: layout::days_between(i.updated_at, now),
@@ -215,7 +241,8 @@ async fn html_table(
 ) -> Result<Response, WebError> {
     let cacheable = filter.is_empty() && viewer.account.is_none();
     let app2 = app.clone();
-    cached(&app, Format::Html, cacheable, || async move {
+    let lang = viewer.lang;
+    cached(&app, Format::Html(lang), cacheable, || async move {
         // One query serves the filter's choices and the rows.
         let all = app2.platform.institutes().await?;
         let mut locations: Vec<String> = all.iter().map(|i| i.location.clone()).collect();
@@ -224,61 +251,57 @@ async fn html_table(
         locations.dedup();
         let chosen_stage = filter.stage()?;
         let chosen_location = filter.location.clone().unwrap_or_default();
+        let t = |id: &str| lang.t(id);
+        let stage = |s: Stage| lang.t(&format!("stage-{}", s.key()));
+        let columns = COLUMN_IDS.map(t);
         let body = html! {
-            h1 { "Hospital onboarding status" }
-            p.lead { "Where each hospital stands on its way to sharing de-identified images. Updated live by our coordinators." }
-            ol.steps { @for s in Stage::ALL { li { (s.number()) ". " (s.label()) } } }
+            h1 { (t("status-title")) }
+            p.lead { (t("status-lead")) }
+            ol.steps { @for s in Stage::ALL { li { (s.number()) ". " (stage(s)) } } }
             form.filters method="get" action="/status" {
-                label { "Status"
+                label { (columns[3])
                     select name="status" {
-                        option value="" { "All" }
-                        @for s in Stage::ALL { option value=(s.key()) selected[chosen_stage == Some(s)] { (s.label()) } }
+                        option value="" { (t("status-all")) }
+                        @for s in Stage::ALL { option value=(s.key()) selected[chosen_stage == Some(s)] { (stage(s)) } }
                     }
                 }
-                label { "Location"
+                label { (columns[1])
                     select name="location" {
-                        option value="" { "All" }
+                        option value="" { (t("status-all")) }
                         @for l in &locations { option value=(l) selected[*l == chosen_location] { (l) } }
                     }
                 }
-                button.secondary type="submit" { "Filter" }
-                span.meta { (layout::count(rows.len(), "institute")) " · also as " a href="/status.json" { "JSON" } ", " a href="/status.csv" { "CSV" } ", " a href="/status.md" { "Markdown" } }
+                button.secondary type="submit" { (t("status-filter")) }
+                span.meta { (lang.ta("count-institutes", &[("count", n(rows.len() as f64))])) " · " (t("status-also-as")) " " a href="/status.json" { "JSON" } ", " a href="/status.csv" { "CSV" } ", " a href="/status.md" { "Markdown" } }
             }
             div.table-wrap {
                 table.responsive id="status" {
-                    thead { tr { @for c in COLUMNS { th scope="col" { (c) } } } }
+                    thead { tr { @for c in &columns { th scope="col" { (c) } } } }
                     tbody {
                         @for r in &rows {
                             tr {
-                                td data-label="Institute" { (r.institute) }
-                                td data-label="Location" { (r.location) }
-                                td data-label="Requested data" { (r.requested) }
-                                td data-label="Status" { span class=(format!("stage s{}", r.stage.number())) { (r.stage.number()) "/7 · " (r.stage.label()) } }
-                                td data-label="Last update" {
-                                    (r.last_update) " "
+                                td data-label=(columns[0]) { (r.institute) }
+                                td data-label=(columns[1]) { (r.location) }
+                                td data-label=(columns[2]) { (requested_in(lang, &r.requested_keys)) }
+                                td data-label=(columns[3]) { span class=(format!("stage s{}", r.stage.number())) { (r.stage.number()) "/7 · " (stage(r.stage)) } }
+                                td data-label=(columns[4]) {
+                                    (lang.long_date(r.updated_at)) " "
                                     span class=(if r.days_since_update >= 14 { "stale" } else { "muted" }) {
-                                        "(" (days_phrase(r.days_since_update)) ")"
+                                        "(" (lang.ta("days-ago", &[("days", n(r.days_since_update as f64))])) ")"
                                     }
                                 }
                             }
                         }
-                        @if rows.is_empty() { tr { td colspan="5" { "No institute matches." } } }
+                        @if rows.is_empty() { tr { td colspan="5" { (t("status-none")) } } }
                     }
                 }
             }
         };
-        Ok(page(&viewer, "Hospital onboarding status", body).0)
+        Ok(page(&viewer, &t("status-title"), body).0)
     })
     .await
 }
 
-fn days_phrase(days: i64) -> String {
-    match days {
-        0 => "today".into(),
-        1 => "1 day ago".into(),
-        n => format!("{n} days ago"),
-    }
-}
 
 async fn json_table(
     State(app): State<Shared>,

@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::{see_other, with_status};
 use crate::form::{FormFields, Problems};
+use crate::i18n::n;
 use crate::layout::{csrf, date, page, problems};
 use crate::{Shared, Viewer, WebError, auth, now_ns};
 
@@ -61,21 +62,22 @@ fn signin_page(
     next: &str,
     list: &[String],
 ) -> axum::response::Html<String> {
+    let t = |id: &str| viewer.t(id);
     let body = html! {
-        h1 { "Sign in" }
-        (problems(list))
+        h1 { (t("nav-sign-in")) }
+        (problems(viewer.lang, list))
         form.stacked method="post" action="/signin" {
             (csrf(viewer))
             input type="hidden" name="next" value=(next);
-            label for="email" { "Email" }
+            label for="email" { (t("join-email")) }
             input type="email" id="email" name="email" required value=(email) autocomplete="username";
-            label for="password" { "Password" }
+            label for="password" { (t("join-password")) }
             input type="password" id="password" name="password" required autocomplete="current-password";
-            button.primary type="submit" { "Sign in" }
+            button.primary type="submit" { (t("nav-sign-in")) }
         }
-        p { a href="/reset" { "Forgot your password?" } " · " a href="/help" { "Sign up" } }
+        p { a href="/reset" { (t("signin-forgot")) } " · " a href="/help" { (t("join-submit")) } }
     };
-    page(viewer, "Sign in", body)
+    page(viewer, &t("nav-sign-in"), body)
 }
 
 async fn signin_form(viewer: Viewer, Query(next): Query<Next>) -> Response {
@@ -128,7 +130,7 @@ async fn signin(
     {
         return Ok(refuse(
             StatusCode::TOO_MANY_REQUESTS,
-            "Too many failed attempts from this network. Wait 15 minutes, or reset your password.",
+            &viewer.t("signin-too-many-network"),
         ));
     }
     match app.throttle.begin(
@@ -146,10 +148,12 @@ async fn signin(
             };
             return Ok(refuse(
                 StatusCode::TOO_MANY_REQUESTS,
-                &format!(
-                    "Too many failed attempts on this account: one try every {} seconds now. Try again in {} seconds, or reset your password.",
-                    auth::SLOWED_ATTEMPT_INTERVAL.as_secs(),
-                    wait.as_secs().max(1)
+                &viewer.ta(
+                    "signin-too-many-account",
+                    &[
+                        ("every", n(auth::SLOWED_ATTEMPT_INTERVAL.as_secs() as f64)),
+                        ("wait", n(wait.as_secs().max(1) as f64)),
+                    ],
                 ),
             ));
         }
@@ -166,7 +170,7 @@ async fn signin(
         // The slots taken above stay: they are the failures.
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
-            "The email or the password is wrong.",
+            &viewer.t("signin-wrong"),
         ));
     };
     app.throttle.clear(&account_key);
@@ -174,7 +178,7 @@ async fn signin(
     if !account.confirmed {
         return Ok(refuse(
             StatusCode::UNAUTHORIZED,
-            "Confirm your email first: open the link we sent you when you signed up.",
+            &viewer.t("signin-unconfirmed"),
         ));
     }
     start_session(&app, &account.id, &next).await
@@ -222,7 +226,7 @@ async fn signin_once(
 fn reset_request_page(viewer: &Viewer, list: &[String]) -> axum::response::Html<String> {
     let body = html! {
         h1 { "Reset your password" }
-        (problems(list))
+        (problems(viewer.lang, list))
         form.stacked method="post" action="/reset" {
             (csrf(viewer))
             label for="email" { "Email" }
@@ -277,7 +281,7 @@ async fn reset_request(
 fn reset_page(viewer: &Viewer, token: &str, list: &[String]) -> axum::response::Html<String> {
     let body = html! {
         h1 { "Choose a new password" }
-        (problems(list))
+        (problems(viewer.lang, list))
         form.stacked method="post" action=(format!("/reset/{token}")) {
             (csrf(viewer))
             label for="password" { "New password " span.hint { "(at least 10 characters)" } }
@@ -390,7 +394,7 @@ async fn account_page(
             Notice::None => {},
         }
         h2 { "Change your password" }
-        (problems(list))
+        (problems(viewer.lang, list))
         form.stacked method="post" action="/account/password" {
             (csrf(viewer))
             @if a.password_hash.is_some() {
@@ -438,7 +442,7 @@ async fn account_page(
         p { a.button.secondary href="/account/export" download="lunghub-account.json" { "Download your data" } }
         h2 #delete { "Delete your account" }
         p { "Your name, email address, password, sessions, tokens, subscription and track memberships are deleted for good. Your challenge submissions stay on the leaderboards, and your reviews in the images' history, under \"" (lunghub_store::consent::DELETED_NAME) "\"." }
-        (problems(delete_problems))
+        (problems(viewer.lang, delete_problems))
         form.stacked method="post" action="/account/delete" {
             (csrf(viewer))
             @if a.password_hash.is_some() {

@@ -57,7 +57,7 @@ async fn accounts_page(
     }
     let body = html! {
         h1 { "Accounts" }
-        (problems(list))
+        (problems(viewer.lang, list))
         h2 #listings { "Partner listings waiting for approval" }
         @if pending.is_empty() { p.muted { "None." } }
         ul.listings {

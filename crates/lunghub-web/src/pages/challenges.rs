@@ -211,7 +211,7 @@ async fn challenge_page(
         }
         section #submit {
             h2 { "Submit" }
-            (problems(shown_problems))
+            (problems(viewer.lang, shown_problems))
             @match (account, viewer.may(Action::SubmitPredictions)) {
                 (None, _) => { p { a href=(format!("/signin?next=/challenges/{}", c.id)) { "Sign in" } " to submit." } }
                 (Some(_), false) => { p { "Confirm your email address first: only verified accounts may submit." } }

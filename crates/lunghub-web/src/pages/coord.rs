@@ -172,7 +172,7 @@ fn institute_form(viewer: &Viewer, action: &str, f: &InstituteFields, submit: &s
 }
 
 fn new_page(viewer: &Viewer, f: &InstituteFields, list: &[String]) -> axum::response::Html<String> {
-    let body = html! { h1 { "Add an institute" } (problems(list)) (institute_form(viewer, "/coord/institutes/new", f, "Add")) };
+    let body = html! { h1 { "Add an institute" } (problems(viewer.lang, list)) (institute_form(viewer, "/coord/institutes/new", f, "Add")) };
     page(viewer, "Add an institute", body)
 }
 
@@ -249,7 +249,7 @@ fn detail_page(
                 }
             }
         }
-        (problems(list))
+        (problems(viewer.lang, list))
         div.two {
             div {
                 section.panel id="stage" {

@@ -17,6 +17,7 @@ use maud::{Markup, PreEscaped, html};
 
 use super::{see_other, with_status};
 use crate::form::{FormFields, Problems};
+use crate::i18n::Lang;
 use crate::layout::{csrf, date, page, problems};
 use crate::{Shared, Viewer, WebError};
 
@@ -42,24 +43,25 @@ fn post_body(post: &NewsPost) -> Markup {
 
 async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     let posts = app.platform.published_posts(SHOWN).await?;
+    let t = |id: &str| viewer.t(id);
     let body = html! {
-        h1 { "News" }
+        h1 { (t("nav-news")) }
         p.lead {
-            "What the group and its hospitals are doing. "
-            a href="/subscribe" { "Get it by email" } " or follow the "
-            a href="/news.atom" { "Atom feed" } "."
+            (t("news-lead")) " "
+            a href="/subscribe" { (t("news-by-email")) } " · "
+            a href="/news.atom" { (t("news-feed")) }
         }
-        @if viewer.may(Action::PublishNews) { p { a.button href="/coord/news" { "Write a post" } } }
+        @if viewer.may(Action::PublishNews) { p { a.button href="/coord/news" { (t("news-write")) } } }
         @for p in &posts {
             article.post {
                 h2 { a href=(format!("/news/{}", p.id)) { (p.title) } }
-                p.meta { (date(p.published_at.unwrap_or(p.created_at))) }
+                p.meta { time datetime=(date(p.published_at.unwrap_or(p.created_at))) { (viewer.lang.long_date(p.published_at.unwrap_or(p.created_at))) } }
                 div.prose { (post_body(p)) }
             }
         }
-        @if posts.is_empty() { p.notice { "Nothing published yet." } }
+        @if posts.is_empty() { p.notice { (t("news-none")) } }
     };
-    Ok(page(&viewer, "News", body).into_response())
+    Ok(page(&viewer, &t("nav-news"), body).into_response())
 }
 
 async fn one(
@@ -74,13 +76,13 @@ async fn one(
         .filter(|p| p.published_at.is_some() || viewer.may(Action::PublishNews))
         .ok_or(WebError::NotFound)?;
     let body = html! {
-        p.meta { a href="/news" { "← News" } }
+        p.meta { a href="/news" { "← " (viewer.t("nav-news")) } }
         article.post {
             h1 { (post.title) }
             p.meta {
                 @match post.published_at {
-                    Some(at) => { (date(at)) }
-                    None => { "Draft, not published" }
+                    Some(at) => { time datetime=(date(at)) { (viewer.lang.long_date(at)) } }
+                    None => { (viewer.t("news-draft")) }
                 }
             }
             div.prose { (post_body(&post)) }
@@ -164,7 +166,7 @@ pub fn rfc3339(ns: i64) -> String {
 
 fn editor(viewer: &Viewer, action: &str, title: &str, text: &str, list: &[String]) -> Markup {
     html! {
-        (problems(list))
+        (problems(viewer.lang, list))
         form.stacked method="post" action=(action) {
             (csrf(viewer))
             label for="title" { "Title" }
@@ -335,9 +337,15 @@ async fn news_mails(app: &Shared, post: &NewsPost) -> Result<Vec<NewMail>, WebEr
         .into_iter()
         .map(|s| {
             let page = app.link(&format!("/unsubscribe/{}", s.unsubscribe_token));
-            let body = format!(
-                "{}\n\n{}\n\nRead it online: {read_online}\n\n-- \nYou get this because you subscribed to lunghub's news. Unsubscribe with one click: {page}\n",
-                post.title, post.body
+            let lang = s.lang.as_deref().and_then(Lang::parse).unwrap_or_default();
+            let body = lang.ta(
+                "mail-news-body",
+                &[
+                    ("title", post.title.as_str().into()),
+                    ("text", post.body.as_str().into()),
+                    ("online", read_online.as_str().into()),
+                    ("unsubscribe", page.as_str().into()),
+                ],
             );
             NewMail {
                 unsubscribe_url: Some(format!("{page}/one-click")),

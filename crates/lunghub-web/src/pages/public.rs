@@ -17,6 +17,7 @@ use maud::{Markup, html};
 use super::{see_other, with_status};
 use crate::form::{Fields, FormFields, Problems};
 use crate::layout::{csrf, page, problems};
+use crate::i18n::{Lang, n};
 use crate::{Shared, Viewer, WebError, auth};
 
 pub fn routes() -> Router<Shared> {
@@ -41,6 +42,43 @@ pub fn routes() -> Router<Shared> {
         .route("/tracks/{id}/join", post(join_track))
         .route("/tracks/{id}/leave", post(leave_track))
         .route("/tracks/{id}/coordinate", post(offer_to_coordinate))
+        .route("/lang", post(switch_language))
+}
+
+/// The header's language switch: a cookie for everyone, and the account's preference for a
+/// signed-in person, so that their mail follows too. Back to the page it was used on.
+async fn switch_language(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let lang = Lang::parse(fields.get("lang"))
+        .ok_or_else(|| WebError::BadRequest(viewer.t("lang-unknown")))?;
+    if let Some(a) = &viewer.account {
+        app.platform.set_account_lang(&a.id, Some(lang.code())).await?;
+    }
+    let back = fields.get("back");
+    // Only a path of this site: "//host" and "/\\host" would leave it.
+    let back = if back.starts_with('/')
+        && !back.starts_with("//")
+        && !back.starts_with("/\\")
+        && back.bytes().all(|b| b.is_ascii_graphic())
+    {
+        back
+    } else {
+        "/"
+    };
+    let mut response = see_other(back);
+    response.headers_mut().append(
+        axum::http::header::SET_COOKIE,
+        auth::set_cookie(
+            crate::i18n::LANG_COOKIE,
+            lang.code(),
+            365 * 86_400,
+            app.secure_cookies(),
+        ),
+    );
+    Ok(response)
 }
 
 async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
@@ -49,44 +87,44 @@ async fn home(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
         .iter()
         .filter(|i| i.stage == Stage::DatasetAvailable.key())
         .count();
+    let t = |id: &str| viewer.t(id);
     let body = html! {
-        h1 { "Open medical imaging against COVID-19" }
-        p.lead {
-            "We are volunteers — doctors, data scientists and engineers — building open, de-identified datasets of chest X-rays and lung ultrasound from hospitals, "
-            "and diagnostic models that anyone can check. Hospitals with lunghub's gateway de-identify every image inside the hospital, under a key that never leaves it, "
-            "and send only the de-identified copy; images sent to our server directly are de-identified as they arrive, in memory, before anything is stored, "
-            "under a key of their hospital's own. Either way names and identifiers are never kept, images that may show them in their pixels are held back for review, "
-            "and one hospital's patients never mix with another's."
-        }
-        p { a.button href="/help" { "See how you can help" } }
+        h1 { (t("home-title")) }
+        p.lead { (t("home-lead")) }
+        p { a.button href="/help" { (t("home-how-to-help")) } }
         div.cards {
-            div.card { h3 { "Hospitals" } p { (crate::layout::count(institutes.len(), "institute")) " on board, " (available) " with a dataset available." } a href="/status" { "Onboarding status" } }
-            div.card { h3 { "Working tracks" } p { "Imaging, outbreak statistics, clinical data, drug impact and maker equipment." } a href="/tracks" { "Join a track" } }
-            div.card { h3 { "Partners and contributors" } p { "The companies and people who make the work possible." } a href="/partners" { "Who we are" } }
-            div.card { h3 { "Updates" } p { "News of datasets and results, now and then. Unsubscribe with one click." } a href="/subscribe" { "Subscribe" } }
-            div.card { h3 { "For developers" } p { "A JSON API, described in OpenAPI." } a href="/api/openapi.json" { "OpenAPI document" } }
+            div.card { h3 { (t("home-hospitals")) } p { (viewer.ta("home-hospitals-text", &[("count", n(institutes.len() as f64)), ("available", n(available as f64))])) } a href="/status" { (t("home-hospitals-link")) } }
+            div.card { h3 { (t("home-tracks")) } p { (t("home-tracks-text")) } a href="/tracks" { (t("home-tracks-link")) } }
+            div.card { h3 { (t("home-partners")) } p { (t("home-partners-text")) } a href="/partners" { (t("home-partners-link")) } }
+            div.card { h3 { (t("home-updates")) } p { (t("home-updates-text")) } a href="/subscribe" { (t("home-updates-link")) } }
+            div.card { h3 { (t("home-developers")) } p { (t("home-developers-text")) } a href="/api/openapi.json" { (t("home-developers-link")) } }
         }
     };
-    Ok(page(&viewer, "Open medical imaging against COVID-19", body).into_response())
+    Ok(page(&viewer, &t("home-title"), body).into_response())
 }
 
 async fn help(viewer: Viewer) -> Response {
     let body = html! {
-        h1 { "How you can help" }
-        p.lead { "Choose what describes you best. We only ask what we need to work with you." }
+        h1 { (viewer.t("help-title")) }
+        p.lead { (viewer.t("help-lead")) }
         @for role in SignupRole::ALL {
             section.panel id=(role.key()) {
-                h2 { (role.label()) }
-                p { (role.pitch()) }
+                h2 { (role_label(viewer.lang, role)) }
+                p { (viewer.lang.t(&format!("role-{}-pitch", role.key()))) }
                 @if role.makes_account() {
-                    a.button href=(format!("/join/{}", role.key())) { "Sign up as " (role.label().to_lowercase()) }
+                    a.button href=(format!("/join/{}", role.key())) { (viewer.ta("help-sign-up-as", &[("role", role_label(viewer.lang, role).into())])) }
                 } @else {
-                    a.button href="/subscribe" { "Subscribe to updates" }
+                    a.button href="/subscribe" { (viewer.t("help-subscribe")) }
                 }
             }
         }
     };
-    page(&viewer, "How you can help", body).into_response()
+    page(&viewer, &viewer.t("help-title"), body).into_response()
+}
+
+/// A sign-up role's name in `lang`.
+pub(crate) fn role_label(lang: Lang, role: SignupRole) -> String {
+    lang.t(&format!("role-{}", role.key()))
 }
 
 fn join_page(
@@ -95,35 +133,43 @@ fn join_page(
     fields: &Fields,
     list: &[String],
 ) -> axum::response::Html<String> {
+    let t = |id: &str| viewer.t(id);
+    let role_name = role_label(viewer.lang, role);
+    let title = viewer.ta("join-title", &[("role", role_name.as_str().into())]);
     let body = html! {
-        h1 { "Sign up: " (role.label()) }
-        p.lead { (role.pitch()) }
-        (problems(list))
+        h1 { (title) }
+        p.lead { (viewer.lang.t(&format!("role-{}-pitch", role.key()))) }
+        (problems(viewer.lang, list))
         form.stacked method="post" action=(format!("/join/{}", role.key())) {
             (csrf(viewer))
-            label for="name" { "Your name" }
+            label for="name" { (t("join-name")) }
             input type="text" id="name" name="name" required maxlength="120" value=(fields.get("name"));
-            label for="email" { "Email" }
+            label for="email" { (t("join-email")) }
             input type="email" id="email" name="email" required maxlength="254" value=(fields.get("email"));
             @for q in role.questions() {
-                label for=(q.key) { (q.label) @if !q.required { " " span.hint { "(optional)" } } }
+                label for=(q.key) { (question_label(viewer.lang, q)) @if !q.required { " " span.hint { (t("form-optional")) } } }
                 @if q.max_chars > 500 {
                     textarea id=(q.key) name=(q.key) maxlength=(q.max_chars) required[q.required] { (fields.get(q.key)) }
                 } @else {
                     input type="text" id=(q.key) name=(q.key) maxlength=(q.max_chars) required[q.required] value=(fields.get(q.key));
                 }
             }
-            label for="password" { "Password " span.hint { "(at least 10 characters)" } }
+            label for="password" { (t("join-password")) " " span.hint { (t("join-password-hint")) } }
             input type="password" id="password" name="password" required minlength="10" autocomplete="new-password";
-            label for="password2" { "Password again" }
+            label for="password2" { (t("join-password-again")) }
             input type="password" id="password2" name="password2" required minlength="10" autocomplete="new-password";
-            label.check { input type="checkbox" name="listed" checked[fields.checked("listed")]; " List me publicly as a "
-                (if role.is_partner() { "partner" } else { "contributor" }) span.hint { " (after the admin approves it; you can withdraw it from your account page)" } }
-            label.check { input type="checkbox" name="subscribe" checked[fields.checked("subscribe")]; " Send me updates by email" }
-            button.primary type="submit" { "Sign up" }
+            label.check { input type="checkbox" name="listed" checked[fields.checked("listed")]; " "
+                (if role.is_partner() { t("join-list-partner") } else { t("join-list-contributor") }) span.hint { " " (t("join-list-hint")) } }
+            label.check { input type="checkbox" name="subscribe" checked[fields.checked("subscribe")]; " " (t("join-subscribe")) }
+            button.primary type="submit" { (t("join-submit")) }
         }
     };
-    page(viewer, &format!("Sign up: {}", role.label()), body)
+    page(viewer, &title, body)
+}
+
+/// A sign-up question's label in `lang`.
+fn question_label(lang: Lang, q: &lunghub_domain::people::Question) -> String {
+    lang.t(&format!("question-{}", q.key))
 }
 
 fn signup_role(key: &str) -> Result<SignupRole, WebError> {
@@ -157,15 +203,15 @@ async fn join(
     {
         return Ok(too_many(&viewer, "sign-ups"));
     }
-    let mut p = Problems::default();
-    let name = p.text(&fields, "name", "Your name", true, 120, false);
+    let mut p = Problems::in_lang(viewer.lang);
+    let name = p.text(&fields, "name", &viewer.t("join-name"), true, 120, false);
     let email = p.email(&fields, "email");
     let mut profile = serde_json::Map::new();
     for q in role.questions() {
         let v = p.text(
             &fields,
             q.key,
-            q.label,
+            &question_label(viewer.lang, q),
             q.required,
             q.max_chars,
             q.max_chars > 500,
@@ -191,41 +237,52 @@ async fn join(
         listed: fields.checked("listed"),
         confirmed: false,
     };
+    let lang = viewer.lang;
     match app.platform.create_account(&new).await {
         Ok(account) => {
+            // The account keeps the language it signed up in, for its mail.
+            app.platform.set_account_lang(&account.id, Some(lang.code())).await?;
             let token = app.one_time_token("confirm", &account.id, 48).await?;
             app.send_asked_for(
                 &email,
-                "Confirm your email for lunghub",
-                &format!(
-                    "Hello {},\n\nThank you for signing up as {}. Confirm your email by opening this link (valid 48 hours):\n\n{}\n\nIf you did not sign up, ignore this message.\n",
-                    account.name,
-                    role.label().to_lowercase(),
-                    app.link(&format!("/confirm/{token}"))
+                &lang.t("mail-confirm-subject"),
+                &lang.ta(
+                    "mail-confirm-body",
+                    &[
+                        ("name", account.name.as_str().into()),
+                        ("role", role_label(lang, role).to_lowercase().into()),
+                        ("link", app.link(&format!("/confirm/{token}")).into()),
+                    ],
                 ),
-            ).await?;
+            )
+            .await?;
         }
         // Say the same as for a new address, so the form does not reveal who has an
         // account; tell the owner instead.
-        Err(StoreError::Conflict(_)) => app.send_asked_for(
-            &email,
-            "Someone tried to sign up with your email",
-            &format!(
-                "Someone (perhaps you) tried to sign up for lunghub with this address, which already has an account.\n\nSign in: {}\nForgot your password? {}\n",
-                app.link("/signin"),
-                app.link("/reset")
-            ),
-        ).await?,
+        Err(StoreError::Conflict(_)) => {
+            app.send_asked_for(
+                &email,
+                &lang.t("mail-signup-again-subject"),
+                &lang.ta(
+                    "mail-signup-again-body",
+                    &[
+                        ("signin", app.link("/signin").into()),
+                        ("reset", app.link("/reset").into()),
+                    ],
+                ),
+            )
+            .await?
+        }
         Err(e) => return Err(e.into()),
     }
     if fields.checked("subscribe") {
-        start_subscription(&app, &email).await?;
+        start_subscription(&app, &email, lang).await?;
     }
     let body = html! {
-        h1 { "Check your email" }
-        p.notice { "We sent a confirmation link to " strong { (email) } ". Open it to confirm your address, then sign in." }
+        h1 { (viewer.t("check-email")) }
+        p.notice { (viewer.ta("join-sent", &[("email", email.as_str().into())])) }
     };
-    Ok(page(&viewer, "Check your email", body).into_response())
+    Ok(page(&viewer, &viewer.t("check-email"), body).into_response())
 }
 
 async fn confirm(
@@ -240,35 +297,35 @@ async fn confirm(
     {
         Some(account_id) => {
             app.platform.confirm_account(&account_id).await?;
-            html! { h1 { "Email confirmed" } p.notice { "Thank you. Your address is confirmed." } p { a.button href="/signin" { "Sign in" } } }
+            html! { h1 { (viewer.t("confirmed-title")) } p.notice { (viewer.t("confirmed-text")) } p { a.button href="/signin" { (viewer.t("nav-sign-in")) } } }
         }
         None => {
             let body = html! {
-                h1 { "This link does not work" }
-                p.notice.warn { "The confirmation link is unknown, already used, or expired. Sign up again to get a new one." }
+                h1 { (viewer.t("link-dead-title")) }
+                p.notice.warn { (viewer.t("link-dead-confirm")) }
             };
             return Ok(with_status(
                 StatusCode::NOT_FOUND,
-                page(&viewer, "Link expired", body),
+                page(&viewer, &viewer.t("link-expired"), body),
             ));
         }
     };
-    Ok(page(&viewer, "Email confirmed", body).into_response())
+    Ok(page(&viewer, &viewer.t("confirmed-title"), body).into_response())
 }
 
 fn subscribe_page(viewer: &Viewer, email: &str, list: &[String]) -> axum::response::Html<String> {
     let body = html! {
-        h1 { "Get updates" }
-        p.lead { "News of datasets, results and calls for help, a few times a month at most. Every message has a one-click unsubscribe link." }
-        (problems(list))
+        h1 { (viewer.t("footer-updates")) }
+        p.lead { (viewer.t("subscribe-lead")) }
+        (problems(viewer.lang, list))
         form.stacked method="post" action="/subscribe" {
             (csrf(viewer))
-            label for="email" { "Email" }
+            label for="email" { (viewer.t("join-email")) }
             input type="email" id="email" name="email" required maxlength="254" value=(email);
-            button.primary type="submit" { "Subscribe" }
+            button.primary type="submit" { (viewer.t("home-updates-link")) }
         }
     };
-    page(viewer, "Get updates", body)
+    page(viewer, &viewer.t("footer-updates"), body)
 }
 
 async fn subscribe_form(viewer: Viewer) -> Response {
@@ -276,19 +333,24 @@ async fn subscribe_form(viewer: Viewer) -> Response {
 }
 
 /// Adds the address unconfirmed and mails it a confirmation link and an unsubscribe link.
-async fn start_subscription(app: &Shared, email: &str) -> Result<(), WebError> {
+/// The subscription keeps `lang`, the language of the page it was asked from, for its news.
+async fn start_subscription(app: &Shared, email: &str, lang: Lang) -> Result<(), WebError> {
     let unsubscribe = auth::new_token()?;
     if app.platform.subscribe(email, &unsubscribe).await? {
+        app.platform.set_subscriber_lang(email, lang.code()).await?;
         let token = app.one_time_token("subscribe", email, 7 * 24).await?;
         app.send_asked_for(
             email,
-            "Confirm your lunghub subscription",
-            &format!(
-                "Confirm that you want lunghub's updates:\n\n{}\n\nUnsubscribe at any time, with one click:\n\n{}\n",
-                app.link(&format!("/subscribe/confirm/{token}")),
-                app.link(&format!("/unsubscribe/{unsubscribe}"))
+            &lang.t("mail-subscribe-subject"),
+            &lang.ta(
+                "mail-subscribe-body",
+                &[
+                    ("confirm", app.link(&format!("/subscribe/confirm/{token}")).into()),
+                    ("unsubscribe", app.link(&format!("/unsubscribe/{unsubscribe}")).into()),
+                ],
             ),
-        ).await?;
+        )
+        .await?;
     }
     Ok(())
 }
@@ -307,7 +369,7 @@ async fn subscribe(
     {
         return Ok(too_many(&viewer, "requests"));
     }
-    let mut p = Problems::default();
+    let mut p = Problems::in_lang(viewer.lang);
     let email = p.email(&fields, "email");
     if !p.is_empty() {
         return Ok(with_status(
@@ -315,9 +377,9 @@ async fn subscribe(
             subscribe_page(&viewer, fields.get("email"), &p.0),
         ));
     }
-    start_subscription(&app, &email).await?;
-    let body = html! { h1 { "Check your email" } p.notice { "If " strong { (email) } " is not subscribed yet, we sent it a link to confirm." } };
-    Ok(page(&viewer, "Check your email", body).into_response())
+    start_subscription(&app, &email, viewer.lang).await?;
+    let body = html! { h1 { (viewer.t("check-email")) } p.notice { (viewer.ta("subscribe-sent", &[("email", email.as_str().into())])) } };
+    Ok(page(&viewer, &viewer.t("check-email"), body).into_response())
 }
 
 async fn subscribe_confirm(
@@ -332,14 +394,15 @@ async fn subscribe_confirm(
     {
         Some(email) => {
             app.platform.confirm_subscriber(&email).await?;
-            Ok(page(&viewer, "Subscribed", html! { h1 { "Subscribed" } p.notice { "You will get our updates at " strong { (email) } "." } }).into_response())
+            let title = viewer.t("subscribed-title");
+            Ok(page(&viewer, &title, html! { h1 { (title) } p.notice { (viewer.ta("subscribed-text", &[("email", email.as_str().into())])) } }).into_response())
         }
         None => Ok(with_status(
             StatusCode::NOT_FOUND,
             page(
                 &viewer,
-                "Link expired",
-                html! { h1 { "This link does not work" } p.notice.warn { "It is unknown, already used, or expired." } },
+                &viewer.t("link-expired"),
+                html! { h1 { (viewer.t("link-dead-title")) } p.notice.warn { (viewer.t("link-dead-text")) } },
             ),
         )),
     }
@@ -354,21 +417,21 @@ async fn unsubscribe_form(
 ) -> Result<Response, WebError> {
     let body = match app.platform.subscription(&token).await? {
         Some((email, true)) => html! {
-            h1 { "Unsubscribe" }
-            p { "Stop lunghub's news to " strong { (email) } "?" }
+            h1 { (viewer.t("unsubscribe-title")) }
+            p { (viewer.ta("unsubscribe-ask", &[("email", email.as_str().into())])) }
             form.inline method="post" action=(format!("/unsubscribe/{token}")) {
                 (csrf(&viewer))
-                button.primary type="submit" { "Unsubscribe" }
+                button.primary type="submit" { (viewer.t("unsubscribe-title")) }
             }
         },
         Some((email, false)) => html! {
-            h1 { "Not subscribed" }
-            p.notice { strong { (email) } " gets no updates from us." }
-            p { a href="/subscribe" { "Subscribe again" } }
+            h1 { (viewer.t("not-subscribed-title")) }
+            p.notice { (viewer.ta("not-subscribed-text", &[("email", email.as_str().into())])) }
+            p { a href="/subscribe" { (viewer.t("subscribe-again")) } }
         },
         None => return Ok(unknown_unsubscribe(&viewer)),
     };
-    Ok(page(&viewer, "Unsubscribe", body).into_response())
+    Ok(page(&viewer, &viewer.t("unsubscribe-title"), body).into_response())
 }
 
 fn unknown_unsubscribe(viewer: &Viewer) -> Response {
@@ -376,8 +439,8 @@ fn unknown_unsubscribe(viewer: &Viewer) -> Response {
         StatusCode::NOT_FOUND,
         page(
             viewer,
-            "Unknown link",
-            html! { h1 { "Unknown link" } p.notice.warn { "This unsubscribe link is not known." } },
+            &viewer.t("unknown-link"),
+            html! { h1 { (viewer.t("unknown-link")) } p.notice.warn { (viewer.t("unknown-unsubscribe")) } },
         ),
     )
 }
@@ -390,8 +453,8 @@ async fn unsubscribe(
     match app.platform.unsubscribe(&token).await? {
         Some(email) => Ok(page(
             &viewer,
-            "Unsubscribed",
-            html! { h1 { "Unsubscribed" } p.notice { strong { (email) } " will get no more updates from us." } p { a href="/subscribe" { "Subscribe again" } } },
+            &viewer.t("unsubscribed-title"),
+            html! { h1 { (viewer.t("unsubscribed-title")) } p.notice { (viewer.ta("unsubscribed-text", &[("email", email.as_str().into())])) } p { a href="/subscribe" { (viewer.t("subscribe-again")) } } },
         )
         .into_response()),
         None => Ok(unknown_unsubscribe(&viewer)),
@@ -433,19 +496,20 @@ async fn partners(State(app): State<Shared>, viewer: Viewer) -> Result<Response,
             .and_then(|v| v.get(key).and_then(|s| s.as_str()).map(str::to_owned))
             .unwrap_or_default()
     };
+    let t = |id: &str| viewer.t(id);
     let body = html! {
-        h1 { "Partners and contributors" }
-        p.lead { "Listed here at their request, approved by the admin. Anyone listed can withdraw from their account page." }
-        h2 { "Partners" }
-        @if companies.is_empty() { p.muted { "No partner listed yet." } }
+        h1 { (t("home-partners")) }
+        p.lead { (t("partners-lead")) }
+        h2 { (t("partners-partners")) }
+        @if companies.is_empty() { p.muted { (t("partners-none")) } }
         div.cards { @for c in &companies { div.card { h3 { (profile(c, "company")) } p { (profile(c, "offer")) } } } }
-        h2 { "Contributors" }
-        @if people.is_empty() { p.muted { "No contributor listed yet." } }
+        h2 { (t("partners-contributors")) }
+        @if people.is_empty() { p.muted { (t("contributors-none")) } }
         ul { @for a in &people {
-            li { (a.name) @if let Some(r) = a.signup_role.as_deref().and_then(SignupRole::parse) { span.muted { " · " (r.label()) } } }
+            li { (a.name) @if let Some(r) = a.signup_role.as_deref().and_then(SignupRole::parse) { span.muted { " · " (role_label(viewer.lang, r)) } } }
         } }
     };
-    Ok(page(&viewer, "Partners and contributors", body).into_response())
+    Ok(page(&viewer, &t("home-partners"), body).into_response())
 }
 
 fn track_actions(
@@ -463,23 +527,23 @@ fn track_actions(
         @if viewer.account.is_some() {
             @if member || offered {
                 div.notice.member {
-                    @if member { "You are a member of this track." } @else { "You offered to coordinate this track." }
+                    @if member { (viewer.t("track-member")) } @else { (viewer.t("track-offered")) }
                     " "
                     form.inline method="post" action=(format!("/tracks/{}/leave", track.id)) {
                         (csrf(viewer))
-                        button.secondary type="submit" { "Leave" }
+                        button.secondary type="submit" { (viewer.t("track-leave")) }
                     }
                 }
             }
             @if !member {
-                form.inline method="post" action=(format!("/tracks/{}/join", track.id)) { (csrf(viewer)) button.secondary type="submit" { "Join" } }
+                form.inline method="post" action=(format!("/tracks/{}/join", track.id)) { (csrf(viewer)) button.secondary type="submit" { (viewer.t("track-join")) } }
                 " "
             }
             @if track.coordinator.is_none() && !offered {
-                form.inline method="post" action=(format!("/tracks/{}/coordinate", track.id)) { (csrf(viewer)) button.secondary type="submit" { "Offer to coordinate" } }
+                form.inline method="post" action=(format!("/tracks/{}/coordinate", track.id)) { (csrf(viewer)) button.secondary type="submit" { (viewer.t("track-offer")) } }
             }
         } @else {
-            a href="/signin?next=/tracks" { "Sign in to join" }
+            a href="/signin?next=/tracks" { (viewer.t("track-sign-in")) }
         }
     }
 }
@@ -496,37 +560,40 @@ async fn tracks(State(app): State<Shared>, viewer: Viewer) -> Result<Response, W
     for t in &tracks {
         posts.insert(t.id.clone(), app.platform.results_posts(&t.id, now).await?);
     }
+    let lang = viewer.lang;
     let body = html! {
-        h1 { "Working tracks" }
-        p.lead { "Where volunteers share and compare their work. Each track has a coordinator, or needs one." }
+        h1 { (lang.t("home-tracks")) }
+        p.lead { (lang.t("tracks-lead")) }
         div.cards {
             @for t in &tracks {
                 div.card id=(t.id) {
-                    h3 { (t.name) }
-                    p { (t.summary) }
+                    // The seeded tracks are translated; a track added later reads as written.
+                    h3 { (lang.t_or(&format!("track-{}", t.id), &t.name)) }
+                    p { (lang.t_or(&format!("track-{}-summary", t.id), &t.summary)) }
                     p.meta {
-                        @match &t.coordinator { Some(c) => { "Coordinator: " strong { (c) } } None => { span.stale { "Coordinator required" } } }
-                        " · " (t.members) " member" @if t.members != 1 { "s" }
+                        @match &t.coordinator { Some(c) => { (lang.t("track-coordinator")) " " strong { (c) } } None => { span.stale { (lang.t("track-coordinator-required")) } } }
+                        " · " (lang.ta("count-members", &[("count", n(t.members as f64))]))
                     }
                     (track_actions(&viewer, t, &mine))
                     @let own: Vec<_> = challenges.iter().filter(|c| c.track_id == t.id).collect();
                     @if !own.is_empty() {
-                        h4 { "Challenges" }
+                        h4 { (lang.t("nav-challenges")) }
                         ul { @for c in own { li { a href=(format!("/challenges/{}", c.id)) { (c.title) } } } }
                     }
                     @if let Some(list) = posts.get(&t.id).filter(|l| !l.is_empty()) {
-                        h4 { "Results posts" }
-                        @for p in list { (results_post(p, &challenges)) }
+                        h4 { (lang.t("track-results-posts")) }
+                        @for p in list { (results_post(lang, p, &challenges)) }
                     }
                 }
             }
         }
     };
-    Ok(page(&viewer, "Working tracks", body).into_response())
+    Ok(page(&viewer, &lang.t("home-tracks"), body).into_response())
 }
 
 /// A participant's write-up of one submission, with its links and public score.
 fn results_post(
+    lang: Lang,
     p: &lunghub_store::challenges::Submission,
     challenges: &[lunghub_store::challenges::Challenge],
 ) -> Markup {
@@ -540,7 +607,7 @@ fn results_post(
         .map_or("n/a".to_owned(), |a| format!("{a:.3}"));
     html! {
         article.post {
-            p.meta { strong { (p.participant) } " on " a href=(format!("/challenges/{}", p.challenge_id)) { (title) } ", public ROC AUC " (auc) }
+            p.meta { strong { (p.participant) } " · " a href=(format!("/challenges/{}", p.challenge_id)) { (title) } " · " (lang.ta("track-public-auc", &[("auc", auc.into())])) }
             p { (p.writeup) }
             @if !links.is_empty() {
                 ul { @for l in &links { li { a href=(l) rel="nofollow noopener" { (l) } } } }
@@ -597,12 +664,13 @@ async fn offer_to_coordinate(
 
 /// The answer to a form sent more often from one address than its hourly quota allows.
 pub(crate) fn too_many(viewer: &Viewer, what: &str) -> Response {
+    let what = viewer.t(&format!("quota-{what}"));
     let body = html! {
-        h1 { "Too many " (what) }
-        p.notice.warn { "This network sent more " (what) " in the last hour than lunghub takes. Try again in an hour." }
+        h1 { (viewer.ta("too-many-title", &[("what", what.as_str().into())])) }
+        p.notice.warn { (viewer.ta("too-many-text", &[("what", what.as_str().into())])) }
     };
     with_status(
         StatusCode::TOO_MANY_REQUESTS,
-        page(viewer, "Too many requests", body),
+        page(viewer, &viewer.t("too-many-requests"), body),
     )
 }

@@ -389,7 +389,7 @@ fn form_page(
                 }
             }
         }
-        (problems(list))
+        (problems(viewer.lang, list))
         form method="post" action="/coord/releases" {
             (csrf(viewer))
             label { "Name (lowercase letters, digits and -)" input type="text" name="name" required pattern="[a-z0-9][a-z0-9-]{0,63}" value=(f.get("name")); }

@@ -265,7 +265,7 @@ async fn show_item(
     let body = html! {
         p { a href="/review" { "← Review queue" } }
         h1 { "Item " code { (&id[..12]) } }
-        (problems(problem_list))
+        (problems(viewer.lang, problem_list))
         div.viewer {
             div {
                 img #item-image src=(format!("/review/items/{id}/image.png?{image_query}")) alt="the de-identified image";

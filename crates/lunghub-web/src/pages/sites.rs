@@ -75,7 +75,7 @@ async fn sites_page(
             "Sites that are no hospital are the operator's own collections, made by "
             code { "lunghub ingest --site" } "."
         }
-        (problems(list))
+        (problems(viewer.lang, list))
         @if sites.is_empty() { p.muted { "No sites yet." } }
         @for (s, tokens) in sites.iter().zip(&tokens) {
             section id=(format!("site-{}", s.id)) {

@@ -140,7 +140,7 @@ async fn show_home(
             "Labels set here apply to every file of the batch; a CSV sidecar (a "
             code { "filename" } " column, and any of " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
             code { "sex" } ", " code { "age" } ", " code { "patientid" } ") sets them per file." }
-        (problems(problem_list))
+        (problems(viewer.lang, problem_list))
         form.stacked method="post" enctype="multipart/form-data" action="/upload/batches" {
             (crate::layout::csrf(&viewer))
             label { "Site"

@@ -1,0 +1,292 @@
+# lunghub's English texts. Every message here is in it.ftl too, with the same variables:
+# the i18n unit tests fail otherwise. Write for a doctor with no time: short, plain words.
+
+## The page shell
+
+nav-help = How to help
+nav-hospitals = Hospitals
+nav-datasets = Datasets
+nav-tracks = Working tracks
+nav-challenges = Challenges
+nav-partners = Partners
+nav-news = News
+nav-news-desk = News desk
+nav-onboarding = Onboarding
+nav-upload = Send images
+nav-review = Review
+nav-try-model = Try the model
+nav-model-card = Model card
+nav-admin = Admin
+nav-sign-in = Sign in
+nav-sign-out = Sign out
+footer-mission = lunghub is run by volunteers fighting COVID-19 with medical imaging. Images are de-identified before they are stored; no patient identity is ever published.
+footer-updates = Get updates
+back-home = Back to the home page
+lang-unknown = This language is not offered. Choose English or Italiano.
+
+## Dates and counts
+
+date-long = { $day } { $month } { $year }
+month-1 = January
+month-2 = February
+month-3 = March
+month-4 = April
+month-5 = May
+month-6 = June
+month-7 = July
+month-8 = August
+month-9 = September
+month-10 = October
+month-11 = November
+month-12 = December
+days-ago =
+    { $days ->
+        [0] today
+        [one] 1 day ago
+       *[other] { $days } days ago
+    }
+count-institutes =
+    { $count ->
+        [one] 1 institute
+       *[other] { $count } institutes
+    }
+count-members =
+    { $count ->
+        [one] 1 member
+       *[other] { $count } members
+    }
+
+## Errors
+
+error-not-found = Not found
+error-no-such-page = There is no such page.
+error-no-such-thing = There is no such { $detail }.
+error-conflict = Conflict
+error-detail = { $detail }
+error-internal = Something went wrong
+error-internal-text = The server could not complete the request. It has been logged.
+error-bad-request = Bad request
+error-forbidden = Not allowed
+error-forbidden-text = Your account may not open this page. If you think it should, ask a coordinator.
+error-other-site = Not from this site
+error-other-site-text = This request came from a page of another site. Nothing was changed.
+error-form-expired = Form expired
+error-form-expired-text = This form was not sent from a page of this site, or it has expired. Go back, reload the page and send it again. Nothing was changed.
+too-many-title = Too many { $what }
+too-many-text = This network sent more { $what } in the last hour than lunghub takes. Try again in an hour.
+too-many-requests = Too many requests
+quota-sign-ups = sign-ups
+quota-requests = requests
+
+## Forms
+
+form-problems = Please correct the following:
+form-optional = (optional)
+problem-required = { $label } is required.
+problem-too-long = { $label } is too long: at most { $max } characters.
+problem-characters = { $label } contains characters that are not allowed.
+problem-email = Email must be a valid address, like name@hospital.org.
+problem-password-short = The password must have at least 10 characters.
+problem-password-long = The password is too long: at most 256 characters.
+problem-passwords-differ = The two passwords differ.
+
+## Home
+
+home-title = Open medical imaging against COVID-19
+home-lead = We are volunteers — doctors, data scientists and engineers — building open, de-identified datasets of chest X-rays and lung ultrasound from hospitals, and diagnostic models that anyone can check. Hospitals with lunghub's gateway de-identify every image inside the hospital, under a key that never leaves it, and send only the de-identified copy; images sent to our server directly are de-identified as they arrive, in memory, before anything is stored, under a key of their hospital's own. Either way names and identifiers are never kept, images that may show them in their pixels are held back for review, and one hospital's patients never mix with another's.
+home-how-to-help = See how you can help
+home-hospitals = Hospitals
+home-hospitals-text =
+    { $count ->
+        [one] 1 institute
+       *[other] { $count } institutes
+    } on board, { $available } with a dataset available.
+home-hospitals-link = Onboarding status
+home-tracks = Working tracks
+home-tracks-text = Imaging, outbreak statistics, clinical data, drug impact and maker equipment.
+home-tracks-link = Join a track
+home-partners = Partners and contributors
+home-partners-text = The companies and people who make the work possible.
+home-partners-link = Who we are
+home-updates = Updates
+home-updates-text = News of datasets and results, now and then. Unsubscribe with one click.
+home-updates-link = Subscribe
+home-developers = For developers
+home-developers-text = A JSON API, described in OpenAPI.
+home-developers-link = OpenAPI document
+
+## How to help and sign-up
+
+help-title = How you can help
+help-lead = Choose what describes you best. We only ask what we need to work with you.
+help-sign-up-as = Sign up as { $role }
+help-subscribe = Subscribe to updates
+role-frontline-doctor = Frontline doctor
+role-frontline-doctor-pitch = Tell us what you see on the wards, point us to the images that matter, and help your hospital share de-identified X-rays and ultrasound.
+role-medical-personnel = Doctor or medical personnel
+role-medical-personnel-pitch = Review and label images, check that models make clinical sense, and help write the protocols our hospitals follow.
+role-data-scientist = Data scientist
+role-data-scientist-pitch = Work on the open datasets, join a working track, and compare models on sequestered test sets.
+role-technology-company = Technology company
+role-technology-company-pitch = Offer compute, storage, tools or engineering time, and be listed among our partners if you wish.
+role-developer = Developer
+role-developer-pitch = Build the platform with us: intake, de-identification, the web site and the model pipeline.
+role-communication-specialist = Communication or media specialist
+role-communication-specialist-pitch = Help us explain the work to hospitals, volunteers and the public, in more languages.
+role-interested = Just interested
+role-interested-pitch = Get our updates by email. Unsubscribe with one click at any time.
+question-institution = Hospital or institution
+question-location = City and country
+question-specialty = Specialty
+question-profession = Profession (radiologist, nurse, …)
+question-affiliation = Affiliation
+question-profile = Link to your work (GitHub, Scholar)
+question-company = Company
+question-website = Website
+question-offer = What you can offer
+question-skills = Languages and skills
+question-organisation = Organisation or outlet
+question-languages = Languages you work in
+join-title = Sign up: { $role }
+join-name = Your name
+join-email = Email
+join-password = Password
+join-password-hint = (at least 10 characters)
+join-password-again = Password again
+join-list-partner = List me publicly as a partner
+join-list-contributor = List me publicly as a contributor
+join-list-hint = (after the admin approves it; you can withdraw it from your account page)
+join-subscribe = Send me updates by email
+join-submit = Sign up
+join-sent = We sent a confirmation link to { $email }. Open it to confirm your address, then sign in.
+check-email = Check your email
+confirmed-title = Email confirmed
+confirmed-text = Thank you. Your address is confirmed.
+link-dead-title = This link does not work
+link-dead-confirm = The confirmation link is unknown, already used, or expired. Sign up again to get a new one.
+link-dead-text = It is unknown, already used, or expired.
+link-expired = Link expired
+
+## Sign-in
+
+signin-forgot = Forgot your password?
+signin-wrong = The email or the password is wrong.
+signin-unconfirmed = Confirm your email first: open the link we sent you when you signed up.
+signin-too-many-network = Too many failed attempts from this network. Wait 15 minutes, or reset your password.
+signin-too-many-account = Too many failed attempts on this account: one try every { $every } seconds now. Try again in { $wait } seconds, or reset your password.
+
+## Subscriptions
+
+subscribe-lead = News of datasets, results and calls for help, a few times a month at most. Every message has a one-click unsubscribe link.
+subscribe-sent = If { $email } is not subscribed yet, we sent it a link to confirm.
+subscribed-title = Subscribed
+subscribed-text = You will get our updates at { $email }.
+unsubscribe-title = Unsubscribe
+unsubscribe-ask = Stop lunghub's news to { $email }?
+not-subscribed-title = Not subscribed
+not-subscribed-text = { $email } gets no updates from us.
+subscribe-again = Subscribe again
+unknown-link = Unknown link
+unknown-unsubscribe = This unsubscribe link is not known.
+unsubscribed-title = Unsubscribed
+unsubscribed-text = { $email } will get no more updates from us.
+
+## Partners and tracks
+
+partners-lead = Listed here at their request, approved by the admin. Anyone listed can withdraw from their account page.
+partners-partners = Partners
+partners-none = No partner listed yet.
+partners-contributors = Contributors
+contributors-none = No contributor listed yet.
+tracks-lead = Where volunteers share and compare their work. Each track has a coordinator, or needs one.
+track-coordinator = Coordinator:
+track-coordinator-required = Coordinator required
+track-member = You are a member of this track.
+track-offered = You offered to coordinate this track.
+track-leave = Leave
+track-join = Join
+track-offer = Offer to coordinate
+track-sign-in = Sign in to join
+track-results-posts = Results posts
+track-public-auc = public ROC AUC { $auc }
+track-medical-imaging = Medical imaging
+track-medical-imaging-summary = Chest X-ray and lung ultrasound models: datasets, training, evaluation on sequestered test sets.
+track-outbreak-statistics = Statistical outbreak analysis
+track-outbreak-statistics-summary = Models of the spread of the outbreak from public case data.
+track-clinical-correlation = Clinical data correlation
+track-clinical-correlation-summary = How clinical fields (age, comorbidities, days since onset) relate to imaging findings and outcome.
+track-drug-impact = Drug impact analysis
+track-drug-impact-summary = What the therapies recorded with the images tell about outcome, with the caution observational data needs.
+track-maker-equipment = Maker equipment
+track-maker-equipment-summary = Open designs for equipment hospitals run short of, checked by clinicians.
+
+## The onboarding status table
+
+status-title = Hospital onboarding status
+status-lead = Where each hospital stands on its way to sharing de-identified images. Updated live by our coordinators.
+status-all = All
+status-filter = Filter
+status-also-as = also as
+status-none = No institute matches.
+status-col-institute = Institute
+status-col-location = Location
+status-col-requested = Requested data
+status-col-status = Status
+status-col-updated = Last update
+stage-first-contact = First contact
+stage-introductory-call = Introductory call
+stage-data-request-sent = Project description and data request sent
+stage-ethics-approval = Ethical committee approval
+stage-waiting-for-data = Waiting for data
+stage-data-received = Data received
+stage-dataset-available = Dataset available
+requested-xray-healthy = X-ray healthy
+requested-xray-pneumonia = X-ray pneumonia
+requested-xray-covid = X-ray COVID-19
+requested-ultrasound-lung = Ultrasound lung
+requested-ultrasound-cardiac = Ultrasound cardiac
+
+## News
+
+news-lead = What the group and its hospitals are doing.
+news-by-email = Get it by email
+news-feed = Atom feed
+news-write = Write a post
+news-none = Nothing published yet.
+news-draft = Draft, not published
+
+## Mail
+
+mail-confirm-subject = Confirm your email for lunghub
+mail-confirm-body =
+    Hello { $name },
+
+    Thank you for signing up as { $role }. Confirm your email by opening this link (valid 48 hours):
+
+    { $link }
+
+    If you did not sign up, ignore this message.
+mail-signup-again-subject = Someone tried to sign up with your email
+mail-signup-again-body =
+    Someone (perhaps you) tried to sign up for lunghub with this address, which already has an account.
+
+    Sign in: { $signin }
+    Forgot your password? { $reset }
+mail-subscribe-subject = Confirm your lunghub subscription
+mail-subscribe-body =
+    Confirm that you want lunghub's updates:
+
+    { $confirm }
+
+    Unsubscribe at any time, with one click:
+
+    { $unsubscribe }
+mail-news-body =
+    { $title }
+
+    { $text }
+
+    Read it online: { $online }
+
+    -- 
+    You get this because you subscribed to lunghub's news. Unsubscribe with one click: { $unsubscribe }
