@@ -290,3 +290,26 @@ mail-news-body =
 
     -- 
     You get this because you subscribed to lunghub's news. Unsubscribe with one click: { $unsubscribe }
+
+## Datasets and challenges
+
+releases-title = Open datasets
+releases-lead = Chest X-rays and lung ultrasound from the hospitals and collections that joined, de-identified, reviewed, and split by patient into train, validation and test. Each release is frozen: its files never change, and a later version says what changed. Test findings stay on the server, for the leaderboard.
+releases-create = Create a release
+releases-none = No dataset has been released yet.
+releases-col-release = Release
+releases-col-files = Files
+releases-col-size = Size
+releases-col-released = Released
+challenges-lead = Compare models on the sequestered test split of an open dataset. Scores are computed here, against labels nobody outside can see.
+challenges-none = No challenge is open yet.
+challenges-col-challenge = Challenge
+challenges-col-track = Track
+challenges-col-dataset = Dataset
+challenges-col-task = Task
+challenges-col-state = State
+challenges-col-closes = Closes
+model-card-in-english = The model card is a technical document and is written in English.
+challenge-state-open = open
+challenge-state-closed = closed
+challenge-state-opens-soon = opens soon

@@ -290,3 +290,26 @@ mail-news-body =
 
     -- 
     Ricevi questo messaggio perché ti sei iscritto alle notizie di lunghub. Disiscriviti con un clic: { $unsubscribe }
+
+## Dataset e sfide
+
+releases-title = Dataset aperti
+releases-lead = Radiografie del torace ed ecografie polmonari degli ospedali e delle collezioni che hanno aderito, de-identificate, revisionate e divise per paziente in addestramento, validazione e test. Ogni rilascio è congelato: i suoi file non cambiano mai, e una versione successiva dice cosa è cambiato. I reperti del test restano sul server, per la classifica.
+releases-create = Crea un rilascio
+releases-none = Nessun dataset è stato ancora rilasciato.
+releases-col-release = Rilascio
+releases-col-files = File
+releases-col-size = Dimensione
+releases-col-released = Data di rilascio
+challenges-lead = Confronta i modelli sulla parte di test riservata di un dataset aperto. I punteggi sono calcolati qui, su etichette che nessuno all'esterno può vedere.
+challenges-none = Nessuna sfida è ancora aperta.
+challenges-col-challenge = Sfida
+challenges-col-track = Gruppo
+challenges-col-dataset = Dataset
+challenges-col-task = Compito
+challenges-col-state = Stato
+challenges-col-closes = Chiusura
+model-card-in-english = La scheda del modello è un documento tecnico ed è scritta in inglese.
+challenge-state-open = aperta
+challenge-state-closed = chiusa
+challenge-state-opens-soon = apre a breve

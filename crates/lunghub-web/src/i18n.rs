@@ -87,7 +87,7 @@ impl Lang {
 
     /// The message `id`, without variables.
     pub fn t(self, id: &str) -> String {
-        self.format(id, None)
+        self.format(id, None, true)
     }
 
     /// The message `id` with its variables, given as name and value.
@@ -96,18 +96,21 @@ impl Lang {
         for (name, value) in args {
             fluent_args.set(*name, value.clone());
         }
-        self.format(id, Some(&fluent_args))
+        self.format(id, Some(&fluent_args), true)
     }
 
-    fn format(self, id: &str, args: Option<&FluentArgs>) -> String {
+    /// `warn`: say on stderr when the message is missing or lacks a variable.
+    fn format(self, id: &str, args: Option<&FluentArgs>, warn: bool) -> String {
         let bundle = CATALOGUE.bundle(self);
         let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) else {
-            eprintln!("warning: no {} text for {id:?}", self.code());
+            if warn {
+                eprintln!("warning: no {} text for {id:?}", self.code());
+            }
             return id.to_owned();
         };
         let mut errors = Vec::new();
         let text: Cow<str> = bundle.format_pattern(pattern, args, &mut errors);
-        if !errors.is_empty() {
+        if warn && !errors.is_empty() {
             eprintln!("warning: the {} text {id:?}: {errors:?}", self.code());
         }
         text.into_owned()
@@ -141,6 +144,30 @@ impl Lang {
 /// A number as a Fluent variable.
 pub fn n(value: impl Into<f64>) -> FluentValue<'static> {
     FluentValue::from(value.into())
+}
+
+/// Every message of `lang` by id, formatted without its variables (each shows as
+/// `{$name}`): for tests that look for one language's words on the other's pages.
+pub fn texts(lang: Lang) -> Vec<(String, String)> {
+    let source = SOURCES
+        .iter()
+        .find(|(l, _)| *l == lang)
+        .map_or("", |(_, s)| *s);
+    let resource = match fluent_syntax::parser::parse(source) {
+        Ok(r) | Err((r, _)) => r,
+    };
+    resource
+        .body
+        .iter()
+        .filter_map(|entry| match entry {
+            fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_owned()),
+            _ => None,
+        })
+        .map(|id| {
+            let text = lang.format(&id, None, false);
+            (id, text)
+        })
+        .collect()
 }
 
 pub(crate) const SOURCES: [(Lang, &str); 2] = [

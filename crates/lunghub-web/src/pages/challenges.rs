@@ -123,13 +123,14 @@ fn per_source(s: &Scores) -> Markup {
 async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     let now = now_ns();
     let challenges = app.platform.challenges().await?;
+    let t = |id: &str| viewer.t(id);
     let body = html! {
-        h1 { "Challenges" }
-        p.lead { "Compare models on the sequestered test split of an open dataset. Scores are computed here, against labels nobody outside can see." }
-        @if challenges.is_empty() { p { "No challenge is open yet." } }
+        h1 { (t("nav-challenges")) }
+        p.lead { (t("challenges-lead")) }
+        @if challenges.is_empty() { p { (t("challenges-none")) } }
         @else {
             table {
-                thead { tr { th { "Challenge" } th { "Track" } th { "Dataset" } th { "Task" } th { "State" } th { "Closes" } } }
+                thead { tr { @for id in ["challenges-col-challenge", "challenges-col-track", "challenges-col-dataset", "challenges-col-task", "challenges-col-state", "challenges-col-closes"] { th { (t(id)) } } } }
                 tbody {
                     @for c in &challenges {
                         tr {
@@ -137,15 +138,15 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
                             td { a href=(format!("/tracks#{}", c.track_id)) { (c.track_id) } }
                             td { a href=(format!("/releases/{}/{}", c.release_name, c.release_version)) { (c.release_name) " v" (c.release_version) } }
                             td { (c.task) }
-                            td { (c.state(now)) }
-                            td { (date(c.closes_at)) }
+                            td { (viewer.lang.t(&format!("challenge-state-{}", c.state(now).replace(' ', "-")))) }
+                            td { time datetime=(date(c.closes_at)) { (viewer.lang.long_date(c.closes_at)) } }
                         }
                     }
                 }
             }
         }
     };
-    Ok(page(&viewer, "Challenges", body).into_response())
+    Ok(page(&viewer, &t("nav-challenges"), body).into_response())
 }
 
 /// A challenge's page, with any problems of a submission just refused.

@@ -85,10 +85,15 @@ async fn card(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
     // A card beside a model given with --model is the operator's file: any HTML in it is
     // shown as text, never run, and only http(s) links are links.
     let rendered = lunghub_release::card::safe_html(text);
+    // The card is a technical document written in English, like the papers it cites; the
+    // page says so in the reader's language and marks it, for screen readers and translators.
     Ok(page(
         &viewer,
-        "Model card",
-        html! { article.card { (PreEscaped(rendered)) } },
+        &viewer.t("nav-model-card"),
+        html! {
+            @if viewer.lang != crate::i18n::Lang::En { p.notice { (viewer.t("model-card-in-english")) } }
+            article.card lang="en" { (PreEscaped(rendered)) }
+        },
     )
     .into_response())
 }

@@ -76,25 +76,27 @@ const SINGLE_FILES: [(&str, &str); 5] = [
 
 async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     let releases = app.catalog.releases().await?;
+    let t = |id: &str| viewer.t(id);
+    let columns = ["releases-col-release", "releases-col-files", "releases-col-size", "releases-col-released"].map(t);
     let body = html! {
-        h1 { "Open datasets" }
-        p { "Chest X-rays and lung ultrasound from the hospitals and collections that joined, de-identified, reviewed, and split by patient into train, validation and test. Each release is frozen: its files never change, and a later version says what changed. Test findings stay on the server, for the leaderboard." }
+        h1 { (t("releases-title")) }
+        p { (t("releases-lead")) }
         @if viewer.may(Action::CreateReleases) {
-            p { a.button href="/coord/releases" { "Create a release" } }
+            p { a.button href="/coord/releases" { (t("releases-create")) } }
         }
         @if releases.is_empty() {
-            p { "No dataset has been released yet." }
+            p { (t("releases-none")) }
         } @else {
             div.table-wrap {
                 table.responsive {
-                    thead { tr { th { "Release" } th { "Files" } th { "Size" } th { "Released" } } }
+                    thead { tr { @for c in &columns { th { (c) } } } }
                     tbody {
                         @for r in &releases {
                             tr {
-                                td data-label="Release" { a href=(format!("/releases/{}/v{}", r.name, r.version)) { (r.name) " v" (r.version) } }
-                                td data-label="Files" { (r.files) }
-                                td data-label="Size" { (stored_size(r.bytes)) }
-                                td data-label="Released" { (date(r.created_at)) }
+                                td data-label=(columns[0]) { a href=(format!("/releases/{}/v{}", r.name, r.version)) { (r.name) " v" (r.version) } }
+                                td data-label=(columns[1]) { (r.files) }
+                                td data-label=(columns[2]) { (stored_size(r.bytes)) }
+                                td data-label=(columns[3]) { time datetime=(date(r.created_at)) { (viewer.lang.long_date(r.created_at)) } }
                             }
                         }
                     }
@@ -102,7 +104,7 @@ async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, Web
             }
         }
     };
-    Ok(page(&viewer, "Open datasets", body).into_response())
+    Ok(page(&viewer, &t("releases-title"), body).into_response())
 }
 
 /// `v3` → 3.

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod challenge;
+pub mod english;
 pub mod fixtures;
 pub mod server;
 pub mod smtp;

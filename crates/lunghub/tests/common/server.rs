@@ -388,6 +388,19 @@ impl Client {
         self.finish(r).await
     }
 
+    /// A GET with extra request headers (`Accept-Language`, say).
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut request = self
+            .http
+            .get(self.url(path))
+            .header("cookie", self.cookie_header());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let r = request.send().await.expect("GET");
+        self.finish(r).await
+    }
+
     /// Posts a form with the last CSRF token seen (unless the form has its own `csrf`).
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
         let mut pairs: Vec<(String, String)> = fields
