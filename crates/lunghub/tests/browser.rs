@@ -10,6 +10,9 @@
 //! - The admin makes someone a hospital uploader in the accounts table; the uploader is
 //!   refused the coordinators' pages ("Not allowed") and is not offered them in the menu.
 //!
+//! - A visitor switches the site to Italian with the header's switch: the page comes back
+//!   in Italian, and every public page then has `html lang="it"` and no English text.
+//!
 //! Key pages are photographed at desktop (1280×900) and phone (390×844) width, whole page,
 //! into `$LUNGHUB_ARTIFACTS/screenshots` (else `$CARGO_TARGET_DIR/artifacts/screenshots`),
 //! for people to look at. Chromium and chromedriver are required, never skipped:
@@ -1489,4 +1492,49 @@ async fn a_subscriber_gets_a_published_post_by_mail_and_leaves_with_one_click() 
     assert_eq!(common::smtp::one_click_unsubscribe(&one_click).await, 200);
     browser.open(&server.link_in(&post, "/unsubscribe/")).await;
     assert_eq!(browser.heading().await, "Not subscribed");
+}
+
+#[tokio::test]
+async fn a_visitor_switches_the_site_to_italian() {
+    use common::english::{PUBLIC_PAGES, english_left};
+    let server = Server::start(None);
+    let browser = Browser::start(&server.base).await;
+    let lang = "return document.documentElement.lang;";
+
+    browser.open("/status").await;
+    assert_eq!(browser.script(lang).await, json!("en"));
+    browser
+        .follow("header form.lang-switch button[value='it']")
+        .await;
+    assert_eq!(browser.path().await, "/status", "the switch comes back");
+    assert_eq!(browser.script(lang).await, json!("it"));
+    assert_eq!(
+        browser.heading().await,
+        lunghub_web::i18n::Lang::It.t("status-title")
+    );
+    browser.snapshot("status-it").await;
+    for path in PUBLIC_PAGES {
+        browser.open(path).await;
+        assert_eq!(browser.script(lang).await, json!("it"), "{path}");
+        let text = browser
+            .script("return document.body.innerText;")
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let left = english_left(&text);
+        assert!(left.is_empty(), "English on {path}: {left:#?}\n{text}");
+    }
+    browser.open("/").await;
+    browser.snapshot("home-it").await;
+
+    // And back: the switch offers English on every page.
+    browser
+        .follow("header form.lang-switch button[value='en']")
+        .await;
+    assert_eq!(browser.script(lang).await, json!("en"));
+    assert_eq!(
+        browser.heading().await,
+        "Open medical imaging against COVID-19"
+    );
 }

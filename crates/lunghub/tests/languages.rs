@@ -14,26 +14,9 @@ mod common;
 
 use base64::Engine;
 use common::accounts::{PASSWORD, admin, hospital, sign_in, sign_up};
-use common::english::{english_left, visible_text};
+use common::english::{PUBLIC_PAGES, english_left, visible_text};
 use common::server::{Client, Server};
 use lunghub_web::i18n::Lang;
-
-const PUBLIC: &[&str] = &[
-    "/",
-    "/help",
-    "/status",
-    "/releases",
-    "/tracks",
-    "/challenges",
-    "/partners",
-    "/news",
-    "/subscribe",
-    "/signin",
-    "/join/frontline-doctor",
-    "/join/data-scientist",
-    "/join/technology-company",
-    "/no-such-page",
-];
 
 const ITALIAN_BROWSER: (&str, &str) = ("accept-language", "it-IT,it;q=0.9,en-US;q=0.8,en;q=0.7");
 
@@ -94,7 +77,7 @@ fn readable(mail: &str) -> String {
 
 /// Every public page as `c` gets it now: Italian, with no English left.
 async fn all_public_pages_are_italian(c: &Client) {
-    for path in PUBLIC {
+    for path in PUBLIC_PAGES {
         let r = c.get(path).await;
         assert!(
             r.status == 200 || (*path == "/no-such-page" && r.status == 404),

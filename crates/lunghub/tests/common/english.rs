@@ -4,6 +4,24 @@
 
 use lunghub_web::i18n::{Lang, texts};
 
+/// The pages anyone can open, and one that does not exist (its error page).
+pub const PUBLIC_PAGES: &[&str] = &[
+    "/",
+    "/help",
+    "/status",
+    "/releases",
+    "/tracks",
+    "/challenges",
+    "/partners",
+    "/news",
+    "/subscribe",
+    "/signin",
+    "/join/frontline-doctor",
+    "/join/data-scientist",
+    "/join/technology-company",
+    "/no-such-page",
+];
+
 /// Words that only English prose has, whole and lower case.
 const ENGLISH_WORDS: &[&str] = &[
     "the", "and", "with", "your", "you", "of", "to", "is", "are", "for", "from", "this", "we",
