@@ -19,6 +19,20 @@
   // Outcomes that are final: a file with one of these is not sent again.
   const DONE = new Set(["new", "duplicate", "near-duplicate", "quarantined", "unreadable", "sidecar", "unpacked"]);
   const STORE = `lunghub-upload-names:${batch}`;
+  // The page's texts, in its language, from the server's Fluent messages: `{name}` in one
+  // is filled in from `vars`. A text the page lacks reads as its key.
+  let TEXTS = {};
+  try {
+    TEXTS = JSON.parse(zone.dataset.texts || "{}");
+  } catch (err) {
+    TEXTS = {};
+  }
+  function say(key, vars) {
+    let text = TEXTS[key] || key;
+    for (const [k, v] of Object.entries(vars || {})) text = text.split(`{${k}}`).join(String(v));
+    return text;
+  }
+  const outcomeLabel = (outcome) => TEXTS[`outcome-${outcome}`] || outcome;
 
   function names() {
     try {
@@ -91,7 +105,7 @@
     cell.className = "outcome " + outcome;
     cell.dataset.outcome = outcome;
     if (explained && explained.plain) {
-      cell.replaceChildren(outcome);
+      cell.replaceChildren(outcomeLabel(outcome));
       const plain = document.createElement("p");
       plain.className = "plain";
       plain.textContent = explained.plain;
@@ -102,14 +116,14 @@
       if (detail) {
         const folded = document.createElement("details");
         const summary = document.createElement("summary");
-        summary.textContent = "Technical detail";
+        summary.textContent = say("upload-technical-detail");
         const code = document.createElement("code");
         code.textContent = detail;
         folded.append(summary, code);
         cell.append(folded);
       }
     } else {
-      cell.textContent = detail ? `${outcome}: ${detail}` : outcome;
+      cell.textContent = detail ? `${outcomeLabel(outcome)}: ${detail}` : outcomeLabel(outcome);
     }
     tally();
   }
@@ -122,7 +136,7 @@
       counts.set(outcome, (counts.get(outcome) || 0) + 1);
     }
     const line = document.getElementById("tally");
-    line.textContent = Array.from(counts, ([k, n]) => `${k}: ${n}`).join(" · ") || "None yet.";
+    line.textContent = Array.from(counts, ([k, n]) => `${outcomeLabel(k)}: ${n}`).join(" · ") || say("upload-none-yet");
   }
 
   function describe(line) {
@@ -170,7 +184,7 @@
         return await send(file, name, tr);
       } catch (err) {
         if (attempt >= RETRIES) throw err;
-        show(tr, "retrying", `${err.message}, attempt ${attempt + 1} of ${RETRIES}`);
+        show(tr, "retrying", say("upload-retrying", { why: err.message, attempt: attempt + 1, of: RETRIES }));
         await new Promise((r) => setTimeout(r, 1000 * attempt));
       }
     }
@@ -197,7 +211,7 @@
     try {
       done = await recorded(entries);
     } catch (err) {
-      summary.textContent = `Nothing was sent: ${err.message}. Reload the page and try again.`;
+      summary.textContent = say("upload-nothing-sent", { why: err.message });
       return;
     }
     const queue = [];
@@ -208,10 +222,10 @@
       if (earlier) remember(earlier.tag, e.name);
       if (earlier && DONE.has(earlier.outcome)) {
         tr.querySelector("progress").value = 1;
-        show(tr, earlier.outcome, "already in this batch");
+        show(tr, earlier.outcome, say("upload-already-here"));
         skipped++;
       } else if (e.file.size > limit) {
-        show(tr, "refused", `larger than ${humanSize(limit)}`);
+        show(tr, "refused", say("upload-larger-than", { size: humanSize(limit) }));
       } else {
         show(tr, "waiting", "");
         queue.push({ ...e, tr });
@@ -221,7 +235,9 @@
     let failed = 0;
     const total = queue.length;
     const report = () => {
-      summary.textContent = `${finished} of ${total} sent` + (skipped ? `, ${skipped} already in this batch` : "") + (failed ? `, ${failed} failed: send them again` : "") + ".";
+      summary.textContent = say("upload-progress-sent", { finished, total }) +
+        (skipped ? say("upload-progress-skipped", { skipped }) : "") +
+        (failed ? say("upload-progress-failed", { failed }) : "") + ".";
     };
     report();
     async function worker() {

@@ -13,7 +13,7 @@
 mod common;
 
 use base64::Engine;
-use common::accounts::{PASSWORD, admin, hospital, sign_in, sign_up};
+use common::accounts::{PASSWORD, admin, hospital, set_role, sign_in, sign_up};
 use common::english::{PUBLIC_PAGES, english_left, visible_text};
 use common::server::{Client, Server};
 use lunghub_web::i18n::Lang;
@@ -100,7 +100,7 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
 
     let server = Server::start(None);
     let admin = admin(&server).await;
-    hospital(&admin, "Ospedale di Prova", "waiting-for-data").await;
+    let (_, site) = hospital(&admin, "Ospedale di Prova", "waiting-for-data").await;
 
     // The browser chooses, by weight; English is the fallback.
     let visitor = server.client();
@@ -221,6 +221,45 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
     sign_in(&elsewhere, "ada@example.it", PASSWORD).await;
     assert_eq!(lang_of(&elsewhere.get("/").await.body), "it");
     all_public_pages_are_italian(&elsewhere).await;
+    // A hospital's uploader reads the upload page and its refusals in Italian.
+    let uploader = sign_up(&server, "frontline-doctor", "Luca Bianchi", "luca@example.it", &[
+        ("institution", "Ospedale di Prova"),
+        ("location", "Milano"),
+    ])
+    .await;
+    set_role(&admin, "luca@example.it", "uploader", &site).await;
+    uploader.post("/lang", &[("lang", "it"), ("back", "/upload")]).await;
+    let r = uploader.get("/upload").await;
+    assert_eq!((r.status, lang_of(&r.body)), (200, "it"), "{}", r.body);
+    let left = english_left(&visible_text(&r.body));
+    assert!(left.is_empty(), "English on /upload: {left:#?}");
+    let form = reqwest::multipart::Form::new()
+        .text("site", site.clone())
+        .text("finding", "");
+    let r = uploader
+        .post_multipart(&format!("/upload/batches?csrf={}", uploader.csrf()), form)
+        .await;
+    let batch = r.location.unwrap_or_else(|| panic!("no batch: {}", r.body));
+    let page = uploader.get(&batch).await;
+    assert_eq!(lang_of(&page.body), "it");
+    let left = english_left(&visible_text(&page.body));
+    assert!(left.is_empty(), "English on the batch page: {left:#?}");
+    // A file that is no image: refused, with the reason and the next step in Italian.
+    let refused = uploader
+        .put_file(&format!("{batch}/files"), "referto.txt", b"just a report".to_vec())
+        .await;
+    assert_eq!(refused.status, 200, "{}", refused.body);
+    let line = &refused.json()[0];
+    assert_eq!(line["cause"], "unknown-format", "{line}");
+    assert_eq!(
+        line["plain"].as_str(),
+        Some(Lang::It.t("cause-unknown-format").as_str()),
+        "{line}"
+    );
+    let page = uploader.get(&batch).await.body;
+    assert!(page.contains(&Lang::It.t("cause-unknown-format-next")), "{page}");
+    assert!(page.contains(&Lang::It.t("outcome-refused")) || page.contains(&Lang::It.t("outcome-unreadable")), "{page}");
+
     // And back to English, for this account alone.
     elsewhere.post("/lang", &[("lang", "en"), ("back", "/")]).await;
     assert_eq!(lang_of(&member.get("/").await.body), "en");

@@ -30,8 +30,9 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::{see_other, with_status};
+use crate::i18n::{Lang, n};
 use crate::form::Problems;
-use crate::layout::{count, date, page, problems, stored_size};
+use crate::layout::{page, problems, stored_size};
 use crate::{Shared, Viewer, WebError};
 
 /// The largest file one request may carry (a zip of a study, or a long clip). A request is
@@ -118,9 +119,7 @@ async fn show_home(
     let sites = upload_sites(app, viewer).await?;
     if sites.is_empty() {
         return Err(if account.role == "uploader" {
-            WebError::BadRequest(
-                "Your account is not bound to a site yet. Ask a coordinator to bind it.".into(),
-            )
+            WebError::BadRequest(viewer.t("upload-no-site"))
         } else {
             WebError::Forbidden
         });
@@ -132,49 +131,48 @@ async fn show_home(
         }
     }
     recent.sort_by(|a, b| b.1.created_at.cmp(&a.1.created_at));
+    let t = |id: &str| viewer.t(id);
     let body = html! {
-        h1 { "Send images" }
-        p { "Files sent here travel to lunghub's server as they are, identity included, over this page's connection, and are de-identified there, in memory, under your site's own key, "
-            "before anything is stored: originals with identity are never kept. To keep identity inside the hospital, send through "
-            code { "lunghub gateway" } " instead, which de-identifies at the hospital. "
-            "Labels set here apply to every file of the batch; a CSV sidecar (a "
-            code { "filename" } " column, and any of " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
-            code { "sex" } ", " code { "age" } ", " code { "patientid" } ") sets them per file." }
+        h1 { (t("nav-upload")) }
+        p { (t("upload-where")) " " code { "lunghub gateway" } " " (t("upload-gateway")) " "
+            (t("upload-labels")) " " code { "filename" } " · " code { "finding" } ", " code { "view" } ", " code { "modality" } ", "
+            code { "sex" } ", " code { "age" } ", " code { "patientid" } "." }
         (problems(viewer.lang, problem_list))
         form.stacked method="post" enctype="multipart/form-data" action="/upload/batches" {
-            (crate::layout::csrf(&viewer))
-            label { "Site"
+            (crate::layout::csrf(viewer))
+            label { (t("upload-site"))
                 select name="site" {
                     @for (id, name) in &sites { option value=(id) { (name) } }
                 }
             }
-            label { "Finding for every file (leave empty to label per file or in review)"
+            label { (t("upload-finding"))
                 select name="finding" {
-                    option value="" { "— none —" }
-                    @for f in Finding::known_paths() { option value=(f) { (f) } }
+                    option value="" { (t("upload-finding-none")) }
+                    // The dataset's label vocabulary, as the released metadata spells it.
+                    @for f in Finding::known_paths() { option value=(f) lang="en" { (f) } }
                 }
             }
-            label { "Modality"
+            label { (t("upload-modality"))
                 select name="modality" {
-                    option value="" { "— from the files —" }
-                    option value="DX" { "X-ray (DX/CR)" }
-                    option value="US" { "Ultrasound (US)" }
+                    option value="" { (t("upload-from-files")) }
+                    option value="DX" { (t("upload-modality-dx")) }
+                    option value="US" { (t("upload-modality-us")) }
                 }
             }
-            label { "View" input type="text" name="view" placeholder="PA, AP, AP Supine, Lateral…" maxlength="40"; }
-            label { "Sex" select name="sex" { option value="" { "—" } option value="F" { "F" } option value="M" { "M" } } }
-            label { "Age (years)" input type="number" name="age" min="0" max="120" step="1"; }
-            label { "CSV sidecar (optional)" input type="file" name="sidecar" accept=".csv,text/csv"; }
-            button type="submit" { "Start a batch" }
+            label { (t("upload-view")) input type="text" name="view" placeholder="PA, AP, AP Supine, Lateral…" maxlength="40"; }
+            label { (t("upload-sex")) select name="sex" { option value="" { "—" } option value="F" { "F" } option value="M" { "M" } } }
+            label { (t("upload-age")) input type="number" name="age" min="0" max="120" step="1"; }
+            label { (t("upload-sidecar")) input type="file" name="sidecar" accept=".csv,text/csv"; }
+            button.primary type="submit" { (t("upload-start")) }
         }
         @if !recent.is_empty() {
-            h2 { "Recent batches" }
+            h2 { (t("upload-recent")) }
             table {
-                thead { tr { th { "Started" } th { "Site" } th { "Files" } } }
+                thead { tr { th { (t("upload-started")) } th { (t("upload-site")) } th { (t("upload-files")) } } }
                 tbody {
                     @for (site, u, n) in &recent {
                         tr {
-                            td { a href=(format!("/upload/batches/{}", u.id)) { (date(u.created_at)) " · " (&u.id[..8]) } }
+                            td { a href=(format!("/upload/batches/{}", u.id)) { (viewer.lang.long_date(u.created_at)) " · " (&u.id[..8]) } }
                             td { (site) }
                             td.num { (n) }
                         }
@@ -183,7 +181,7 @@ async fn show_home(
             }
         }
     };
-    Ok(with_status(status, page(viewer, "Send images", body)))
+    Ok(with_status(status, page(viewer, &t("nav-upload"), body)))
 }
 
 /// Reads the batch form: fields and an optional CSV sidecar.
@@ -195,13 +193,13 @@ async fn create_batch(
     let account = viewer.require(Action::ViewPublic, "/upload")?.clone();
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     let mut sidecar: Option<Vec<u8>> = None;
-    let mut p = Problems::default();
+    let mut p = Problems::in_lang(viewer.lang);
     loop {
         let field = match multipart.next_field().await {
             Ok(Some(f)) => f,
             Ok(None) => break,
             Err(e) => {
-                p.add(format!("The form could not be read: {}", e.body_text()));
+                p.add(viewer.ta("upload-form-unreadable", &[("why", e.body_text().into())]));
                 break;
             }
         };
@@ -210,7 +208,7 @@ async fn create_batch(
             match field.bytes().await {
                 Ok(b) if !b.is_empty() => sidecar = Some(b.to_vec()),
                 Ok(_) => {}
-                Err(e) => p.add(format!("The sidecar could not be read: {}", e.body_text())),
+                Err(e) => p.add(viewer.ta("upload-sidecar-unreadable", &[("why", e.body_text().into())])),
             }
         } else {
             let text = field.text().await.unwrap_or_default();
@@ -220,15 +218,15 @@ async fn create_batch(
     let site = fields.get("site").cloned().unwrap_or_default();
     if !viewer.may(Action::UploadImages { site: &site }) || app.catalog.site(&site).await?.is_none()
     {
-        p.add("Choose one of your sites.");
+        p.add(viewer.t("upload-choose-site"));
     } else if let Admission::Closed(why) = app.catalog.admission(&site).await? {
-        p.add(format!("Not yet: {why}."));
+        p.add(viewer.ta("upload-not-yet", &[("why", why.into())]));
     }
     let get = |k: &str| fields.get(k).filter(|v| !v.is_empty()).cloned();
     let age = match get("age").map(|a| a.parse::<f64>()) {
         Some(Ok(a)) if (0.0..=120.0).contains(&a) => Some(a),
         Some(_) => {
-            p.add("Age must be a number of years between 0 and 120.");
+            p.add(viewer.t("upload-bad-age"));
             None
         }
         None => None,
@@ -340,57 +338,107 @@ async fn batch_page(
         *tally.entry(f.outcome.as_str()).or_default() += 1;
     }
     let b = &fields.batch;
+    let t = |id: &str| viewer.t(id);
+    let lang = viewer.lang;
+    let from_files = t("upload-from-files-short");
     let body = html! {
-        h1 { "Batch " (&upload.id[..8]) " for " (site) }
+        h1 { (viewer.ta("upload-batch-title", &[("batch", (&upload.id[..8]).into()), ("site", site.as_str().into())])) }
         p {
-            "Started " (date(upload.created_at)) ". "
-            "Finding: " (b.finding.as_deref().unwrap_or("per file")) "; modality: " (b.modality.as_deref().unwrap_or("from the files"))
-            "; view: " (b.view.as_deref().unwrap_or("from the files")) "."
-            @if !fields.sidecar.is_empty() { " The CSV sidecar labels " (count(fields.sidecar.len(), "file")) "." }
+            (viewer.ta("upload-batch-started", &[("date", lang.long_date(upload.created_at).into())])) " "
+            (t("upload-finding-short")) " " (b.finding.as_deref().map_or_else(|| t("upload-per-file"), str::to_owned)) "; "
+            (t("upload-modality-short")) " " (b.modality.as_deref().unwrap_or(&from_files)) "; "
+            (t("upload-view-short")) " " (b.view.as_deref().unwrap_or(&from_files)) "."
+            @if !fields.sidecar.is_empty() { " " (viewer.ta("upload-sidecar-labels", &[("count", n(fields.sidecar.len() as f64))])) }
         }
-        section #drop-zone.drop-zone data-batch=(upload.id) data-csrf=(viewer.csrf) data-limit=(MAX_UPLOAD_BYTES) {
-            p { strong { "Drop files, folders or zip archives here" } ", or choose them:" }
+        section #drop-zone.drop-zone data-batch=(upload.id) data-csrf=(viewer.csrf) data-limit=(MAX_UPLOAD_BYTES) data-texts=(script_texts(lang)) {
+            p { strong { (t("upload-drop")) } " " (t("upload-or-choose")) }
             form.stacked method="post" enctype="multipart/form-data" action=(format!("/upload/batches/{}/files", upload.id)) {
                 (crate::layout::csrf(&viewer))
-                label { "Files or zip archives" input #pick-files type="file" name="files" multiple; }
-                label { "A whole folder" input #pick-folder type="file" name="folder" multiple webkitdirectory; }
-                button #send-form type="submit" { "Send" }
+                label { (t("upload-pick-files")) input #pick-files type="file" name="files" multiple; }
+                label { (t("upload-pick-folder")) input #pick-folder type="file" name="folder" multiple webkitdirectory; }
+                button.primary #send-form type="submit" { (t("upload-send")) }
             }
-            p.hint { "Files already recorded in this batch are skipped, so an interrupted upload can be sent again as a whole. "
-                "Each file may be at most " (MAX_UPLOAD_BYTES >> 20) " MiB." }
+            p.hint { (t("upload-resume")) " " (viewer.ta("upload-limit", &[("mib", n((MAX_UPLOAD_BYTES >> 20) as f64))])) }
             p #upload-summary role="status" {}
         }
-        h2 { "Files in this batch" }
+        h2 { (t("upload-in-batch")) }
         p #tally {
-            @if files.is_empty() { "None yet." }
-            @for (outcome, n) in &tally { span.chip { (outcome) ": " (n) } " " }
+            @if files.is_empty() { (t("upload-none-yet")) }
+            @for (outcome, n) in &tally { span.chip { (outcome_label(lang, outcome)) ": " (n) } " " }
         }
         table #upload-files {
-            thead { tr { th { "File" } th { "Size" } th { "Progress" } th { "Outcome" } } }
+            thead { tr { th { (t("upload-col-file")) } th { (t("releases-col-size")) } th { (t("upload-col-progress")) } th { (t("upload-col-outcome")) } } }
             tbody {
-                @for f in &files { (file_row(f)) }
+                @for f in &files { (file_row(lang, f)) }
             }
         }
         script src="/static/upload.js" {}
     };
-    Ok(page(&viewer, "Send images", body).into_response())
+    Ok(page(&viewer, &t("nav-upload"), body).into_response())
 }
 
-fn file_row(f: &UploadFile) -> Markup {
+/// The outcomes a file's line can show, from the server and from the upload script.
+const OUTCOMES: [&str; 11] = [
+    "new",
+    "duplicate",
+    "near-duplicate",
+    "quarantined",
+    "unreadable",
+    "sidecar",
+    "unpacked",
+    "refused",
+    "waiting",
+    "sending",
+    "retrying",
+];
+
+/// An outcome in `lang`; one the texts do not know reads as its key.
+fn outcome_label(lang: Lang, outcome: &str) -> String {
+    lang.t_or(&format!("outcome-{outcome}"), outcome)
+}
+
+/// The texts the upload script writes, in the page's language, as JSON for its
+/// `data-texts`. A message's variables are given as `{name}`, which the script fills in.
+fn script_texts(lang: Lang) -> String {
+    let mut texts = serde_json::Map::new();
+    for outcome in OUTCOMES {
+        texts.insert(format!("outcome-{outcome}"), outcome_label(lang, outcome).into());
+    }
+    let messages: [(&str, &[&str]); 9] = [
+        ("upload-technical-detail", &[]),
+        ("upload-none-yet", &[]),
+        ("upload-progress-sent", &["finished", "total"]),
+        ("upload-progress-skipped", &["skipped"]),
+        ("upload-progress-failed", &["failed"]),
+        ("upload-nothing-sent", &["why"]),
+        ("upload-already-here", &[]),
+        ("upload-larger-than", &["size"]),
+        ("upload-retrying", &["why", "attempt", "of"]),
+    ];
+    for (id, variables) in messages {
+        let slots: Vec<(&str, String)> = variables.iter().map(|v| (*v, format!("{{{v}}}"))).collect();
+        let args: Vec<(&str, fluent_bundle::FluentValue)> =
+            slots.iter().map(|(k, v)| (*k, v.as_str().into())).collect();
+        texts.insert(id.into(), lang.ta(id, &args).into());
+    }
+    serde_json::Value::Object(texts).to_string()
+}
+
+fn file_row(lang: Lang, f: &UploadFile) -> Markup {
     html! {
         tr data-tag=(f.tag) {
-            td { code.file-tag title="The file's name is not kept here; this browser shows it if it sent the file" { (f.tag) } }
+            td { code.file-tag title=(lang.t("upload-name-not-kept")) { (f.tag) } }
             td.num { (stored_size(f.bytes)) }
             td { progress max="1" value="1" {} }
             td class=(format!("outcome {}", f.outcome)) data-outcome=(f.outcome) {
-                (f.outcome)
+                (outcome_label(lang, &f.outcome))
                 @if let Some(item) = &f.item_id { " " code { (&item[..12.min(item.len())]) } }
                 @match Cause::parse(&f.cause) {
                     Some(cause) => {
-                        p.plain { (cause.plain()) }
-                        p.next-step { (cause.next_step()) }
+                        p.plain { (cause_plain(lang, cause)) }
+                        p.next-step { (cause_next_step(lang, cause)) }
                         @if !f.detail.is_empty() {
-                            details { summary { "Technical detail" } code { (f.detail) } }
+                            details { summary { (lang.t("upload-technical-detail")) } code { (f.detail) } }
                         }
                     }
                     None => { @if !f.detail.is_empty() { ": " (f.detail) } }
@@ -398,6 +446,16 @@ fn file_row(f: &UploadFile) -> Markup {
             }
         }
     }
+}
+
+/// What happened to a refused file, in `lang` ([`Cause::plain`] is the English).
+pub(crate) fn cause_plain(lang: Lang, cause: Cause) -> String {
+    lang.t(&format!("cause-{}", cause.as_str()))
+}
+
+/// What to do about it, in `lang` ([`Cause::next_step`] is the English).
+pub(crate) fn cause_next_step(lang: Lang, cause: Cause) -> String {
+    lang.t(&format!("cause-{}-next", cause.as_str()))
 }
 
 async fn files_json(
@@ -417,20 +475,29 @@ struct NamedLine {
     #[serde(flatten)]
     line: UploadFile,
     /// For a refused file: what happened and what to do, in words a hospital person reads
-    /// ([`Cause::plain`], [`Cause::next_step`]); the detail stays for engineers.
-    plain: Option<&'static str>,
-    next_step: Option<&'static str>,
+    /// in the uploader's language ([`cause_plain`], [`cause_next_step`]); the detail stays
+    /// for engineers.
+    plain: Option<String>,
+    next_step: Option<String>,
 }
 
 impl NamedLine {
     fn new(name: String, line: UploadFile) -> NamedLine {
-        let cause = Cause::parse(&line.cause);
         NamedLine {
             name,
-            plain: cause.map(Cause::plain),
-            next_step: cause.map(Cause::next_step),
+            plain: None,
+            next_step: None,
             line,
         }
+    }
+
+    /// The line as the uploader reads it: its cause explained in `lang`.
+    fn explained(mut self, lang: Lang) -> NamedLine {
+        if let Some(cause) = Cause::parse(&self.line.cause) {
+            self.plain = Some(cause_plain(lang, cause));
+            self.next_step = Some(cause_next_step(lang, cause));
+        }
+        self
     }
 }
 
@@ -465,7 +532,7 @@ async fn recorded(
             .into_iter()
             .filter_map(|name| {
                 let line = lines.get(&tag_of(&app, &clean_name(&name)))?.clone();
-                Some(NamedLine::new(name, line))
+                Some(NamedLine::new(name, line).explained(viewer.lang))
             })
             .collect(),
     ))
@@ -500,7 +567,11 @@ async fn send_one(
 ) -> Result<Response, WebError> {
     let upload = batch_for(&app, &viewer, &id).await?;
     let name = file_name_header(&headers)?;
-    let outcomes = take_file(&app, &upload, &name, body.to_vec()).await?;
+    let outcomes: Vec<NamedLine> = take_file(&app, &upload, &name, body.to_vec())
+        .await?
+        .into_iter()
+        .map(|l| l.explained(viewer.lang))
+        .collect();
     Ok(Json(outcomes).into_response())
 }
 
@@ -848,4 +919,35 @@ async fn script() -> Response {
         include_str!("../../static/upload.js"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod script_text_tests {
+    use super::*;
+
+    /// The upload script gets every text it writes, in each language, with its slots.
+    #[test]
+    fn the_script_gets_its_texts_in_both_languages() {
+        for lang in Lang::ALL {
+            let texts: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&script_texts(lang)).unwrap_or_default();
+            assert_eq!(texts.len(), OUTCOMES.len() + 9);
+            for (key, text) in &texts {
+                assert_ne!(text.as_str(), Some(key.as_str()), "{key} has no {} text", lang.code());
+            }
+            let sent = texts["upload-progress-sent"].as_str().unwrap_or_default();
+            assert!(sent.contains("{finished}") && sent.contains("{total}"), "{sent}");
+        }
+    }
+
+    /// The English texts of the causes are the deid crate's own, which the command line and
+    /// the gateway print: one wording everywhere.
+    #[test]
+    fn the_english_causes_are_the_deid_crates() {
+        for cause in Cause::ALL {
+            assert_eq!(cause_plain(Lang::En, cause), cause.plain());
+            assert_eq!(cause_next_step(Lang::En, cause), cause.next_step());
+            assert_ne!(cause_plain(Lang::It, cause), cause.plain());
+        }
+    }
 }

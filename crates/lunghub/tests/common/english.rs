@@ -84,7 +84,9 @@ fn contains_phrase(text: &str, phrase: &str) -> bool {
 }
 
 /// The text of an HTML page as a reader sees it: tags, scripts and styles gone, entities
-/// read.
+/// read. Left out too: `<code>` (identifiers, such as CSV column names) and any element
+/// marked `lang="en"` (the dataset's label vocabulary, the model card), which the page
+/// itself declares English.
 pub fn visible_text(html: &str) -> String {
     let mut out = String::new();
     let mut rest = html;
@@ -92,16 +94,18 @@ pub fn visible_text(html: &str) -> String {
         out.push_str(&rest[..open]);
         out.push(' ');
         let tag = &rest[open..];
-        let skip_to = [("<script", "</script>"), ("<style", "</style>"), ("<head>", "</head>")]
-            .iter()
-            .find(|(start, _)| tag.starts_with(start))
-            .and_then(|(_, end)| tag.find(end))
-            .map(|end| open + end);
-        let from = skip_to.unwrap_or(open);
-        match rest[from..].find('>') {
-            Some(close) => rest = &rest[from + close + 1..],
-            None => break,
-        }
+        let Some(close) = tag.find('>') else { break };
+        let name: String = tag[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect();
+        let skipped = matches!(name.as_str(), "script" | "style" | "head" | "code")
+            || tag[..close].contains(" lang=\"en\"");
+        let end = format!("</{name}>");
+        rest = match tag.find(&end).filter(|_| skipped && !name.is_empty()) {
+            Some(at) => &tag[at + end.len()..],
+            None => &tag[close + 1..],
+        };
     }
     out.push_str(rest);
     out.replace("&amp;", "&")
