@@ -537,7 +537,7 @@ impl Catalog {
     pub async fn admission(&self, site_id: &str) -> Result<Admission, StoreError> {
         use lunghub_domain::onboarding::Stage;
         let row = sqlx::query(
-            "SELECT s.name AS name, i.stage AS stage FROM sites s LEFT JOIN institutes i ON i.id = s.institute_id \
+            "SELECT s.name AS name, i.stage AS stage, i.removed_at AS removed_at FROM sites s LEFT JOIN institutes i ON i.id = s.institute_id \
              WHERE s.id = $1",
         )
         .bind(site_id)
@@ -551,6 +551,11 @@ impl Catalog {
             return Ok(Admission::Open);
         };
         let name: String = row.try_get("name")?;
+        if row.try_get::<Option<i64>, _>("removed_at")?.is_some() {
+            return Ok(Admission::Closed(format!(
+                "{name} was taken off the onboarding table by the admin, and takes no data"
+            )));
+        }
         match Stage::parse(&stage) {
             Ok(s) if s.accepts_data() => Ok(Admission::Open),
             Ok(s) => Ok(Admission::Closed(format!(

@@ -29,6 +29,7 @@ mod catalog;
 pub mod challenges;
 pub mod consent;
 pub mod mail;
+pub mod moderation;
 pub mod news;
 pub mod platform;
 mod releases;

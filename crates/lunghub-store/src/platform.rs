@@ -67,6 +67,9 @@ pub struct Institute {
     pub ethics_required: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Taken off the table by the admin (`moderation`), and into which institute if merged.
+    pub removed_at: Option<i64>,
+    pub merged_into: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -139,7 +142,7 @@ fn account(row: &AnyRow) -> Result<Account, sqlx::Error> {
     })
 }
 
-fn institute(row: &AnyRow) -> Result<Institute, sqlx::Error> {
+pub(crate) fn institute(row: &AnyRow) -> Result<Institute, sqlx::Error> {
     let requested: String = row.try_get("requested_data")?;
     Ok(Institute {
         id: row.try_get("id")?,
@@ -156,6 +159,8 @@ fn institute(row: &AnyRow) -> Result<Institute, sqlx::Error> {
         ethics_required: row.try_get::<i64, _>("ethics_required")? != 0,
         created_at: row.try_get("created_at")?,
         updated_at: row.try_get("updated_at")?,
+        removed_at: row.try_get("removed_at")?,
+        merged_into: row.try_get("merged_into")?,
     })
 }
 
@@ -174,9 +179,9 @@ fn document(row: &AnyRow) -> Result<Document, sqlx::Error> {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, email, name, password_hash, role, site_id, signup_role, profile, listed, listing_approved_at, confirmed_at, created_at, deleted_at, lang";
-const INSTITUTE_COLUMNS: &str = "id, name, location, requested_data, contacts, notes, stage, ethics_required, created_at, updated_at";
+pub(crate) const INSTITUTE_COLUMNS: &str = "id, name, location, requested_data, contacts, notes, stage, ethics_required, created_at, updated_at, removed_at, merged_into";
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
@@ -348,7 +353,14 @@ impl Platform {
 
     /// The admin's decision on a listing: approved, it is public; declined, the account is
     /// no longer asking to be listed (it may ask again from its account page).
-    pub async fn decide_listing(&self, account_id: &str, approve: bool) -> Result<(), StoreError> {
+    /// The admin's decision on a listing, kept in the moderation log.
+    pub async fn decide_listing(
+        &self,
+        account_id: &str,
+        approve: bool,
+        actor: &str,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = if approve {
             sqlx::query(
                 "UPDATE accounts SET listing_approved_at = $1 WHERE id = $2 AND listed = 1 AND deleted_at IS NULL",
@@ -361,11 +373,19 @@ impl Platform {
             )
             .bind(account_id)
         }
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("listing"));
         }
+        let action = if approve {
+            "listing-approved"
+        } else {
+            "listing-declined"
+        };
+        crate::moderation::log(&mut tx, actor, &format!("account:{account_id}"), action, "")
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -618,9 +638,11 @@ impl Platform {
         Ok(row.as_ref().map(institute).transpose()?)
     }
 
-    /// Every institute, by name.
+    /// Every institute on the table (not removed), by name.
     pub async fn institutes(&self) -> Result<Vec<Institute>, StoreError> {
-        let q = format!("SELECT {INSTITUTE_COLUMNS} FROM institutes ORDER BY name");
+        let q = format!(
+            "SELECT {INSTITUTE_COLUMNS} FROM institutes WHERE removed_at IS NULL ORDER BY name"
+        );
         let rows = sqlx::query(&q).fetch_all(&self.pool).await?;
         Ok(rows.iter().map(institute).collect::<Result<_, _>>()?)
     }
@@ -1011,7 +1033,7 @@ pub(crate) async fn use_bearer(
     Ok(Some(row.try_get("owner")?))
 }
 
-async fn record(
+pub(crate) async fn record(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     institute_id: &str,
     at: i64,

@@ -410,3 +410,23 @@ outcome-refused = refused
 outcome-waiting = waiting
 outcome-sending = sending
 outcome-retrying = retrying
+
+## Invitations
+
+account-role-admin = admin
+account-role-coordinator = coordinator
+account-role-reviewer = medical reviewer
+account-role-uploader = hospital uploader
+account-role-data-scientist = data scientist
+account-role-member = member
+mail-invite-subject = You are invited to lunghub
+mail-invite-body =
+    Hello { $name },
+
+    { $admin } invited you to lunghub, the volunteers' open medical imaging platform against COVID-19, as { $role }.
+
+    Choose your password with this link (valid for a week); it also confirms your address:
+
+    { $link }
+
+    If you do not know why you got this, ignore it: without a password the account cannot be used.

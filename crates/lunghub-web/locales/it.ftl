@@ -410,3 +410,23 @@ outcome-refused = rifiutato
 outcome-waiting = in attesa
 outcome-sending = invio in corso
 outcome-retrying = nuovo tentativo
+
+## Inviti
+
+account-role-admin = amministratore
+account-role-coordinator = coordinatore
+account-role-reviewer = revisore medico
+account-role-uploader = incaricato dell'invio per l'ospedale
+account-role-data-scientist = data scientist
+account-role-member = membro
+mail-invite-subject = Sei invitato su lunghub
+mail-invite-body =
+    Ciao { $name },
+
+    { $admin } ti ha invitato su lunghub, la piattaforma aperta di imaging medico dei volontari contro la COVID-19, come { $role }.
+
+    Scegli la tua password con questo link (valido una settimana); conferma anche il tuo indirizzo:
+
+    { $link }
+
+    Se non sai perché hai ricevuto questo messaggio, ignoralo: senza password l'account non si può usare.

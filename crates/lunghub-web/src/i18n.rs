@@ -73,8 +73,10 @@ impl Lang {
             .collect();
         weighted.sort_by(|a, b| b.0.total_cmp(&a.0));
         let requested: Vec<LanguageIdentifier> = weighted.into_iter().map(|(_, id)| id).collect();
-        let available: Vec<LanguageIdentifier> =
-            Lang::ALL.iter().filter_map(|l| l.code().parse().ok()).collect();
+        let available: Vec<LanguageIdentifier> = Lang::ALL
+            .iter()
+            .filter_map(|l| l.code().parse().ok())
+            .collect();
         fluent_langneg::negotiate_languages(
             &requested,
             &available,
@@ -204,12 +206,16 @@ fn bundle(lang: Lang) -> FluentBundle<FluentResource> {
         .iter()
         .find(|(l, _)| *l == lang)
         .map_or("", |(_, s)| *s);
-    let resource = FluentResource::try_new(source.to_owned()).unwrap_or_else(|(partial, errors)| {
-        eprintln!("warning: the {} texts have errors: {errors:?}", lang.code());
-        partial
-    });
+    let resource =
+        FluentResource::try_new(source.to_owned()).unwrap_or_else(|(partial, errors)| {
+            eprintln!("warning: the {} texts have errors: {errors:?}", lang.code());
+            partial
+        });
     if let Err(errors) = bundle.add_resource(resource) {
-        eprintln!("warning: the {} texts repeat messages: {errors:?}", lang.code());
+        eprintln!(
+            "warning: the {} texts repeat messages: {errors:?}",
+            lang.code()
+        );
     }
     bundle
 }
@@ -270,7 +276,9 @@ mod tests {
             ast::InlineExpression::VariableReference { id } => {
                 out.insert(id.name.to_owned());
             }
-            ast::InlineExpression::Placeable { expression } => expression_variables(expression, out),
+            ast::InlineExpression::Placeable { expression } => {
+                expression_variables(expression, out)
+            }
             _ => {}
         }
     }
@@ -284,7 +292,11 @@ mod tests {
         assert!(only_en.is_empty(), "missing in Italian: {only_en:?}");
         assert!(only_it.is_empty(), "missing in English: {only_it:?}");
         for (id, vars) in &en {
-            assert_eq!(Some(vars), it.get(id), "{id} uses other variables in Italian");
+            assert_eq!(
+                Some(vars),
+                it.get(id),
+                "{id} uses other variables in Italian"
+            );
         }
         assert!(en.len() > 100, "only {} messages", en.len());
     }
@@ -334,11 +346,15 @@ mod tests {
                     continue;
                 }
                 let rest = text[at + call.len()..].trim_start();
-                let Some(rest) = rest.strip_prefix('"') else { continue };
+                let Some(rest) = rest.strip_prefix('"') else {
+                    continue;
+                };
                 let Some(end) = rest.find('"') else { continue };
                 let id = &rest[..end];
                 if !id.is_empty()
-                    && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
                 {
                     out.push(id.to_owned());
                 }
@@ -362,7 +378,10 @@ mod tests {
     fn mail_keeps_its_paragraphs() {
         let body = Lang::It.ta(
             "mail-subscribe-body",
-            &[("confirm", "https://a/c".into()), ("unsubscribe", "https://a/u".into())],
+            &[
+                ("confirm", "https://a/c".into()),
+                ("unsubscribe", "https://a/u".into()),
+            ],
         );
         assert_eq!(
             body,
@@ -373,12 +392,21 @@ mod tests {
 
     #[test]
     fn accept_language_picks_by_quality() {
-        assert_eq!(Lang::from_accept_language("it-IT,it;q=0.9,en;q=0.8"), Some(Lang::It));
+        assert_eq!(
+            Lang::from_accept_language("it-IT,it;q=0.9,en;q=0.8"),
+            Some(Lang::It)
+        );
         assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9"), Some(Lang::En));
         assert_eq!(Lang::from_accept_language("de-DE,de;q=0.9"), None);
-        assert_eq!(Lang::from_accept_language("de;q=1.0, it;q=0.5"), Some(Lang::It));
+        assert_eq!(
+            Lang::from_accept_language("de;q=1.0, it;q=0.5"),
+            Some(Lang::It)
+        );
         assert_eq!(Lang::from_accept_language(""), None);
-        assert_eq!(Lang::from_accept_language("it;q=0, en;q=0.1"), Some(Lang::En));
+        assert_eq!(
+            Lang::from_accept_language("it;q=0, en;q=0.1"),
+            Some(Lang::En)
+        );
         assert_eq!(Lang::from_accept_language("*"), None);
         assert_eq!(Lang::parse("IT"), Some(Lang::It));
         assert_eq!(Lang::parse("fr"), None);
@@ -389,7 +417,13 @@ mod tests {
         let ns = 1_796_342_400 * 1_000_000_000; // 2026-12-04
         assert_eq!(Lang::En.long_date(ns), "4 December 2026");
         assert_eq!(Lang::It.long_date(ns), "4 dicembre 2026");
-        assert_eq!(Lang::En.ta("count-institutes", &[("count", n(1))]), "1 institute");
-        assert_eq!(Lang::It.ta("count-institutes", &[("count", n(3))]), "3 istituti");
+        assert_eq!(
+            Lang::En.ta("count-institutes", &[("count", n(1))]),
+            "1 institute"
+        );
+        assert_eq!(
+            Lang::It.ta("count-institutes", &[("count", n(3))]),
+            "3 istituti"
+        );
     }
 }

@@ -302,7 +302,6 @@ async fn html_table(
     .await
 }
 
-
 async fn json_table(
     State(app): State<Shared>,
     Query(filter): Query<Filter>,

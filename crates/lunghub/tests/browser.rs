@@ -986,7 +986,9 @@ async fn a_hospital_uploader_may_not_open_the_coordinators_pages() {
         "the accounts table does not show the uploader's site"
     );
     browser.snapshot("admin-accounts").await;
-    browser.follow("header form[action='/signout'] button").await;
+    browser
+        .follow("header form[action='/signout'] button")
+        .await;
     assert!(
         !browser
             .find_all("header a[href='/signin']")

@@ -12,7 +12,6 @@
 
 mod common;
 
-use base64::Engine;
 use common::accounts::{PASSWORD, admin, hospital, set_role, sign_in, sign_up};
 use common::english::{PUBLIC_PAGES, english_left, visible_text};
 use common::server::{Client, Server};
@@ -25,54 +24,6 @@ fn lang_of(html: &str) -> &str {
         .nth(1)
         .and_then(|rest| rest.split('"').next())
         .unwrap_or("")
-}
-
-/// The text of a mail as its reader sees it: headers, then the body decoded from
-/// quoted-printable or base64, whichever lettre chose.
-fn readable(mail: &str) -> String {
-    let (head, body) = mail
-        .split_once("\r\n\r\n")
-        .or_else(|| mail.split_once("\n\n"))
-        .unwrap_or((mail, ""));
-    let encoding = head
-        .lines()
-        .find_map(|l| {
-            l.to_ascii_lowercase()
-                .strip_prefix("content-transfer-encoding:")
-                .map(|v| v.trim().to_owned())
-        })
-        .unwrap_or_default();
-    let decoded = match encoding.as_str() {
-        "base64" => {
-            let joined: String = body.split_whitespace().collect();
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(joined)
-                .expect("a base64 body");
-            String::from_utf8(bytes).expect("a UTF-8 body")
-        }
-        "quoted-printable" => {
-            let soft = body.replace("=\r\n", "").replace("=\n", "");
-            let mut bytes = Vec::new();
-            let raw = soft.as_bytes();
-            let mut i = 0;
-            while i < raw.len() {
-                match (raw[i], raw.get(i + 1..i + 3)) {
-                    (b'=', Some(hex)) if hex.iter().all(u8::is_ascii_hexdigit) => {
-                        let text = std::str::from_utf8(hex).expect("hex");
-                        bytes.push(u8::from_str_radix(text, 16).expect("hex"));
-                        i += 3;
-                    }
-                    (b, _) => {
-                        bytes.push(b);
-                        i += 1;
-                    }
-                }
-            }
-            String::from_utf8(bytes).expect("a UTF-8 body")
-        }
-        _ => body.to_owned(),
-    };
-    format!("{head}\n\n{}", decoded.replace("\r\n", "\n"))
 }
 
 /// Every public page as `c` gets it now: Italian, with no English left.
@@ -119,19 +70,32 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
     assert_eq!(lang_of(&visitor.get("/").await.body), "en");
 
     // The switch: a cookie, and back where it was used; only to this site.
-    let r = visitor.post("/lang", &[("lang", "it"), ("back", "/status")]).await;
+    let r = visitor
+        .post("/lang", &[("lang", "it"), ("back", "/status")])
+        .await;
     assert_eq!((r.status, r.location.as_deref()), (303, Some("/status")));
     assert!(
-        r.set_cookies.iter().any(|c| c.starts_with("lunghub_lang=it;")),
+        r.set_cookies
+            .iter()
+            .any(|c| c.starts_with("lunghub_lang=it;")),
         "{:?}",
         r.set_cookies
     );
-    for away in ["//evil.example/", "https://evil.example/", "/\\evil.example"] {
-        let r = visitor.post("/lang", &[("lang", "it"), ("back", away)]).await;
+    for away in [
+        "//evil.example/",
+        "https://evil.example/",
+        "/\\evil.example",
+    ] {
+        let r = visitor
+            .post("/lang", &[("lang", "it"), ("back", away)])
+            .await;
         assert_eq!(r.location.as_deref(), Some("/"), "back to {away}");
     }
     assert_eq!(
-        visitor.post("/lang", &[("lang", "fr"), ("back", "/")]).await.status,
+        visitor
+            .post("/lang", &[("lang", "fr"), ("back", "/")])
+            .await
+            .status,
         400
     );
     all_public_pages_are_italian(&visitor).await;
@@ -160,7 +124,10 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
         .expect("time"),
     );
     let month = month_of_now.split(' ').nth(1).expect("a month");
-    assert!(status.contains(month), "no Italian date ({month}):\n{status}");
+    assert!(
+        status.contains(month),
+        "no Italian date ({month}):\n{status}"
+    );
     // The other language's visitors get their own copy of the cached table.
     let english = server.client().get("/status").await.body;
     assert_eq!(lang_of(&english), "en");
@@ -170,7 +137,7 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
     let (italian, english_reader) = ("lettrice@example.it", "reader@example.org");
     let r = visitor.post("/subscribe", &[("email", italian)]).await;
     assert!(r.body.contains(&Lang::It.t("check-email")), "{}", r.body);
-    let mail = readable(&server.last_mail_to(italian).await);
+    let mail = common::readable_mail(&server.last_mail_to(italian).await);
     assert!(
         mail.contains("Subject: Conferma la tua iscrizione a lunghub"),
         "{mail}"
@@ -179,32 +146,48 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
     let r = visitor
         .get(&server.link_in_mail(italian, "/subscribe/confirm/").await)
         .await;
-    assert!(r.body.contains(&Lang::It.t("subscribed-title")), "{}", r.body);
+    assert!(
+        r.body.contains(&Lang::It.t("subscribed-title")),
+        "{}",
+        r.body
+    );
     let reader = server.client();
     reader.get("/subscribe").await;
-    reader.post("/subscribe", &[("email", english_reader)]).await;
     reader
-        .get(&server.link_in_mail(english_reader, "/subscribe/confirm/").await)
+        .post("/subscribe", &[("email", english_reader)])
+        .await;
+    reader
+        .get(
+            &server
+                .link_in_mail(english_reader, "/subscribe/confirm/")
+                .await,
+        )
         .await;
     admin.get("/coord/news").await;
     let r = admin
         .post(
             "/coord/news",
-            &[("title", "Primo dataset"), ("body", "Il primo dataset è disponibile.")],
+            &[
+                ("title", "Primo dataset"),
+                ("body", "Il primo dataset è disponibile."),
+            ],
         )
         .await;
     let at = r.location.expect("the draft");
     admin.get(&at).await;
     let r = admin.post(&format!("{at}/publish"), &[]).await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let news = readable(&server.last_mail_to(italian).await);
+    let news = common::readable_mail(&server.last_mail_to(italian).await);
     assert!(news.contains("Leggilo online:"), "{news}");
     assert!(news.contains("Disiscriviti con un clic"), "{news}");
-    let news = readable(&server.last_mail_to(english_reader).await);
+    let news = common::readable_mail(&server.last_mail_to(english_reader).await);
     assert!(news.contains("Read it online:"), "{news}");
     // The published post is on the Italian news page, with an Italian date.
     let page = visitor.get("/news").await.body;
-    assert!(page.contains("Primo dataset") && page.contains(month), "{page}");
+    assert!(
+        page.contains("Primo dataset") && page.contains(month),
+        "{page}"
+    );
 
     // A signed-in person's choice stays with the account, in a new browser too.
     let member = sign_up(
@@ -216,19 +199,26 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
     )
     .await;
     assert_eq!(lang_of(&member.get("/account").await.body), "en");
-    member.post("/lang", &[("lang", "it"), ("back", "/account")]).await;
+    member
+        .post("/lang", &[("lang", "it"), ("back", "/account")])
+        .await;
     let elsewhere = server.client();
     sign_in(&elsewhere, "ada@example.it", PASSWORD).await;
     assert_eq!(lang_of(&elsewhere.get("/").await.body), "it");
     all_public_pages_are_italian(&elsewhere).await;
     // A hospital's uploader reads the upload page and its refusals in Italian.
-    let uploader = sign_up(&server, "frontline-doctor", "Luca Bianchi", "luca@example.it", &[
-        ("institution", "Ospedale di Prova"),
-        ("location", "Milano"),
-    ])
+    let uploader = sign_up(
+        &server,
+        "frontline-doctor",
+        "Luca Bianchi",
+        "luca@example.it",
+        &[("institution", "Ospedale di Prova"), ("location", "Milano")],
+    )
     .await;
     set_role(&admin, "luca@example.it", "uploader", &site).await;
-    uploader.post("/lang", &[("lang", "it"), ("back", "/upload")]).await;
+    uploader
+        .post("/lang", &[("lang", "it"), ("back", "/upload")])
+        .await;
     let r = uploader.get("/upload").await;
     assert_eq!((r.status, lang_of(&r.body)), (200, "it"), "{}", r.body);
     let left = english_left(&visible_text(&r.body));
@@ -246,7 +236,11 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
     assert!(left.is_empty(), "English on the batch page: {left:#?}");
     // A file that is no image: refused, with the reason and the next step in Italian.
     let refused = uploader
-        .put_file(&format!("{batch}/files"), "referto.txt", b"just a report".to_vec())
+        .put_file(
+            &format!("{batch}/files"),
+            "referto.txt",
+            b"just a report".to_vec(),
+        )
         .await;
     assert_eq!(refused.status, 200, "{}", refused.body);
     let line = &refused.json()[0];
@@ -257,11 +251,20 @@ async fn the_site_speaks_italian_to_those_who_ask_for_it() {
         "{line}"
     );
     let page = uploader.get(&batch).await.body;
-    assert!(page.contains(&Lang::It.t("cause-unknown-format-next")), "{page}");
-    assert!(page.contains(&Lang::It.t("outcome-refused")) || page.contains(&Lang::It.t("outcome-unreadable")), "{page}");
+    assert!(
+        page.contains(&Lang::It.t("cause-unknown-format-next")),
+        "{page}"
+    );
+    assert!(
+        page.contains(&Lang::It.t("outcome-refused"))
+            || page.contains(&Lang::It.t("outcome-unreadable")),
+        "{page}"
+    );
 
     // And back to English, for this account alone.
-    elsewhere.post("/lang", &[("lang", "en"), ("back", "/")]).await;
+    elsewhere
+        .post("/lang", &[("lang", "en"), ("back", "/")])
+        .await;
     assert_eq!(lang_of(&member.get("/").await.body), "en");
     assert_eq!(lang_of(&visitor.get("/").await.body), "it");
 }

@@ -837,6 +837,8 @@ async fn exercise(server: Server) {
     );
     assert!(tess.get("/account").await.body.contains("Ask to be listed"));
 
+    moderation(&server, &admin).await;
+
     // The outbox is for the admin only.
     assert!(
         admin
@@ -845,6 +847,247 @@ async fn exercise(server: Server) {
             .body
             .contains("Confirm your email for lunghub")
     );
+}
+
+/// The names on the public table, as `/status.json` lists them.
+async fn on_table(c: &common::server::Client) -> Vec<String> {
+    c.get("/status.json")
+        .await
+        .json()
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| r["Institute"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The admin takes a test entry off the public table, merges a duplicate record into the
+/// real one (its uploader moves along), may not remove a hospital that sent data, and every
+/// decision is in the history and the moderation log. A coordinator may do none of it.
+async fn moderation(server: &Server, admin: &common::server::Client) {
+    let anonymous = server.client();
+    let (junk, _) = hospital(admin, "Prova Prova Ignore", "first-contact").await;
+    let (real, real_site) = hospital(admin, "Ospedale Maggiore", "waiting-for-data").await;
+    let (dup, dup_site) = hospital(admin, "Osp. Maggiore doppione", "first-contact").await;
+    let uploader = sign_up(
+        server,
+        "frontline-doctor",
+        "Uma Loader",
+        "uma@example.it",
+        &[("institution", "Ospedale Maggiore"), ("location", "Milano")],
+    )
+    .await;
+    set_role(admin, "uma@example.it", "uploader", &dup_site).await;
+    for name in [
+        "Prova Prova Ignore",
+        "Ospedale Maggiore",
+        "Osp. Maggiore doppione",
+    ] {
+        assert!(
+            on_table(&anonymous).await.contains(&name.to_owned()),
+            "{name}"
+        );
+    }
+
+    // Only the admin is offered the forms, and only the admin may use them.
+    let page = admin.get(&format!("/coord/institutes/{junk}")).await.body;
+    assert!(page.contains("Remove or merge"), "{page}");
+    let coordinator = sign_up(
+        server,
+        "medical-personnel",
+        "Cora Ordinator",
+        "cora@example.it",
+        &[
+            ("institution", "Ospedale Maggiore"),
+            ("location", "Milano"),
+            ("profession", "radiologist"),
+        ],
+    )
+    .await;
+    set_role(admin, "cora@example.it", "coordinator", "").await;
+    let page = coordinator.get(&format!("/coord/institutes/{junk}")).await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("Remove or merge"));
+    let r = coordinator
+        .post(
+            &format!("/coord/institutes/{junk}/remove"),
+            &[("reason", "no")],
+        )
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Removal needs a reason, then takes the entry off the table and frees its name.
+    admin.get(&format!("/coord/institutes/{junk}")).await;
+    let r = admin
+        .post(
+            &format!("/coord/institutes/{junk}/remove"),
+            &[("reason", "")],
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = admin
+        .post(
+            &format!("/coord/institutes/{junk}/remove"),
+            &[("reason", "a test entry")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert!(
+        !on_table(&anonymous)
+            .await
+            .contains(&"Prova Prova Ignore".to_owned())
+    );
+    let page = admin.get(&format!("/coord/institutes/{junk}")).await.body;
+    assert!(page.contains("Removed from the public table"), "{page}");
+    assert!(
+        page.contains("removed from the table: a test entry"),
+        "{page}"
+    );
+    let r = admin
+        .post(
+            &format!("/coord/institutes/{junk}/remove"),
+            &[("reason", "again")],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        admin
+            .get("/coord")
+            .await
+            .body
+            .contains("Removed from the table (1)")
+    );
+    hospital(admin, "Prova Prova Ignore", "first-contact").await;
+
+    // The duplicate merges into the real record; its uploader now sends for the real one.
+    admin.get(&format!("/coord/institutes/{dup}")).await;
+    let r = admin
+        .post(
+            &format!("/coord/institutes/{dup}/merge"),
+            &[("into", real.as_str()), ("note", "same hospital")],
+        )
+        .await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        r.location.as_deref(),
+        Some(format!("/coord/institutes/{real}").as_str())
+    );
+    assert!(
+        !on_table(&anonymous)
+            .await
+            .contains(&"Osp. Maggiore doppione".to_owned())
+    );
+    let page = admin.get(&format!("/coord/institutes/{real}")).await.body;
+    assert!(
+        page.contains("Osp. Maggiore doppione merged into this record"),
+        "{page}"
+    );
+    let upload = uploader.get("/upload").await.body;
+    assert!(
+        upload.contains(&format!("value=\"{real_site}\"")),
+        "{upload}"
+    );
+    assert!(
+        !upload.contains(&format!("value=\"{dup_site}\"")),
+        "{upload}"
+    );
+
+    // A hospital that sent an image stays on the table.
+    let form = reqwest::multipart::Form::new()
+        .text("site", real_site.clone())
+        .text("finding", "No Finding");
+    let r = uploader
+        .post_multipart(&format!("/upload/batches?csrf={}", uploader.csrf()), form)
+        .await;
+    let batch = r.location.unwrap_or_else(|| panic!("no batch: {}", r.body));
+    uploader.get(&batch).await;
+    let sent = uploader
+        .put_file(
+            &format!("{batch}/files"),
+            "chest.dcm",
+            common::fixtures::chest_dx(
+                "1.2.826.0.1.3680043.10.99.1",
+                "1.2.826.0.1.3680043.10.99.1.1",
+                7,
+                64,
+            ),
+        )
+        .await;
+    assert_eq!(sent.json()[0]["outcome"], "new", "{}", sent.body);
+    admin.get(&format!("/coord/institutes/{real}")).await;
+    let r = admin
+        .post(
+            &format!("/coord/institutes/{real}/remove"),
+            &[("reason", "by mistake")],
+        )
+        .await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.body.contains("image(s) came from Ospedale Maggiore"),
+        "{}",
+        r.body
+    );
+    assert!(
+        on_table(&anonymous)
+            .await
+            .contains(&"Ospedale Maggiore".to_owned())
+    );
+
+    // The admin invites a hospital uploader by email, in Italian, bound to a hospital picked
+    // from the list; the link in the mail sets the password.
+    admin.get("/admin/accounts").await;
+    let invite = |email: &'static str, site: String| {
+        vec![
+            ("name", "Ivo Invitato".to_owned()),
+            ("email", email.to_owned()),
+            ("role", "uploader".to_owned()),
+            ("site", site),
+            ("lang", "it".to_owned()),
+        ]
+    };
+    let send = |fields: Vec<(&'static str, String)>| async move {
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        admin.post("/admin/invite", &pairs).await
+    };
+    let r = send(invite("ivo@example.it", String::new())).await;
+    assert_eq!(r.status, 400, "an uploader needs a site: {}", r.body);
+    assert!(r.body.contains("must be bound to a site"), "{}", r.body);
+    let r = send(invite("ivo@example.it", real_site.clone())).await;
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = send(invite("uma@example.it", real_site.clone())).await;
+    assert_eq!(r.status, 409, "an address with an account: {}", r.body);
+    let mail = common::readable_mail(&server.last_mail_to("ivo@example.it").await);
+    assert!(mail.contains("Subject: Sei invitato su lunghub"), "{mail}");
+    let ivo = server.client();
+    let link = server.link_in(&mail, "/reset/");
+    ivo.get(&link).await;
+    let r = ivo
+        .post(&link, &[("password", PASSWORD), ("password2", PASSWORD)])
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    sign_in(&ivo, "ivo@example.it", PASSWORD).await;
+    let upload = ivo.get("/upload").await.body;
+    assert!(
+        upload.contains("<html lang=\"it\">"),
+        "the invitation's language"
+    );
+    assert!(
+        upload.contains(&format!("value=\"{real_site}\"")),
+        "{upload}"
+    );
+
+    // The moderation log on the accounts page.
+    let log = admin.get("/admin/accounts").await.body;
+    for said in [
+        "Moderation history",
+        "Listing approved",
+        "Institute removed from the table",
+        "Institute merged into another",
+        "a test entry",
+        "same hospital",
+    ] {
+        assert!(log.contains(said), "{said} not in the log:\n{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

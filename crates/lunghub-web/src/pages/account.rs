@@ -168,10 +168,7 @@ async fn signin(
     ) && hash.is_some();
     let Some(account) = account.filter(|_| ok) else {
         // The slots taken above stay: they are the failures.
-        return Ok(refuse(
-            StatusCode::UNAUTHORIZED,
-            &viewer.t("signin-wrong"),
-        ));
+        return Ok(refuse(StatusCode::UNAUTHORIZED, &viewer.t("signin-wrong")));
     };
     app.throttle.clear(&account_key);
     app.throttle.succeeded(&address_key);

@@ -25,6 +25,8 @@ pub fn routes() -> Router<Shared> {
         .route("/coord/institutes/new", get(new_form).post(create))
         .route("/coord/institutes/{id}", get(detail).post(edit))
         .route("/coord/institutes/{id}/stage", post(change_stage))
+        .route("/coord/institutes/{id}/remove", post(remove))
+        .route("/coord/institutes/{id}/merge", post(merge))
         .route("/coord/institutes/{id}/letter", get(letter))
         .route("/coord/documents/{id}", get(download))
         .merge(
@@ -72,10 +74,17 @@ fn institutes_table(rows: &[Institute]) -> Markup {
 async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     viewer.require(Action::ManageInstitutes, "/coord")?;
     let all = app.platform.institutes().await?;
+    let removed = app.platform.removed_institutes().await?;
     let body = html! {
         h1 { "Hospital onboarding" }
         p { a.button href="/coord/institutes/new" { "Add an institute" } " " a href="/coord/stalled" { "Stalled institutes" } " · " a href="/status" { "Public table" } " · " a href="/admin/sites" { "Sites and DICOMweb tokens" } }
         (institutes_table(&all))
+        @if !removed.is_empty() {
+            details.removed {
+                summary { "Removed from the table (" (removed.len()) ")" }
+                ul { @for r in &removed { li { a href=(format!("/coord/institutes/{}", r.id)) { (r.name) } span.meta { " · " (r.removed_at.map(date).unwrap_or_default()) } } } }
+            }
+        }
     };
     Ok(page(&viewer, "Hospital onboarding", body).into_response())
 }
@@ -230,8 +239,39 @@ fn detail_page(
     documents: &[Document],
     form: &InstituteFields,
     list: &[String],
+    others: &[Institute],
 ) -> Result<axum::response::Html<String>, WebError> {
     let stage = stage_of(i)?;
+    let history_panel = html! {
+        section.panel {
+            h2 { "History" }
+            ol.history {
+                @for h in history.iter().rev() {
+                    li {
+                        span.meta { (date(h.at)) " · " (h.actor) } br;
+                        @match (&h.from_stage, &h.to_stage) {
+                            (Some(f), Some(t)) => { strong { (label(f)) " → " (label(t)) } }
+                            (None, Some(t)) => { strong { "Added at “" (label(t)) "”" } }
+                            _ => {}
+                        }
+                        @if !h.note.is_empty() { " " (h.note) }
+                    }
+                }
+            }
+        }
+    };
+    if let Some(at) = i.removed_at {
+        let body = html! {
+            p.meta.noprint { a href="/coord" { "← All institutes" } }
+            h1 { (i.name) }
+            p.notice.warn {
+                "Removed from the public table on " (date(at)) "; its site takes no data. "
+                @if let Some(into) = &i.merged_into { "Merged into " a href=(format!("/coord/institutes/{into}")) { "the record that stays" } "." }
+            }
+            (history_panel)
+        };
+        return Ok(page(viewer, &i.name, body));
+    }
     let next = stage.apply(Move::Forward, "").ok();
     let back = stage.apply(Move::Back, "reason").ok();
     let can_skip = stage.apply(Move::SkipEthics, "").is_ok() && !i.ethics_required;
@@ -301,26 +341,41 @@ fn detail_page(
                         }
                     }
                 }
-                section.panel {
-                    h2 { "History" }
-                    ol.history {
-                        @for h in history.iter().rev() {
-                            li {
-                                span.meta { (date(h.at)) " · " (h.actor) } br;
-                                @match (&h.from_stage, &h.to_stage) {
-                                    (Some(f), Some(t)) => { strong { (label(f)) " → " (label(t)) } }
-                                    (None, Some(t)) => { strong { "Added at “" (label(t)) "”" } }
-                                    _ => {}
-                                }
-                                @if !h.note.is_empty() { " " (h.note) }
-                            }
-                        }
-                    }
-                }
+                (history_panel)
+                @if viewer.may(Action::ManageAccounts) { (moderation_panel(viewer, i, others)) }
             }
         }
     };
     Ok(page(viewer, &i.name, body))
+}
+
+/// The admin's removal and merge of an institute that sent no data: a test entry, junk, or a
+/// second record of the same hospital.
+fn moderation_panel(viewer: &Viewer, i: &Institute, others: &[Institute]) -> Markup {
+    html! {
+        section.panel id="moderation" {
+            h2 { "Remove or merge" }
+            p.hint { "For a test entry, junk, or a second record of the same hospital. Only an institute that never sent an image can go; its history stays, and the moderation history on the accounts page lists the decision." }
+            form.stacked method="post" action=(format!("/coord/institutes/{}/remove", i.id)) {
+                (csrf(viewer))
+                label for="remove-reason" { "Why it goes" }
+                input type="text" id="remove-reason" name="reason" required maxlength="500";
+                button.danger type="submit" { "Remove from the table" }
+            }
+            @if !others.is_empty() {
+                form.stacked method="post" action=(format!("/coord/institutes/{}/merge", i.id)) {
+                    (csrf(viewer))
+                    label for="merge-into" { "Merge into (the record that stays)" }
+                    select id="merge-into" name="into" required {
+                        @for o in others.iter().filter(|o| o.id != i.id) { option value=(o.id) { (o.name) " · " (o.location) } }
+                    }
+                    label for="merge-note" { "Note " span.hint { "(optional)" } }
+                    input type="text" id="merge-note" name="note" maxlength="500";
+                    button.secondary type="submit" { "Merge" }
+                }
+            }
+        }
+    }
 }
 
 fn label(key: &str) -> &str {
@@ -359,9 +414,14 @@ async fn show(
         Vec::new()
     };
     let form = form.cloned().unwrap_or_else(|| fields_of(&i));
+    let others = if viewer.may(Action::ManageAccounts) {
+        app.platform.institutes().await?
+    } else {
+        Vec::new()
+    };
     Ok(with_status(
         status,
-        detail_page(viewer, &i, &history, &documents, &form, list)?,
+        detail_page(viewer, &i, &history, &documents, &form, list, &others)?,
     ))
 }
 
@@ -713,6 +773,95 @@ async fn letter(
     Ok(page(&viewer, &format!("Data request: {}", i.name), body).into_response())
 }
 
+/// `POST /coord/institutes/{id}/remove`: the admin takes an institute that sent no data off
+/// the table, with a reason.
+async fn remove(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let here = format!("/coord/institutes/{id}");
+    let admin = viewer.require(Action::ManageAccounts, &here)?.email.clone();
+    let mut p = Problems::default();
+    let reason = p.text(&fields, "reason", "Why it goes", true, 500, false);
+    if !p.is_empty() {
+        return show(&app, &viewer, &id, StatusCode::BAD_REQUEST, None, &p.0).await;
+    }
+    match app.platform.remove_institute(&id, &admin, &reason).await {
+        Ok(()) => {
+            app.status_cache.clear();
+            Ok(see_other(&here))
+        }
+        Err(StoreError::Conflict(why)) => {
+            show(
+                &app,
+                &viewer,
+                &id,
+                StatusCode::CONFLICT,
+                None,
+                &[format!("{why}.")],
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /coord/institutes/{id}/merge`: the admin merges a duplicate that sent no data into
+/// the record that stays.
+async fn merge(
+    State(app): State<Shared>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+    FormFields(fields): FormFields,
+) -> Result<Response, WebError> {
+    let here = format!("/coord/institutes/{id}");
+    let admin = viewer.require(Action::ManageAccounts, &here)?.email.clone();
+    let mut p = Problems::default();
+    let note = p.text(&fields, "note", "Note", false, 500, false);
+    let into = fields.get("into").to_owned();
+    if into.is_empty() {
+        p.add("Choose the record that stays.");
+    }
+    if !p.is_empty() {
+        return show(&app, &viewer, &id, StatusCode::BAD_REQUEST, None, &p.0).await;
+    }
+    match app
+        .platform
+        .merge_institute(&id, &into, &admin, &note)
+        .await
+    {
+        Ok(()) => {
+            app.status_cache.clear();
+            Ok(see_other(&format!("/coord/institutes/{into}")))
+        }
+        Err(StoreError::Conflict(why)) => {
+            show(
+                &app,
+                &viewer,
+                &id,
+                StatusCode::CONFLICT,
+                None,
+                &[format!("{why}.")],
+            )
+            .await
+        }
+        Err(StoreError::NotFound(_)) => {
+            show(
+                &app,
+                &viewer,
+                &id,
+                StatusCode::BAD_REQUEST,
+                None,
+                &["That institute is not on the table.".into()],
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -730,6 +879,8 @@ mod tests {
             ethics_required: true,
             created_at: 0,
             updated_at: 0,
+            removed_at: None,
+            merged_into: None,
         };
         let html = render_letter(&i, "2026-11-23", "https://lunghub.example.org");
         assert!(html.contains("Milan, Italy"));

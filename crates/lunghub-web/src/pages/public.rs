@@ -16,8 +16,8 @@ use maud::{Markup, html};
 
 use super::{see_other, with_status};
 use crate::form::{Fields, FormFields, Problems};
-use crate::layout::{csrf, page, problems};
 use crate::i18n::{Lang, n};
+use crate::layout::{csrf, page, problems};
 use crate::{Shared, Viewer, WebError, auth};
 
 pub fn routes() -> Router<Shared> {
@@ -55,7 +55,9 @@ async fn switch_language(
     let lang = Lang::parse(fields.get("lang"))
         .ok_or_else(|| WebError::BadRequest(viewer.t("lang-unknown")))?;
     if let Some(a) = &viewer.account {
-        app.platform.set_account_lang(&a.id, Some(lang.code())).await?;
+        app.platform
+            .set_account_lang(&a.id, Some(lang.code()))
+            .await?;
     }
     let back = fields.get("back");
     // Only a path of this site: "//host" and "/\\host" would leave it.
@@ -241,7 +243,9 @@ async fn join(
     match app.platform.create_account(&new).await {
         Ok(account) => {
             // The account keeps the language it signed up in, for its mail.
-            app.platform.set_account_lang(&account.id, Some(lang.code())).await?;
+            app.platform
+                .set_account_lang(&account.id, Some(lang.code()))
+                .await?;
             let token = app.one_time_token("confirm", &account.id, 48).await?;
             app.send_asked_for(
                 &email,
@@ -345,8 +349,14 @@ async fn start_subscription(app: &Shared, email: &str, lang: Lang) -> Result<(),
             &lang.ta(
                 "mail-subscribe-body",
                 &[
-                    ("confirm", app.link(&format!("/subscribe/confirm/{token}")).into()),
-                    ("unsubscribe", app.link(&format!("/unsubscribe/{unsubscribe}")).into()),
+                    (
+                        "confirm",
+                        app.link(&format!("/subscribe/confirm/{token}")).into(),
+                    ),
+                    (
+                        "unsubscribe",
+                        app.link(&format!("/unsubscribe/{unsubscribe}")).into(),
+                    ),
                 ],
             ),
         )

@@ -77,7 +77,13 @@ const SINGLE_FILES: [(&str, &str); 5] = [
 async fn list(State(app): State<Shared>, viewer: Viewer) -> Result<Response, WebError> {
     let releases = app.catalog.releases().await?;
     let t = |id: &str| viewer.t(id);
-    let columns = ["releases-col-release", "releases-col-files", "releases-col-size", "releases-col-released"].map(t);
+    let columns = [
+        "releases-col-release",
+        "releases-col-files",
+        "releases-col-size",
+        "releases-col-released",
+    ]
+    .map(t);
     let body = html! {
         h1 { (t("releases-title")) }
         p { (t("releases-lead")) }

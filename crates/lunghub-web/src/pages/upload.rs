@@ -30,8 +30,8 @@ use maud::{Markup, html};
 use serde::{Deserialize, Serialize};
 
 use super::{see_other, with_status};
-use crate::i18n::{Lang, n};
 use crate::form::Problems;
+use crate::i18n::{Lang, n};
 use crate::layout::{page, problems, stored_size};
 use crate::{Shared, Viewer, WebError};
 
@@ -208,7 +208,10 @@ async fn create_batch(
             match field.bytes().await {
                 Ok(b) if !b.is_empty() => sidecar = Some(b.to_vec()),
                 Ok(_) => {}
-                Err(e) => p.add(viewer.ta("upload-sidecar-unreadable", &[("why", e.body_text().into())])),
+                Err(e) => p.add(viewer.ta(
+                    "upload-sidecar-unreadable",
+                    &[("why", e.body_text().into())],
+                )),
             }
         } else {
             let text = field.text().await.unwrap_or_default();
@@ -402,7 +405,10 @@ fn outcome_label(lang: Lang, outcome: &str) -> String {
 fn script_texts(lang: Lang) -> String {
     let mut texts = serde_json::Map::new();
     for outcome in OUTCOMES {
-        texts.insert(format!("outcome-{outcome}"), outcome_label(lang, outcome).into());
+        texts.insert(
+            format!("outcome-{outcome}"),
+            outcome_label(lang, outcome).into(),
+        );
     }
     let messages: [(&str, &[&str]); 9] = [
         ("upload-technical-detail", &[]),
@@ -416,7 +422,8 @@ fn script_texts(lang: Lang) -> String {
         ("upload-retrying", &["why", "attempt", "of"]),
     ];
     for (id, variables) in messages {
-        let slots: Vec<(&str, String)> = variables.iter().map(|v| (*v, format!("{{{v}}}"))).collect();
+        let slots: Vec<(&str, String)> =
+            variables.iter().map(|v| (*v, format!("{{{v}}}"))).collect();
         let args: Vec<(&str, fluent_bundle::FluentValue)> =
             slots.iter().map(|(k, v)| (*k, v.as_str().into())).collect();
         texts.insert(id.into(), lang.ta(id, &args).into());
@@ -933,10 +940,18 @@ mod script_text_tests {
                 serde_json::from_str(&script_texts(lang)).unwrap_or_default();
             assert_eq!(texts.len(), OUTCOMES.len() + 9);
             for (key, text) in &texts {
-                assert_ne!(text.as_str(), Some(key.as_str()), "{key} has no {} text", lang.code());
+                assert_ne!(
+                    text.as_str(),
+                    Some(key.as_str()),
+                    "{key} has no {} text",
+                    lang.code()
+                );
             }
             let sent = texts["upload-progress-sent"].as_str().unwrap_or_default();
-            assert!(sent.contains("{finished}") && sent.contains("{total}"), "{sent}");
+            assert!(
+                sent.contains("{finished}") && sent.contains("{total}"),
+                "{sent}"
+            );
         }
     }
 

@@ -58,7 +58,10 @@ fn fixed_stretches(text: &str) -> Vec<String> {
         let mut rest = line;
         loop {
             let (before, after) = match rest.find("{$") {
-                Some(at) => (&rest[..at], rest[at..].find('}').map(|e| &rest[at + e + 1..])),
+                Some(at) => (
+                    &rest[..at],
+                    rest[at..].find('}').map(|e| &rest[at + e + 1..]),
+                ),
                 None => (rest, None),
             };
             let fragment = before.trim_matches(|c: char| c.is_whitespace() || ".,:;()".contains(c));

@@ -12,6 +12,8 @@ pub mod smtp;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use base64::Engine;
+
 /// A reqwest client builder with TLS ready. lunghub builds reqwest without a crypto provider
 /// of its own (the binary installs ring as the process default), so the tests install ring
 /// too before the first client.
@@ -213,4 +215,52 @@ pub fn peak_rss(pid: u32) -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         .expect("VmHWM in /proc status")
         * 1024
+}
+
+/// The text of a mail as its reader sees it: headers, then the body decoded from
+/// quoted-printable or base64, whichever lettre chose.
+pub fn readable_mail(mail: &str) -> String {
+    let (head, body) = mail
+        .split_once("\r\n\r\n")
+        .or_else(|| mail.split_once("\n\n"))
+        .unwrap_or((mail, ""));
+    let encoding = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-transfer-encoding:")
+                .map(|v| v.trim().to_owned())
+        })
+        .unwrap_or_default();
+    let decoded = match encoding.as_str() {
+        "base64" => {
+            let joined: String = body.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(joined)
+                .expect("a base64 body");
+            String::from_utf8(bytes).expect("a UTF-8 body")
+        }
+        "quoted-printable" => {
+            let soft = body.replace("=\r\n", "").replace("=\n", "");
+            let mut bytes = Vec::new();
+            let raw = soft.as_bytes();
+            let mut i = 0;
+            while i < raw.len() {
+                match (raw[i], raw.get(i + 1..i + 3)) {
+                    (b'=', Some(hex)) if hex.iter().all(u8::is_ascii_hexdigit) => {
+                        let text = std::str::from_utf8(hex).expect("hex");
+                        bytes.push(u8::from_str_radix(text, 16).expect("hex"));
+                        i += 3;
+                    }
+                    (b, _) => {
+                        bytes.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            String::from_utf8(bytes).expect("a UTF-8 body")
+        }
+        _ => body.to_owned(),
+    };
+    format!("{head}\n\n{}", decoded.replace("\r\n", "\n"))
 }
