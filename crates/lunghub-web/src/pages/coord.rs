@@ -788,24 +788,32 @@ async fn remove(
     if !p.is_empty() {
         return show(&app, &viewer, &id, StatusCode::BAD_REQUEST, None, &p.0).await;
     }
-    match app.platform.remove_institute(&id, &admin, &reason).await {
+    let done = app.platform.remove_institute(&id, &admin, &reason).await;
+    moderated(&app, &viewer, &id, done, &here).await
+}
+
+/// The answer to a removal or a merge: the public table's cache cleared and on to `to`, or
+/// the institute's page again with what stood in the way.
+async fn moderated(
+    app: &Shared,
+    viewer: &Viewer,
+    id: &str,
+    done: Result<(), StoreError>,
+    to: &str,
+) -> Result<Response, WebError> {
+    let (status, why) = match done {
         Ok(()) => {
             app.status_cache.clear();
-            Ok(see_other(&here))
+            return Ok(see_other(to));
         }
-        Err(StoreError::Conflict(why)) => {
-            show(
-                &app,
-                &viewer,
-                &id,
-                StatusCode::CONFLICT,
-                None,
-                &[format!("{why}.")],
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+        Err(StoreError::Conflict(why)) => (StatusCode::CONFLICT, format!("{why}.")),
+        Err(StoreError::NotFound(_)) => (
+            StatusCode::BAD_REQUEST,
+            "That institute is not on the table.".to_owned(),
+        ),
+        Err(e) => return Err(e.into()),
+    };
+    show(app, viewer, id, status, None, &[why]).await
 }
 
 /// `POST /coord/institutes/{id}/merge`: the admin merges a duplicate that sent no data into
@@ -827,39 +835,18 @@ async fn merge(
     if !p.is_empty() {
         return show(&app, &viewer, &id, StatusCode::BAD_REQUEST, None, &p.0).await;
     }
-    match app
+    let done = app
         .platform
         .merge_institute(&id, &into, &admin, &note)
-        .await
-    {
-        Ok(()) => {
-            app.status_cache.clear();
-            Ok(see_other(&format!("/coord/institutes/{into}")))
-        }
-        Err(StoreError::Conflict(why)) => {
-            show(
-                &app,
-                &viewer,
-                &id,
-                StatusCode::CONFLICT,
-                None,
-                &[format!("{why}.")],
-            )
-            .await
-        }
-        Err(StoreError::NotFound(_)) => {
-            show(
-                &app,
-                &viewer,
-                &id,
-                StatusCode::BAD_REQUEST,
-                None,
-                &["That institute is not on the table.".into()],
-            )
-            .await
-        }
-        Err(e) => Err(e.into()),
-    }
+        .await;
+    moderated(
+        &app,
+        &viewer,
+        &id,
+        done,
+        &format!("/coord/institutes/{into}"),
+    )
+    .await
 }
 
 #[cfg(test)]
